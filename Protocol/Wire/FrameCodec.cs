@@ -1,0 +1,126 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using MessagePack;
+
+namespace KvReplica.Protocol.Wire;
+
+/// <summary>
+/// Length-prefixed MessagePack frames.
+/// <code>
+///  0                   1                   2                   3
+///  0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+/// +---------------------------------------------------------------+
+/// |              payload length, uint32, big-endian               |
+/// +---------------------------------------------------------------+
+/// |  payload: one MessagePack-encoded Message (union [tag, body]) |
+/// +---------------------------------------------------------------+
+/// </code>
+/// </summary>
+/// <remarks>
+/// Pure and static, so it is property-tested without sockets. The length is checked against
+/// the maximum before waiting for the body, so an oversized prefix is rejected at once instead
+/// of buffering gigabytes. Payloads are decoded with MessagePack's UntrustedData security
+/// (bounded depth, hash-collision-resistant maps).
+/// </remarks>
+public static class FrameCodec
+{
+    public const int HeaderBytes = 4;
+
+    /// <summary>MessagePack options for anything read from a socket or a disk.</summary>
+    public static readonly MessagePackSerializerOptions Options =
+        MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
+
+    /// <summary>
+    /// Takes one whole frame off the front of <paramref name="buffer"/>.
+    /// Returns false, leaving the buffer untouched, when more bytes are needed.
+    /// Throws <see cref="FrameException"/> for a frame that can never be valid.
+    /// </summary>
+    public static bool TryReadFrame(ref ReadOnlySequence<byte> buffer, int maxFrameBytes, out Message message)
+    {
+        message = null!;
+        if (buffer.Length < HeaderBytes)
+        {
+            return false;
+        }
+        Span<byte> header = stackalloc byte[HeaderBytes];
+        buffer.Slice(0, HeaderBytes).CopyTo(header);
+        uint length = BinaryPrimitives.ReadUInt32BigEndian(header);
+        if (length > (uint)maxFrameBytes)
+        {
+            throw new FrameException($"frame of {length} bytes exceeds the limit of {maxFrameBytes} bytes");
+        }
+        if (length == 0)
+        {
+            throw new FrameException("empty frame");
+        }
+        if (buffer.Length < HeaderBytes + length)
+        {
+            return false;
+        }
+        var payload = buffer.Slice(HeaderBytes, length);
+        message = Decode(payload);
+        buffer = buffer.Slice(payload.End);
+        return true;
+    }
+
+    /// <summary>Decodes one payload; throws <see cref="FrameException"/> if it is not a valid message.</summary>
+    public static Message Decode(ReadOnlySequence<byte> payload)
+    {
+        Message? decoded;
+        try
+        {
+            var reader = new MessagePackReader(payload);
+            decoded = MessagePackSerializer.Deserialize<Message>(ref reader, Options);
+            if (!reader.End)
+            {
+                throw new FrameException($"{payload.Length - reader.Consumed} trailing bytes after the message");
+            }
+        }
+        catch (MessagePackSerializationException e)
+        {
+            throw new FrameException($"malformed payload: {Innermost(e).Message}", e);
+        }
+        return decoded ?? throw new FrameException("payload decodes to nil");
+    }
+
+    /// <summary>Appends one frame carrying <paramref name="message"/> to <paramref name="writer"/>; returns the payload size.</summary>
+    public static int WriteFrame(IBufferWriter<byte> writer, Message message)
+    {
+        // Serialize into a pooled buffer first: the length prefix must precede the payload.
+        var payload = new ArrayBufferWriter<byte>(256);
+        MessagePackSerializer.Serialize(payload, message, Options);
+        var header = writer.GetSpan(HeaderBytes);
+        BinaryPrimitives.WriteUInt32BigEndian(header, (uint)payload.WrittenCount);
+        writer.Advance(HeaderBytes);
+        writer.Write(payload.WrittenSpan);
+        return payload.WrittenCount;
+    }
+
+    /// <summary>One frame as a standalone byte array (tests, tools).</summary>
+    public static byte[] ToFrameBytes(Message message)
+    {
+        var writer = new ArrayBufferWriter<byte>();
+        WriteFrame(writer, message);
+        return writer.WrittenSpan.ToArray();
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null)
+        {
+            e = e.InnerException;
+        }
+        return e;
+    }
+}
+
+/// <summary>
+/// A frame that can never be valid: oversized, empty, malformed or of an unknown type.
+/// Connection-fatal: the connection that sent it is closed with this message logged; the
+/// replica carries on.
+/// </summary>
+public sealed class FrameException : Exception
+{
+    public FrameException(string message) : base(message) { }
+    public FrameException(string message, Exception inner) : base(message, inner) { }
+}

@@ -1,0 +1,214 @@
+using MessagePack;
+
+namespace KvReplica.Protocol.Wire;
+
+// Every frame's payload is one Message. The [Union] tags and every [Key] below are part of the
+// wire format: they are frozen by Tests/Protocol/WireStabilityTests and are never renumbered or
+// reused. New fields take new keys; new messages take new tags. See docs/protocol.md.
+
+/// <summary>Root of every message that travels in a frame, between replicas or to clients.</summary>
+[Union(0, typeof(Hello))]
+[Union(1, typeof(HelloAccepted))]
+[Union(2, typeof(HelloRejected))]
+[Union(10, typeof(ClientRequest))]
+[Union(11, typeof(ClientReply))]
+[Union(20, typeof(ReplicaEnvelope))]
+public abstract class Message
+{
+}
+
+/// <summary>Who opens a connection: a client, or a replica opening its outbound peer link.</summary>
+public enum PeerKind
+{
+    Client = 0,
+    Replica = 1,
+}
+
+/// <summary>
+/// First frame on every connection, sent by the side that dialled. The listener answers with
+/// <see cref="HelloAccepted"/> or <see cref="HelloRejected"/> and then closes on rejection.
+/// </summary>
+[MessagePackObject]
+public sealed class Hello : Message
+{
+    /// <summary>Must equal the listener's <see cref="ProtocolVersion.Current"/>.</summary>
+    [Key(0)] public int ProtocolVersion { get; set; }
+    /// <summary>Must equal the listener's cluster name from cluster.json.</summary>
+    [Key(1)] public string ClusterName { get; set; } = "";
+    [Key(2)] public PeerKind Kind { get; set; }
+    /// <summary>The dialling replica's id; 0 for a client.</summary>
+    [Key(3)] public int ReplicaId { get; set; }
+    /// <summary>
+    /// A number the dialling replica picks once per process start. A change tells the listener
+    /// that the peer restarted and lost its in-memory link state. 0 for a client.
+    /// </summary>
+    [Key(4)] public long Incarnation { get; set; }
+}
+
+[MessagePackObject]
+public sealed class HelloAccepted : Message
+{
+    [Key(0)] public int ProtocolVersion { get; set; }
+    /// <summary>The listener's replica id.</summary>
+    [Key(1)] public int ReplicaId { get; set; }
+    /// <summary>The listener's incarnation (see <see cref="Hello.Incarnation"/>).</summary>
+    [Key(2)] public long Incarnation { get; set; }
+    /// <summary>
+    /// For replica links: the next link sequence number the listener expects from the dialler.
+    /// The dialler resends every unacknowledged envelope from there on. 0 for clients.
+    /// </summary>
+    [Key(3)] public long ResumeFrom { get; set; }
+    /// <summary>Largest frame payload, in bytes, the listener accepts.</summary>
+    [Key(4)] public int MaxFrameBytes { get; set; }
+}
+
+[MessagePackObject]
+public sealed class HelloRejected : Message
+{
+    /// <summary>One line, for a person: what did not match and what was expected.</summary>
+    [Key(0)] public string Reason { get; set; } = "";
+}
+
+/// <summary>Operations a client can ask for. Numbers are wire values.</summary>
+public enum Operation
+{
+    Get = 1,
+    Put = 2,
+    Delete = 3,
+}
+
+/// <summary>How a GET is answered. Numbers are wire values.</summary>
+public enum ReadMode
+{
+    /// <summary>Linearizable: answered from a majority of replicas (docs/design.md, "Reads").</summary>
+    Majority = 0,
+    /// <summary>Answered by the contacted replica alone; cheaper, see docs/design.md for what it gives up.</summary>
+    Local = 1,
+}
+
+/// <summary>One client operation. Replies come back as <see cref="ClientReply"/> with the same <see cref="RequestId"/>.</summary>
+[MessagePackObject]
+public sealed class ClientRequest : Message
+{
+    /// <summary>Chosen by the client, unique among its requests in flight on this connection.</summary>
+    [Key(0)] public long RequestId { get; set; }
+    [Key(1)] public Operation Operation { get; set; }
+    /// <summary>UTF-8, 1 to <see cref="Limits.MaxKeyBytes"/> bytes.</summary>
+    [Key(2)] public string Key { get; set; } = "";
+    /// <summary>PUT only: at most the cluster's MaxValueBytes.</summary>
+    [Key(3)] public byte[]? Value { get; set; }
+    /// <summary>Writes only: a random 64-bit id the client picks once per session.</summary>
+    [Key(4)] public ulong ClientId { get; set; }
+    /// <summary>Writes only: 1, 2, 3… per client id; a retry reuses the number, so it is applied once.</summary>
+    [Key(5)] public long Sequence { get; set; }
+    /// <summary>Writes only: every sequence number below this one has had its reply; the cluster may forget them.</summary>
+    [Key(6)] public long AckedBelow { get; set; }
+    [Key(7)] public ReadMode ReadMode { get; set; }
+}
+
+/// <summary>Outcome of a request. Numbers are wire values.</summary>
+public enum ReplyStatus
+{
+    Ok = 0,
+    NotFound = 1,
+    Error = 2,
+}
+
+/// <summary>Why a request failed. Numbers are wire values.</summary>
+public enum ErrorCode
+{
+    None = 0,
+    /// <summary>The request itself is wrong (key or value size, unknown operation). Do not retry.</summary>
+    InvalidRequest = 1,
+    /// <summary>Too few replicas answered in time. Retrying later may succeed.</summary>
+    NoMajority = 2,
+    /// <summary>The replica has too many writes pending. Retry after a pause.</summary>
+    Busy = 3,
+    /// <summary>The replica is stopping. Retry at another replica.</summary>
+    ShuttingDown = 4,
+}
+
+[MessagePackObject]
+public sealed class ClientReply : Message
+{
+    [Key(0)] public long RequestId { get; set; }
+    [Key(1)] public ReplyStatus Status { get; set; }
+    /// <summary>GET with status Ok: the value.</summary>
+    [Key(2)] public byte[]? Value { get; set; }
+    [Key(3)] public ErrorCode Error { get; set; }
+    /// <summary>Status Error: one line for a person.</summary>
+    [Key(4)] public string? ErrorMessage { get; set; }
+    /// <summary>Lamport time of the write that produced this value (0 if none): the value's version.</summary>
+    [Key(5)] public long VersionTime { get; set; }
+    /// <summary>Replica id half of the version stamp.</summary>
+    [Key(6)] public int VersionReplica { get; set; }
+}
+
+/// <summary>
+/// Reliable-link wrapper around every replica-to-replica message (see <c>Protocol/Link/ReliableLink</c>).
+/// Sequence numbers let a link survive TCP reconnects with nothing lost, duplicated or reordered.
+/// </summary>
+[MessagePackObject]
+public sealed class ReplicaEnvelope : Message
+{
+    /// <summary>1, 2, 3… per direction of a replica pair, for the lifetime of the sender's process.</summary>
+    [Key(0)] public long Sequence { get; set; }
+    /// <summary>Every envelope the sender received from the addressee with a smaller sequence number.</summary>
+    [Key(1)] public long AckedBelow { get; set; }
+    [Key(2)] public PeerMessage Body { get; set; } = null!;
+}
+
+/// <summary>Messages of the replica protocol itself, carried inside a <see cref="ReplicaEnvelope"/>.</summary>
+[Union(0, typeof(OrderBatch))]
+[Union(1, typeof(ReadQuery))]
+[Union(2, typeof(ReadAnswer))]
+public abstract class PeerMessage
+{
+}
+
+/// <summary>A write as multicast between replicas. Its origin is the replica that sent the batch.</summary>
+[MessagePackObject]
+public sealed class WriteEntry
+{
+    /// <summary>Lamport time at the origin; strictly increasing within one origin's stream.</summary>
+    [Key(0)] public long Time { get; set; }
+    [Key(1)] public Operation Operation { get; set; }
+    [Key(2)] public string Key { get; set; } = "";
+    [Key(3)] public byte[]? Value { get; set; }
+    [Key(4)] public ulong ClientId { get; set; }
+    [Key(5)] public long Sequence { get; set; }
+    [Key(6)] public long AckedBelow { get; set; }
+}
+
+/// <summary>
+/// The ordering stream from one replica to another: the sender's newly stamped writes, then its
+/// cumulative acknowledgements ("I hold every write of origin AckOrigins[i] up to time
+/// AckTimes[i]"), then its clock. An empty batch is a heartbeat.
+/// </summary>
+[MessagePackObject]
+public sealed class OrderBatch : PeerMessage
+{
+    [Key(0)] public WriteEntry[] Writes { get; set; } = [];
+    [Key(1)] public int[] AckOrigins { get; set; } = [];
+    [Key(2)] public long[] AckTimes { get; set; } = [];
+    /// <summary>The sender's Lamport time when it sent the batch.</summary>
+    [Key(3)] public long Clock { get; set; }
+}
+
+/// <summary>Asks a replica for its current value of one key, for a majority read.</summary>
+[MessagePackObject]
+public sealed class ReadQuery : PeerMessage
+{
+    [Key(0)] public long ReadId { get; set; }
+    [Key(1)] public string Key { get; set; } = "";
+}
+
+[MessagePackObject]
+public sealed class ReadAnswer : PeerMessage
+{
+    [Key(0)] public long ReadId { get; set; }
+    [Key(1)] public bool Found { get; set; }
+    [Key(2)] public byte[]? Value { get; set; }
+    [Key(3)] public long VersionTime { get; set; }
+    [Key(4)] public int VersionReplica { get; set; }
+}

@@ -1,0 +1,23 @@
+namespace KvReplica.Protocol.Wire;
+
+/// <summary>The version both sides of a connection must speak; bumped on any incompatible change.</summary>
+public static class ProtocolVersion
+{
+    public const int Current = 1;
+}
+
+/// <summary>Fixed limits of the data model (docs/protocol.md, "Limits").</summary>
+public static class Limits
+{
+    /// <summary>Keys are UTF-8 strings of 1 to this many bytes.</summary>
+    public const int MaxKeyBytes = 1024;
+
+    /// <summary>Default for cluster.json <c>maxValueBytes</c>: 1 MiB.</summary>
+    public const int DefaultMaxValueBytes = 1 << 20;
+
+    /// <summary>
+    /// Default largest frame payload. Large enough for a batch of maximum-size values plus
+    /// headroom; anything larger closes the connection before its body is read.
+    /// </summary>
+    public const int DefaultMaxFrameBytes = 16 << 20;
+}

@@ -1,0 +1,62 @@
+using System.Text;
+
+namespace KvReplica.Protocol.Wire;
+
+/// <summary>
+/// The data-model rules a request must meet, shared by the replica (which enforces them) and the
+/// client library (which reports them before sending). A violation is request-local: the request
+/// gets <see cref="ErrorCode.InvalidRequest"/> and the connection stays open.
+/// </summary>
+public static class RequestValidation
+{
+    /// <summary>Returns null if <paramref name="request"/> is valid, else a one-line reason.</summary>
+    public static string? Check(ClientRequest request, int maxValueBytes)
+    {
+        if (!Enum.IsDefined(request.Operation))
+        {
+            return $"unknown operation {(int)request.Operation}";
+        }
+        string? keyError = CheckKey(request.Key);
+        if (keyError is not null)
+        {
+            return keyError;
+        }
+        if (request.Operation == Operation.Put)
+        {
+            if (request.Value is null)
+            {
+                return "PUT needs a value";
+            }
+            if (request.Value.Length > maxValueBytes)
+            {
+                return $"value is {request.Value.Length} bytes; the limit is {maxValueBytes}";
+            }
+        }
+        if (request.Operation is Operation.Put or Operation.Delete && request.Sequence <= 0)
+        {
+            return "a write needs a client sequence number of 1 or more";
+        }
+        return null;
+    }
+
+    /// <summary>Returns null if <paramref name="key"/> is a valid key, else a one-line reason.</summary>
+    public static string? CheckKey(string? key)
+    {
+        if (string.IsNullOrEmpty(key))
+        {
+            return "key is empty";
+        }
+        int bytes;
+        try
+        {
+            bytes = StrictUtf8.GetByteCount(key);
+        }
+        catch (EncoderFallbackException)
+        {
+            return "key is not valid UTF-8 text";
+        }
+        return bytes > Limits.MaxKeyBytes ? $"key is {bytes} bytes; the limit is {Limits.MaxKeyBytes}" : null;
+    }
+
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+}
