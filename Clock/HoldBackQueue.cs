@@ -22,6 +22,8 @@ namespace KvReplica.Clock;
 public sealed class HoldBackQueue<T>
 {
     private readonly SortedDictionary<int, Queue<(Stamp Stamp, T Item)>> _byOrigin = new();
+    // Newest stamp added per origin, to reject an out-of-FIFO-order add.
+    private readonly Dictionary<int, Stamp> _byOriginTail = new();
     // _ackedThrough[member][origin] = largest time of origin's writes that member holds.
     private readonly Dictionary<int, Dictionary<int, long>> _ackedThrough = new();
     private int[] _members;
@@ -66,7 +68,7 @@ public sealed class HoldBackQueue<T>
             fifo = new Queue<(Stamp, T)>();
             _byOrigin.Add(stamp.ReplicaId, fifo);
         }
-        else if (fifo.Count > 0 && _byOriginTail[stamp.ReplicaId] >= stamp)
+        else if (_byOriginTail[stamp.ReplicaId] >= stamp)
         {
             throw new InvalidOperationException($"write {stamp} from replica {stamp.ReplicaId} is out of FIFO order");
         }
@@ -74,8 +76,6 @@ public sealed class HoldBackQueue<T>
         _byOriginTail[stamp.ReplicaId] = stamp;
         Count++;
     }
-
-    private readonly Dictionary<int, Stamp> _byOriginTail = new();
 
     /// <summary>
     /// Records that <paramref name="member"/> holds every write from <paramref name="origin"/>

@@ -1,0 +1,211 @@
+using KvReplica.Clock;
+using KvReplica.Protocol.Wire;
+
+namespace KvReplica.Protocol.Core;
+
+// Ordering: stamping, multicasting, cumulative acknowledgement and delivery. The delivery rule
+// itself lives in Clock/HoldBackQueue; this part feeds it and acts on what it releases.
+public sealed partial class ReplicaCore
+{
+    // Largest time of each origin's writes this replica holds (held or delivered). This is the
+    // cumulative acknowledgement vector sent to every peer.
+    private readonly Dictionary<int, long> _heldThrough = new();
+    // Writes this replica stamped since the last batch went out; the same batch goes to every peer.
+    private readonly List<WriteEntry> _outgoingWrites = [];
+    private bool _acksChanged;
+    private long _lastBatchSentAt = long.MinValue / 2;
+
+    // Writes this replica originated whose client is waiting for the delivery result.
+    private readonly Dictionary<Stamp, (long ConnectionId, long RequestId)> _waitingWriters = new();
+    // Same writes by deadline; deadlines grow with arrival, so a FIFO queue is sorted.
+    private readonly Queue<(long Deadline, Stamp Stamp)> _writeDeadlines = new();
+
+    // Held writes per key: the largest stamp and how many; a read of the key waits past that stamp.
+    private readonly Dictionary<string, (Stamp Max, int Count)> _heldPerKey = new(StringComparer.Ordinal);
+
+    private void StartWrite(long connectionId, ClientRequest request)
+    {
+        if (_holdBack.Count >= _options.MaxPendingWrites)
+        {
+            ReplyError(connectionId, request.RequestId, ErrorCode.Busy,
+                $"{_holdBack.Count} writes are waiting for acknowledgement from {DescribeMissingAcks()}; retry later");
+            return;
+        }
+        var entry = new WriteEntry
+        {
+            Time = _clock.Tick(),
+            Operation = request.Operation,
+            Key = request.Key,
+            Value = request.Operation == Operation.Put ? request.Value : null,
+            ClientId = request.ClientId,
+            Sequence = request.Sequence,
+            AckedBelow = request.AckedBelow,
+        };
+        var stamp = new Stamp(entry.Time, SelfId);
+        Hold(stamp, entry);
+        _outgoingWrites.Add(entry);
+        _waitingWriters[stamp] = (connectionId, request.RequestId);
+        _writeDeadlines.Enqueue((_now + _options.WriteTimeoutMs, stamp));
+        DeliverStable();
+    }
+
+    private void Hold(Stamp stamp, WriteEntry entry)
+    {
+        _holdBack.Add(stamp, entry);
+        _holdBack.RecordAck(SelfId, stamp.ReplicaId, stamp.Time);
+        _heldThrough[stamp.ReplicaId] = stamp.Time;
+        _heldPerKey[entry.Key] = _heldPerKey.TryGetValue(entry.Key, out var held)
+            ? (held.Max > stamp ? held.Max : stamp, held.Count + 1)
+            : (stamp, 1);
+        _acksChanged = true;
+    }
+
+    private void ReceiveBatch(int from, OrderBatch batch)
+    {
+        ValidateBatch(from, batch);
+        long newest = batch.Clock;
+        foreach (var entry in batch.Writes)
+        {
+            Hold(new Stamp(entry.Time, from), entry);
+            newest = Math.Max(newest, entry.Time);
+        }
+        // One receive event: the clock moves past everything the batch carried (Lamport's rule).
+        _clock.Witness(newest);
+        for (int i = 0; i < batch.AckOrigins.Length; i++)
+        {
+            _holdBack.RecordAck(from, batch.AckOrigins[i], batch.AckTimes[i]);
+        }
+        DeliverStable();
+    }
+
+    // Checks the whole batch before any state changes, so a violation leaves the core untouched.
+    private void ValidateBatch(int from, OrderBatch batch)
+    {
+        if (batch.Writes is null || batch.AckOrigins is null || batch.AckTimes is null)
+        {
+            throw new ProtocolViolationException($"replica {from} sent a batch with a missing field");
+        }
+        if (batch.AckOrigins.Length != batch.AckTimes.Length)
+        {
+            throw new ProtocolViolationException($"replica {from} sent {batch.AckOrigins.Length} ack origins but {batch.AckTimes.Length} ack times");
+        }
+        long previous = _heldThrough[from];
+        foreach (var entry in batch.Writes)
+        {
+            if (entry is null)
+            {
+                throw new ProtocolViolationException($"replica {from} sent a nil write");
+            }
+            var stamp = new Stamp(entry.Time, from);
+            if (entry.Time <= previous || stamp <= _holdBack.LastDelivered)
+            {
+                throw new ProtocolViolationException($"replica {from} sent write {stamp} out of order (after {previous}.{from}, delivered through {_holdBack.LastDelivered})");
+            }
+            if (entry.Operation is not (Operation.Put or Operation.Delete))
+            {
+                throw new ProtocolViolationException($"replica {from} sent write {stamp} with operation {(int)entry.Operation}");
+            }
+            string? keyError = RequestValidation.CheckKey(entry.Key);
+            if (keyError is not null)
+            {
+                throw new ProtocolViolationException($"replica {from} sent write {stamp}: {keyError}");
+            }
+            previous = entry.Time;
+        }
+        if (batch.Clock < previous)
+        {
+            throw new ProtocolViolationException($"replica {from} sent clock {batch.Clock} behind its own write at {previous}");
+        }
+    }
+
+    // Delivers every write the hold-back queue releases, in stamp order, then wakes the reads
+    // that were waiting for those writes.
+    private void DeliverStable()
+    {
+        bool any = false;
+        while (_holdBack.TryTakeDeliverable(out var stamp, out var entry))
+        {
+            any = true;
+            var command = new WriteCommand(stamp, entry.Operation, entry.Key, entry.Value, entry.ClientId, entry.Sequence, entry.AckedBelow);
+            var result = _stateMachine.Apply(command, out bool duplicate);
+            _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
+            var held = _heldPerKey[entry.Key];
+            if (held.Count == 1)
+            {
+                _heldPerKey.Remove(entry.Key);
+            }
+            else
+            {
+                _heldPerKey[entry.Key] = (held.Max, held.Count - 1);
+            }
+            if (_waitingWriters.Remove(stamp, out var writer))
+            {
+                _ready.Replies.Add(new ClientResponse(writer.ConnectionId, new ClientReply
+                {
+                    RequestId = writer.RequestId,
+                    Status = result,
+                    VersionTime = stamp.Time,
+                    VersionReplica = stamp.ReplicaId,
+                }));
+            }
+        }
+        if (any)
+        {
+            ReleaseFencedReads();
+        }
+    }
+
+    // Sends this replica's new writes and cumulative acknowledgements as one batch to every peer.
+    // Called once per TakeReady, so however many inputs arrived, each peer gets at most one batch.
+    private void FlushOrderBatch()
+    {
+        if (_outgoingWrites.Count == 0 && !_acksChanged)
+        {
+            return;
+        }
+        _acksChanged = false;
+        _lastBatchSentAt = _now;
+        if (_peers.Length == 0)
+        {
+            _outgoingWrites.Clear();
+            return;
+        }
+        var batch = new OrderBatch
+        {
+            Writes = [.. _outgoingWrites],
+            AckOrigins = _members,
+            AckTimes = [.. _members.Select(m => _heldThrough[m])],
+            Clock = _clock.Now,
+        };
+        _outgoingWrites.Clear();
+        foreach (int peer in _peers)
+        {
+            _ready.Messages.Add(new Outgoing(peer, batch));
+        }
+    }
+
+    private void ExpireWrites()
+    {
+        while (_writeDeadlines.TryPeek(out var next) && next.Deadline <= _now)
+        {
+            _writeDeadlines.Dequeue();
+            if (_waitingWriters.Remove(next.Stamp, out var writer))
+            {
+                // The write stays held and may still be delivered: the client must treat its
+                // outcome as unknown, and a retry with the same sequence number is applied once.
+                ReplyError(writer.ConnectionId, writer.RequestId, ErrorCode.NoMajority,
+                    $"write not delivered within {_options.WriteTimeoutMs} ms: waiting for acknowledgement from {DescribeMissingAcks()}; outcome unknown");
+            }
+        }
+    }
+
+    private string DescribeMissingAcks()
+    {
+        if (!_holdBack.TryPeek(out var head, out _))
+        {
+            return "no replica";
+        }
+        var missing = _members.Where(m => m != head.ReplicaId && _holdBack.AckedThrough(m, head.ReplicaId) < head.Time).ToList();
+        return missing.Count == 0 ? "no replica" : "replica " + string.Join(", ", missing);
+    }
+}

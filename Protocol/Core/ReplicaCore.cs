@@ -1,0 +1,153 @@
+using KvReplica.Clock;
+using KvReplica.Protocol.Wire;
+
+namespace KvReplica.Protocol.Core;
+
+/// <summary>
+/// One replica's protocol logic as a deterministic state machine: Lamport total-order multicast
+/// with all-member acknowledgement, exactly-once client writes, and majority reads.
+/// </summary>
+/// <remarks>
+/// <para>Sans-I/O, in the style of etcd-io/raft's RawNode: the driver feeds inputs
+/// (<see cref="OnClientRequest"/>, <see cref="OnPeerMessage"/>, <see cref="Tick"/>) and collects
+/// outputs with <see cref="TakeReady"/>. The core never touches a socket, file, thread, clock or
+/// unseeded random source, so the simulation can run whole clusters from one seed.</para>
+/// <para>Not thread-safe: the driver calls it from one thread (or under one lock).</para>
+/// <para>The protocol and its correctness argument are in docs/design.md.</para>
+/// </remarks>
+public sealed partial class ReplicaCore
+{
+    private readonly ReplicaCoreOptions _options;
+    private readonly IReplicatedStateMachine _stateMachine;
+    private readonly LamportClock _clock = new();
+    private readonly HoldBackQueue<WriteEntry> _holdBack;
+    private readonly int[] _members;
+    private readonly int[] _peers;
+    private Ready _ready = new();
+    private long _now;
+
+    public ReplicaCore(ReplicaCoreOptions options, IReplicatedStateMachine stateMachine)
+    {
+        _options = options;
+        _stateMachine = stateMachine;
+        _members = [.. options.Members.Distinct().Order()];
+        if (!_members.Contains(options.SelfId))
+        {
+            throw new ArgumentException($"replica {options.SelfId} is not among the members {string.Join(",", _members)}", nameof(options));
+        }
+        _peers = [.. _members.Where(m => m != options.SelfId)];
+        _holdBack = new HoldBackQueue<WriteEntry>(_members);
+        foreach (int m in _members)
+        {
+            _heldThrough[m] = 0;
+        }
+    }
+
+    /// <summary>This replica's id.</summary>
+    public int SelfId => _options.SelfId;
+
+    /// <summary>Members of the current view, in id order.</summary>
+    public IReadOnlyList<int> Members => _members;
+
+    /// <summary>A majority of the configured replicas.</summary>
+    public int Majority => _members.Length / 2 + 1;
+
+    /// <summary>Current Lamport time.</summary>
+    public long ClockNow => _clock.Now;
+
+    /// <summary>Stamp of the last delivered write.</summary>
+    public Stamp LastDelivered => _holdBack.LastDelivered;
+
+    /// <summary>Writes held and not yet delivered.</summary>
+    public int PendingWrites => _holdBack.Count;
+
+    /// <summary>Whether <see cref="TakeReady"/> has anything to hand over (or a batch is due).</summary>
+    public bool HasReady => !_ready.IsEmpty || _outgoingWrites.Count > 0 || _acksChanged;
+
+    /// <summary>
+    /// Advances the core's notion of time to <paramref name="nowMs"/> (monotonic milliseconds; never
+    /// decreases). Fires heartbeats and times out reads and writes that waited too long.
+    /// </summary>
+    public void Tick(long nowMs)
+    {
+        if (nowMs < _now)
+        {
+            throw new ArgumentOutOfRangeException(nameof(nowMs), $"time went backwards from {_now} to {nowMs}");
+        }
+        _now = nowMs;
+        if (_now - _lastBatchSentAt >= _options.HeartbeatIntervalMs)
+        {
+            _acksChanged = true;
+        }
+        ExpireReads();
+        ExpireWrites();
+    }
+
+    /// <summary>
+    /// Hands over everything the core produced since the last call; see <see cref="Ready"/> for
+    /// the order in which the driver must act on it.
+    /// </summary>
+    public Ready TakeReady()
+    {
+        FlushOrderBatch();
+        var ready = _ready;
+        _ready = new Ready();
+        return ready;
+    }
+
+    /// <summary>A client request arrived on connection <paramref name="connectionId"/>.</summary>
+    public void OnClientRequest(long connectionId, ClientRequest request)
+    {
+        string? invalid = RequestValidation.Check(request, _options.MaxValueBytes);
+        if (invalid is not null)
+        {
+            ReplyError(connectionId, request.RequestId, ErrorCode.InvalidRequest, invalid);
+            return;
+        }
+        switch (request.Operation)
+        {
+            case Operation.Get:
+                StartRead(connectionId, request);
+                break;
+            case Operation.Put:
+            case Operation.Delete:
+                StartWrite(connectionId, request);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// A message from peer <paramref name="from"/> arrived, in FIFO order on its link. Throws
+    /// <see cref="ProtocolViolationException"/>, with no state changed, if the message breaks the protocol.
+    /// </summary>
+    public void OnPeerMessage(int from, PeerMessage message)
+    {
+        if (from == SelfId || Array.IndexOf(_peers, from) < 0)
+        {
+            throw new ProtocolViolationException($"message from replica {from}, which is not a peer in the view");
+        }
+        switch (message)
+        {
+            case OrderBatch batch:
+                ReceiveBatch(from, batch);
+                break;
+            case ReadQuery query:
+                ReceiveReadQuery(from, query);
+                break;
+            case ReadAnswer answer:
+                ReceiveReadAnswer(from, answer);
+                break;
+            default:
+                throw new ProtocolViolationException($"unexpected peer message {message.GetType().Name}");
+        }
+    }
+
+    private void ReplyError(long connectionId, long requestId, ErrorCode code, string message) =>
+        _ready.Replies.Add(new ClientResponse(connectionId, new ClientReply
+        {
+            RequestId = requestId,
+            Status = ReplyStatus.Error,
+            Error = code,
+            ErrorMessage = message,
+        }));
+}

@@ -1,0 +1,26 @@
+namespace KvReplica.Protocol.Core;
+
+/// <summary>Settings of one replica core. All durations are in the core's time unit, milliseconds.</summary>
+public sealed record ReplicaCoreOptions
+{
+    /// <summary>This replica's id.</summary>
+    public required int SelfId { get; init; }
+
+    /// <summary>Ids of every configured replica, this one included; the initial view.</summary>
+    public required IReadOnlyList<int> Members { get; init; }
+
+    /// <summary>Largest PUT value accepted, in bytes.</summary>
+    public int MaxValueBytes { get; init; } = Wire.Limits.DefaultMaxValueBytes;
+
+    /// <summary>Interval at which acknowledgements are re-sent as a heartbeat when nothing else flows.</summary>
+    public long HeartbeatIntervalMs { get; init; } = 50;
+
+    /// <summary>A GET without a majority of answers after this long fails with NoMajority.</summary>
+    public long ReadTimeoutMs { get; init; } = 2000;
+
+    /// <summary>A write not delivered after this long gets an error reply; its outcome is then unknown to the client.</summary>
+    public long WriteTimeoutMs { get; init; } = 5000;
+
+    /// <summary>Held writes beyond which new writes are refused with Busy.</summary>
+    public int MaxPendingWrites { get; init; } = 100_000;
+}

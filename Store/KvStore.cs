@@ -1,0 +1,75 @@
+using KvReplica.Clock;
+using KvReplica.Protocol.Core;
+using KvReplica.Protocol.Wire;
+
+namespace KvReplica.Store;
+
+/// <summary>
+/// The replicated key-value state: keys to (value, version), plus the client sessions that make
+/// retried writes apply once. Every replica applies the same writes in the same order, so every
+/// replica's <see cref="KvStore"/> goes through the same states.
+/// </summary>
+/// <remarks>
+/// Deterministic by construction: nothing here depends on hash-iteration order, time or
+/// randomness. Session eviction is driven by the count of applied writes, which is the same at
+/// every replica. Not thread-safe; the core calls it from its one thread.
+/// </remarks>
+public sealed class KvStore : IReplicatedStateMachine
+{
+    private readonly Dictionary<string, (byte[] Value, Stamp Version)> _entries = new(StringComparer.Ordinal);
+    private readonly ClientSessions _sessions;
+
+    /// <param name="maxSessions">
+    /// Client sessions remembered for exactly-once writes; beyond this the least recently used
+    /// is forgotten, and a retry from that client of a write applied before would apply again.
+    /// </param>
+    public KvStore(int maxSessions = 100_000)
+    {
+        _sessions = new ClientSessions(maxSessions);
+    }
+
+    /// <summary>Number of keys present.</summary>
+    public int Count => _entries.Count;
+
+    /// <summary>Writes applied, duplicates excluded.</summary>
+    public long AppliedWrites { get; private set; }
+
+    /// <summary>Client sessions currently remembered.</summary>
+    public int SessionCount => _sessions.Count;
+
+    public ReplyStatus Apply(WriteCommand command, out bool duplicate)
+    {
+        if (command.ClientId != 0 && _sessions.TryGetResult(command.ClientId, command.Sequence, command.AckedBelow, out var earlier))
+        {
+            duplicate = true;
+            return earlier;
+        }
+        duplicate = false;
+        ReplyStatus result;
+        switch (command.Operation)
+        {
+            case Operation.Put:
+                _entries[command.Key] = (command.Value ?? [], command.Stamp);
+                result = ReplyStatus.Ok;
+                break;
+            case Operation.Delete:
+                result = _entries.Remove(command.Key) ? ReplyStatus.Ok : ReplyStatus.NotFound;
+                break;
+            default:
+                throw new InvalidOperationException($"write {command.Stamp} has operation {command.Operation}, which the core never delivers");
+        }
+        AppliedWrites++;
+        if (command.ClientId != 0)
+        {
+            _sessions.Record(command.ClientId, command.Sequence, result);
+        }
+        return result;
+    }
+
+    public StoredValue Read(string key) =>
+        _entries.TryGetValue(key, out var entry) ? new StoredValue(true, entry.Value, entry.Version) : new StoredValue(false, null, Stamp.Zero);
+
+    /// <summary>Every key with its value and version, in ordinal key order (stable across processes).</summary>
+    public IEnumerable<(string Key, byte[] Value, Stamp Version)> Entries() =>
+        _entries.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => (e.Key, e.Value.Value, e.Value.Version));
+}
