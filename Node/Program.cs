@@ -1,3 +1,114 @@
-// Placeholder entry point; the daemon replaces this file.
-Console.Error.WriteLine("usage: node <id> <config>");
-return 2;
+using System.Globalization;
+using System.Security.Cryptography;
+using KvReplica.Node;
+using KvReplica.Protocol.Config;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+const string Usage = "usage: node <id> <config> [--verbose]";
+
+var positional = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
+var flags = args.Where(a => a.StartsWith("--", StringComparison.Ordinal)).ToList();
+if (flags.Contains("--help") || flags.Contains("-h"))
+{
+    Console.WriteLine(Usage);
+    return 0;
+}
+var unknownFlag = flags.FirstOrDefault(f => f != "--verbose");
+if (unknownFlag is not null)
+{
+    return Fail($"unknown option '{unknownFlag}'; {Usage}", 2);
+}
+if (positional.Count != 2)
+{
+    return Fail(Usage, 2);
+}
+if (!int.TryParse(positional[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int replicaId))
+{
+    return Fail($"replica id '{positional[0]}' is not a number; {Usage}", 2);
+}
+
+ClusterConfig config;
+try
+{
+    config = ConfigFile.Load(positional[1]);
+}
+catch (ConfigException e)
+{
+    return Fail(e.Message, 2);
+}
+if (config.Find(replicaId) is null)
+{
+    return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", 2);
+}
+
+bool verbose = flags.Contains("--verbose");
+var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+builder.Logging.ClearProviders();
+builder.Logging.AddSimpleConsole(o =>
+{
+    o.SingleLine = true;
+    o.TimestampFormat = "HH:mm:ss.fff ";
+    o.ColorBehavior = LoggerColorBehavior.Disabled;
+});
+builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
+// The host's own lifecycle chatter and its copy of startup failures add nothing to our one line.
+builder.Logging.AddFilter("Microsoft", LogLevel.None);
+builder.Services.AddSingleton(config);
+builder.Services.AddSingleton(new NodeIdentity(replicaId, RandomNumberGenerator.GetInt32(1, int.MaxValue) * 4_294_967_296L + RandomNumberGenerator.GetInt32(0, int.MaxValue), verbose));
+builder.Services.AddSingleton<ReplicaService>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ReplicaService>());
+builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+
+using var host = builder.Build();
+try
+{
+    await host.RunAsync();
+}
+catch (NodeStartupException e)
+{
+    return Fail(e.Message, 1);
+}
+return Environment.ExitCode;
+
+static int Fail(string message, int exitCode)
+{
+    Console.Error.WriteLine($"node: {message}");
+    return exitCode;
+}
+
+namespace KvReplica.Node
+{
+    /// <summary>Reads cluster.json from disk into a validated <see cref="ClusterConfig"/>.</summary>
+    internal static class ConfigFile
+    {
+        /// <summary>Throws <see cref="ConfigException"/> with a one-line reason for any unusable file.</summary>
+        public static ClusterConfig Load(string path)
+        {
+            string full = Path.GetFullPath(path);
+            if (!File.Exists(full))
+            {
+                throw new ConfigException($"config file '{path}' not found");
+            }
+            IConfiguration json;
+            try
+            {
+                json = new ConfigurationBuilder().AddJsonFile(full, optional: false, reloadOnChange: false).Build();
+            }
+            catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
+            {
+                var innermost = e;
+                while (innermost.InnerException is not null)
+                {
+                    innermost = innermost.InnerException;
+                }
+                string detail = innermost.Message;
+                throw new ConfigException($"{path} is not valid JSON: {detail}");
+            }
+            return ClusterConfigReader.Read(json, path);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+using Microsoft.Extensions.Logging;
+
+namespace KvReplica.Node;
+
+/// <summary>Every log line the daemon writes, with stable event ids (1xxx lifecycle, 2xxx peers, 3xxx clients, 4xxx protocol traces).</summary>
+internal static partial class Log
+{
+    [LoggerMessage(1000, LogLevel.Information, "replica {ReplicaId} of cluster '{Cluster}' listening on {Endpoint}")]
+    public static partial void Listening(ILogger logger, int replicaId, string cluster, string endpoint);
+
+    [LoggerMessage(1001, LogLevel.Information, "view {ViewNumber}: members {Members}")]
+    public static partial void ViewInstalled(ILogger logger, long viewNumber, string members);
+
+    [LoggerMessage(1002, LogLevel.Information, "stopping: closing listener and connections")]
+    public static partial void Stopping(ILogger logger);
+
+    [LoggerMessage(1003, LogLevel.Information, "stopped; delivered through {LastDelivered}, {Pending} writes still held")]
+    public static partial void Stopped(ILogger logger, string lastDelivered, int pending);
+
+    [LoggerMessage(1004, LogLevel.Critical, "replica core failed; stopping the replica: {Reason}")]
+    public static partial void CoreFailed(ILogger logger, string reason, Exception exception);
+
+    [LoggerMessage(2000, LogLevel.Information, "peer {PeerId} up ({Direction}, {Remote})")]
+    public static partial void PeerUp(ILogger logger, int peerId, string direction, string remote);
+
+    [LoggerMessage(2001, LogLevel.Warning, "peer {PeerId} down ({Direction}): {Reason}")]
+    public static partial void PeerDown(ILogger logger, int peerId, string direction, string reason);
+
+    [LoggerMessage(2002, LogLevel.Error, "peer {PeerId} restarted (incarnation {Old} -> {New}) and lost its in-memory state; it cannot rejoin until state transfer is available, so its link stays closed")]
+    public static partial void PeerRestarted(ILogger logger, int peerId, long old, long @new);
+
+    [LoggerMessage(2003, LogLevel.Warning, "peer {PeerId} broke the protocol, closing its connection: {Reason}")]
+    public static partial void PeerViolation(ILogger logger, int peerId, string reason);
+
+    [LoggerMessage(2004, LogLevel.Warning, "handshake with {Remote} rejected: {Reason}")]
+    public static partial void HandshakeRejected(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(3000, LogLevel.Debug, "client connection {ConnectionId} from {Remote} opened")]
+    public static partial void ClientOpened(ILogger logger, long connectionId, string remote);
+
+    [LoggerMessage(3001, LogLevel.Debug, "client connection {ConnectionId} closed: {Reason}")]
+    public static partial void ClientClosed(ILogger logger, long connectionId, string reason);
+
+    [LoggerMessage(3002, LogLevel.Warning, "closing connection from {Remote}: {Reason}")]
+    public static partial void BadInput(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(4000, LogLevel.Debug, "delivered {Stamp} {Operation} '{Key}' -> {Result}{Duplicate}")]
+    public static partial void Delivered(ILogger logger, string stamp, string operation, string key, string result, string duplicate);
+
+    [LoggerMessage(4001, LogLevel.Debug, "resending {Count} envelopes to peer {PeerId} from sequence {From}")]
+    public static partial void Resending(ILogger logger, int count, int peerId, long from);
+}

@@ -1,0 +1,429 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using KvReplica.Node.Transport;
+using KvReplica.Protocol.Config;
+using KvReplica.Protocol.Core;
+using KvReplica.Protocol.Wire;
+using KvReplica.Store;
+using ProtocolViolationException = KvReplica.Protocol.Core.ProtocolViolationException;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace KvReplica.Node;
+
+/// <summary>
+/// The replica daemon: listens on its port, dials its peers, and runs the replica core on one
+/// loop that takes inputs from every connection and the timer and sends out what the core asks.
+/// Every socket of the replica is opened here or in <see cref="PeerLink"/>.
+/// </summary>
+internal sealed class ReplicaService : IHostedService, IAsyncDisposable
+{
+    private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(10);
+    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+
+    private readonly NodeIdentity _identity;
+    private readonly ClusterConfig _config;
+    private readonly ILogger<ReplicaService> _logger;
+    private readonly ReplicaCore _core;
+    private readonly Dictionary<int, PeerLink> _peers;
+    private readonly ConcurrentDictionary<long, ClientSession> _clients = new();
+    private readonly Channel<CoreInput> _inputs = Channel.CreateBounded<CoreInput>(new BoundedChannelOptions(65_536) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _tasks = [];
+    private readonly Stopwatch _monotonic = Stopwatch.StartNew();
+    private Socket? _listener;
+    private long _nextConnectionId;
+    private int _stopped;
+
+    public ReplicaService(NodeIdentity identity, ClusterConfig config, ILogger<ReplicaService> logger)
+    {
+        _identity = identity;
+        _config = config;
+        _logger = logger;
+        _core = new ReplicaCore(new ReplicaCoreOptions
+        {
+            SelfId = identity.ReplicaId,
+            Members = [.. config.Replicas.Select(r => r.Id)],
+            MaxValueBytes = config.MaxValueBytes,
+            HeartbeatIntervalMs = (long)config.HeartbeatInterval.TotalMilliseconds,
+            ReadTimeoutMs = (long)config.ReadTimeout.TotalMilliseconds,
+            WriteTimeoutMs = (long)config.WriteTimeout.TotalMilliseconds,
+            MaxPendingWrites = config.MaxPendingWrites,
+        }, new KvStore());
+        _peers = config.Replicas.Where(r => r.Id != identity.ReplicaId)
+            .ToDictionary(r => r.Id, r => new PeerLink(r, identity, config, logger));
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var self = _config.Find(_identity.ReplicaId)!;
+        _listener = Bind(self);
+        Log.Listening(_logger, self.Id, _config.ClusterName, _listener.LocalEndPoint!.ToString()!);
+        Log.ViewInstalled(_logger, 0, string.Join(",", _core.Members));
+        var stopping = _stopping.Token;
+        _tasks.Add(Task.Run(() => CoreLoopAsync(stopping), CancellationToken.None));
+        _tasks.Add(Task.Run(() => TickLoopAsync(stopping), CancellationToken.None));
+        _tasks.Add(Task.Run(() => AcceptLoopAsync(_listener, stopping), CancellationToken.None));
+        foreach (var peer in _peers.Values)
+        {
+            _tasks.Add(Task.Run(() => peer.RunOutboundAsync(stopping), CancellationToken.None));
+        }
+        return Task.CompletedTask;
+    }
+
+    private static Socket Bind(ReplicaAddress self)
+    {
+        IPAddress address = IPAddress.TryParse(self.Host, out var parsed)
+            ? parsed
+            : Dns.GetHostAddresses(self.Host).FirstOrDefault() ?? throw new NodeStartupException($"cannot resolve host '{self.Host}' of replica {self.Id}");
+        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, self.Port));
+            socket.Listen(512);
+            return socket;
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            string why = e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? "is already in use (is another replica or program running there?)"
+                : $"cannot be listened on: {e.Message}";
+            throw new NodeStartupException($"port {self.Port} on {self.Host} (replica {self.Id}) {why}");
+        }
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_listener is null || Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            // Never started (the port was taken), or already stopped: nothing to close.
+            return;
+        }
+        Log.Stopping(_logger);
+        // Stop accepting, then tell connected clients nothing more is coming, then drop the rest.
+        _listener?.Dispose();
+        _stopping.Cancel();
+        foreach (var client in _clients.Values)
+        {
+            client.Abort();
+        }
+        foreach (var peer in _peers.Values)
+        {
+            peer.AbortInbound();
+        }
+        var all = Task.WhenAll(_tasks);
+        await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(3), CancellationToken.None)).ConfigureAwait(false);
+        Log.Stopped(_logger, _core.LastDelivered.ToString(), _core.PendingWrites);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _stopping.Dispose();
+    }
+
+    private async Task TickLoopAsync(CancellationToken stopping)
+    {
+        using var timer = new PeriodicTimer(TickInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stopping).ConfigureAwait(false))
+            {
+                await _inputs.Writer.WriteAsync(new TickInput(_monotonic.ElapsedMilliseconds), stopping).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    // The only place the core is touched. Drains every input already queued before asking for
+    // Ready, so one round of outputs (one batch per peer) covers a whole burst of inputs.
+    private async Task CoreLoopAsync(CancellationToken stopping)
+    {
+        var reader = _inputs.Reader;
+        var woken = new HashSet<PeerLink>();
+        try
+        {
+            while (await reader.WaitToReadAsync(stopping).ConfigureAwait(false))
+            {
+                int taken = 0;
+                while (taken < 4096 && reader.TryRead(out var input))
+                {
+                    taken++;
+                    Process(input);
+                }
+                var ready = _core.TakeReady();
+                Dispatch(ready, woken);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e)
+        {
+            // A bug in the core: continuing could break agreement, so stop the whole replica.
+            Log.CoreFailed(_logger, e.Message, e);
+            Environment.ExitCode = 70;
+            _stopping.Cancel();
+            throw;
+        }
+    }
+
+    private void Process(CoreInput input)
+    {
+        switch (input)
+        {
+            case ClientRequestInput c:
+                _core.OnClientRequest(c.ConnectionId, c.Request);
+                break;
+            case TickInput t:
+                _core.Tick(t.NowMs);
+                break;
+            case PeerEnvelopeInput p:
+                try
+                {
+                    var body = p.From.Accept(p.Envelope);
+                    if (body is not null)
+                    {
+                        _core.OnPeerMessage(p.From.PeerId, body);
+                    }
+                }
+                catch (ProtocolViolationException e)
+                {
+                    Log.PeerViolation(_logger, p.From.PeerId, e.Message);
+                    p.Connection.Abort();
+                }
+                break;
+        }
+    }
+
+    private void Dispatch(Ready ready, HashSet<PeerLink> woken)
+    {
+        // Persist first (once the write-ahead log lands), then peers, then clients: see Ready.
+        if (_identity.Verbose)
+        {
+            foreach (var d in ready.Delivered)
+            {
+                Log.Delivered(_logger, d.Command.Stamp.ToString(), d.Command.Operation.ToString(), d.Command.Key, d.Result.ToString(), d.Duplicate ? " (duplicate, not applied again)" : "");
+            }
+        }
+        woken.Clear();
+        foreach (var message in ready.Messages)
+        {
+            var peer = _peers[message.To];
+            peer.Enqueue(message.Message);
+            woken.Add(peer);
+        }
+        foreach (var peer in woken)
+        {
+            peer.Wake();
+        }
+        foreach (var response in ready.Replies)
+        {
+            if (_clients.TryGetValue(response.ConnectionId, out var client))
+            {
+                client.Enqueue(response.Reply);
+            }
+        }
+    }
+
+    private async Task AcceptLoopAsync(Socket listener, CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await listener.AcceptAsync(stopping).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                _logger.LogWarning("accept failed: {Reason}", e.Message);
+                continue;
+            }
+            _ = Task.Run(() => ServeConnectionAsync(socket, stopping), CancellationToken.None);
+        }
+    }
+
+    // One accepted connection: the handshake decides whether it is a client or a peer's
+    // outbound link. Bad input of any kind closes this connection only.
+    private async Task ServeConnectionAsync(Socket socket, CancellationToken stopping)
+    {
+        await using var connection = new FramedConnection(socket, _config.MaxFrameBytes);
+        try
+        {
+            Message? first;
+            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+            {
+                handshake.CancelAfter(HandshakeTimeout);
+                try
+                {
+                    first = await connection.ReadOneAsync(handshake.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+                {
+                    Log.BadInput(_logger, connection.Remote, $"no handshake within {HandshakeTimeout.TotalSeconds:0} s");
+                    return;
+                }
+            }
+            if (first is null)
+            {
+                return;
+            }
+            if (first is not Hello hello)
+            {
+                await RejectAsync(connection, $"expected a Hello frame first, got {first.GetType().Name}", stopping).ConfigureAwait(false);
+                return;
+            }
+            if (hello.ProtocolVersion != ProtocolVersion.Current)
+            {
+                await RejectAsync(connection, $"protocol version {hello.ProtocolVersion} is not supported; this replica speaks version {ProtocolVersion.Current}", stopping).ConfigureAwait(false);
+                return;
+            }
+            if (hello.ClusterName != _config.ClusterName)
+            {
+                await RejectAsync(connection, $"cluster name '{hello.ClusterName}' does not match this replica's cluster '{_config.ClusterName}'", stopping).ConfigureAwait(false);
+                return;
+            }
+            switch (hello.Kind)
+            {
+                case PeerKind.Client:
+                    await ServeClientAsync(connection, stopping).ConfigureAwait(false);
+                    break;
+                case PeerKind.Replica:
+                    await ServePeerAsync(connection, hello, stopping).ConfigureAwait(false);
+                    break;
+                default:
+                    await RejectAsync(connection, $"unknown peer kind {(int)hello.Kind}", stopping).ConfigureAwait(false);
+                    break;
+            }
+        }
+        catch (FrameException e)
+        {
+            Log.BadInput(_logger, connection.Remote, e.Message);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The connection went away; its owner logged what mattered.
+        }
+    }
+
+    private async Task RejectAsync(FramedConnection connection, string reason, CancellationToken stopping)
+    {
+        Log.HandshakeRejected(_logger, connection.Remote, reason);
+        await connection.SendAsync(new HelloRejected { Reason = reason }, stopping).ConfigureAwait(false);
+    }
+
+    private async Task ServePeerAsync(FramedConnection connection, Hello hello, CancellationToken stopping)
+    {
+        if (!_peers.TryGetValue(hello.ReplicaId, out var peer))
+        {
+            string ids = string.Join(", ", _config.Replicas.Select(r => r.Id));
+            await RejectAsync(connection, $"replica id {hello.ReplicaId} is not a peer in this cluster (replicas: {ids})", stopping).ConfigureAwait(false);
+            return;
+        }
+        var (accepted, rejection) = peer.AcceptInbound(hello, connection);
+        if (accepted is null)
+        {
+            await RejectAsync(connection, rejection!, stopping).ConfigureAwait(false);
+            return;
+        }
+        await connection.SendAsync(accepted, stopping).ConfigureAwait(false);
+        Log.PeerUp(_logger, peer.PeerId, "inbound", connection.Remote);
+        string reason = "closed by peer";
+        try
+        {
+            var frames = new List<Message>();
+            while (await connection.ReadFramesAsync(frames, stopping).ConfigureAwait(false))
+            {
+                foreach (var frame in frames)
+                {
+                    if (frame is not ReplicaEnvelope envelope)
+                    {
+                        throw new FrameException($"replica {peer.PeerId} sent {frame.GetType().Name} on its link; only envelopes are allowed");
+                    }
+                    await _inputs.Writer.WriteAsync(new PeerEnvelopeInput(peer, envelope, connection), stopping).ConfigureAwait(false);
+                }
+                frames.Clear();
+            }
+        }
+        catch (FrameException e)
+        {
+            reason = e.Message;
+            Log.BadInput(_logger, connection.Remote, e.Message);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
+        {
+            reason = e.Message;
+        }
+        finally
+        {
+            peer.InboundClosed(connection);
+            if (!stopping.IsCancellationRequested)
+            {
+                Log.PeerDown(_logger, peer.PeerId, "inbound", reason);
+            }
+        }
+    }
+
+    private async Task ServeClientAsync(FramedConnection connection, CancellationToken stopping)
+    {
+        long id = Interlocked.Increment(ref _nextConnectionId);
+        var session = new ClientSession(id, connection);
+        _clients[id] = session;
+        Log.ClientOpened(_logger, id, connection.Remote);
+        await connection.SendAsync(new HelloAccepted
+        {
+            ProtocolVersion = ProtocolVersion.Current,
+            ReplicaId = _identity.ReplicaId,
+            Incarnation = _identity.Incarnation,
+            MaxFrameBytes = _config.MaxFrameBytes,
+        }, stopping).ConfigureAwait(false);
+        var writer = session.RunWriterAsync(stopping);
+        string reason = "closed by client";
+        try
+        {
+            var frames = new List<Message>();
+            while (await connection.ReadFramesAsync(frames, stopping).ConfigureAwait(false))
+            {
+                foreach (var frame in frames)
+                {
+                    if (frame is not ClientRequest request)
+                    {
+                        throw new FrameException($"client sent {frame.GetType().Name}; only requests are allowed after the handshake");
+                    }
+                    await _inputs.Writer.WriteAsync(new ClientRequestInput(id, request), stopping).ConfigureAwait(false);
+                }
+                frames.Clear();
+            }
+        }
+        catch (FrameException e)
+        {
+            reason = e.Message;
+            Log.BadInput(_logger, connection.Remote, e.Message);
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            reason = e.Message;
+        }
+        finally
+        {
+            _clients.TryRemove(id, out _);
+            session.Complete();
+            await writer.ConfigureAwait(false);
+            Log.ClientClosed(_logger, id, reason);
+        }
+    }
+}
+
+/// <summary>The replica cannot start (port in use, unresolvable host); the message is the one line to show.</summary>
+internal sealed class NodeStartupException(string message) : Exception(message);
