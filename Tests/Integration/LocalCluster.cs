@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using NUnit.Framework;
+
+namespace KvReplica.Tests.Integration;
+
+/// <summary>Where the built executables are: beside this test assembly's configuration.</summary>
+internal static class BuiltExecutables
+{
+    // The test assembly runs from Tests/bin/<Configuration>/net10.0/; the daemon and the client
+    // are built to Node/bin/<Configuration>/net10.0/ and Client/bin/<Configuration>/net10.0/.
+    private static readonly DirectoryInfo OutputDir = new(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+
+    public static string RepositoryRoot { get; } = FindRoot();
+
+    public static string Node => Built("Node", "node");
+
+    public static string Client => Built("Client", "client");
+
+    private static string Built(string project, string name)
+    {
+        string configuration = OutputDir.Parent!.Name;
+        string path = Path.Combine(RepositoryRoot, project, "bin", configuration, OutputDir.Name, name);
+        return File.Exists(path) ? path : throw new FileNotFoundException($"{path} is not built; run ./build.sh or dotnet build -c {configuration}");
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = OutputDir; dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "KvReplica.sln")))
+            {
+                return dir.FullName;
+            }
+        }
+        throw new DirectoryNotFoundException($"no KvReplica.sln above {OutputDir.FullName}");
+    }
+}
+
+/// <summary>
+/// A cluster of real <c>node</c> processes on loopback with free ports, a private cluster.json
+/// and each replica's output kept for assertions and routed to the test log.
+/// </summary>
+internal sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly Dictionary<int, Process> _processes = new();
+    private readonly Dictionary<int, StringBuilder> _logs = new();
+    private readonly string _directory;
+
+    private LocalCluster(string directory, IReadOnlyList<(int Id, int Port)> replicas, string configPath)
+    {
+        _directory = directory;
+        Replicas = replicas;
+        ConfigPath = configPath;
+    }
+
+    public IReadOnlyList<(int Id, int Port)> Replicas { get; }
+
+    public string ConfigPath { get; }
+
+    /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
+    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000)
+    {
+        string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(directory);
+        var replicas = Enumerable.Range(1, count).Select(id => (id, FreePort())).ToList();
+        string json = $$"""
+            {
+              "clusterName": "it-{{Path.GetFileName(directory)}}",
+              "replicas": [{{string.Join(",", replicas.Select(r => $$"""{ "id": {{r.id}}, "host": "127.0.0.1", "port": {{r.Item2}} }"""))}}],
+              "writeTimeoutMs": {{writeTimeoutMs}},
+              "readTimeoutMs": {{readTimeoutMs}},
+              "clientRequestTimeoutMs": {{Math.Max(writeTimeoutMs, readTimeoutMs) + 2000}}
+            }
+            """;
+        string configPath = Path.Combine(directory, "cluster.json");
+        await File.WriteAllTextAsync(configPath, json);
+        var cluster = new LocalCluster(directory, replicas, configPath);
+        foreach (var (id, _) in replicas)
+        {
+            cluster.Start(id);
+        }
+        await cluster.WaitUntilAsync(() => replicas.All(r => replicas.Where(p => p.id != r.id)
+            .All(p => cluster.Log(r.id).Contains($"peer {p.id} up (outbound"))), TimeSpan.FromSeconds(30), "all peer links up");
+        return cluster;
+    }
+
+    private void Start(int id)
+    {
+        var log = new StringBuilder();
+        _logs[id] = log;
+        var process = new Process
+        {
+            StartInfo = new ProcessStartInfo(BuiltExecutables.Node, [id.ToString(), ConfigPath])
+            {
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+                UseShellExecute = false,
+            },
+        };
+        void Capture(object _, DataReceivedEventArgs e)
+        {
+            if (e.Data is null)
+            {
+                return;
+            }
+            lock (log)
+            {
+                log.AppendLine(e.Data);
+            }
+            TestContext.Progress.WriteLine($"[node {id}] {e.Data}");
+        }
+        process.OutputDataReceived += Capture;
+        process.ErrorDataReceived += Capture;
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes[id] = process;
+    }
+
+    public string Log(int id)
+    {
+        var log = _logs[id];
+        lock (log)
+        {
+            return log.ToString();
+        }
+    }
+
+    public int Port(int id) => Replicas.Single(r => r.Id == id).Port;
+
+    public bool IsRunning(int id) => !_processes[id].HasExited;
+
+    /// <summary>SIGKILL: no shutdown code runs, as in a crash.</summary>
+    public void Kill(int id)
+    {
+        _processes[id].Kill(entireProcessTree: true);
+        _processes[id].WaitForExit(10_000);
+    }
+
+    /// <summary>Polls <paramref name="condition"/> until it holds; fails the test with <paramref name="what"/> at the deadline.</summary>
+    public async Task WaitUntilAsync(Func<bool> condition, TimeSpan deadline, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (clock.Elapsed > deadline)
+            {
+                Assert.Fail($"waited {deadline.TotalSeconds:0} s for {what}; replica logs:\n" +
+                    string.Join("\n", _logs.Keys.Select(id => $"--- node {id}\n{Log(id)}")));
+            }
+            await Task.Delay(50);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in _processes.Values)
+        {
+            try
+            {
+                if (!process.HasExited)
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync(new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+            process.Dispose();
+        }
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        return ((IPEndPoint)probe.LocalEndpoint).Port;
+    }
+}
