@@ -82,8 +82,8 @@ internal sealed class LocalCluster : IAsyncDisposable
         {
             cluster.Start(id);
         }
-        await cluster.WaitUntilAsync(() => replicas.All(r => replicas.Where(p => p.id != r.id)
-            .All(p => cluster.Log(r.id).Contains($"peer {p.id} up (outbound"))), TimeSpan.FromSeconds(30), "all peer links up");
+        await cluster.WaitUntilAsync(() => replicas.All(r => cluster.Log(r.id).Contains(" listening on ") && replicas.Where(p => p.id != r.id)
+            .All(p => cluster.Log(r.id).Contains($"peer {p.id} up (outbound"))), TimeSpan.FromSeconds(30), "every replica listening with all peer links up");
         return cluster;
     }
 
