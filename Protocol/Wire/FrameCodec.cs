@@ -86,15 +86,26 @@ public static class FrameCodec
     /// <summary>Appends one frame carrying <paramref name="message"/> to <paramref name="writer"/>; returns the payload size.</summary>
     public static int WriteFrame(IBufferWriter<byte> writer, Message message)
     {
-        // Serialize into a pooled buffer first: the length prefix must precede the payload.
-        var payload = new ArrayBufferWriter<byte>(256);
+        // Serialize into a per-thread scratch buffer first: the length prefix must precede the
+        // payload, and reusing the buffer keeps the send path of every frame allocation-free.
+        var payload = t_scratch ??= new ArrayBufferWriter<byte>(4096);
+        payload.ResetWrittenCount();
         MessagePackSerializer.Serialize(payload, message, Options);
         var header = writer.GetSpan(HeaderBytes);
         BinaryPrimitives.WriteUInt32BigEndian(header, (uint)payload.WrittenCount);
         writer.Advance(HeaderBytes);
         writer.Write(payload.WrittenSpan);
-        return payload.WrittenCount;
+        int written = payload.WrittenCount;
+        if (payload.Capacity > 1 << 20)
+        {
+            // Do not pin a large value's buffer to the thread for ever.
+            t_scratch = null;
+        }
+        return written;
     }
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_scratch;
 
     /// <summary>One frame as a standalone byte array (tests, tools).</summary>
     public static byte[] ToFrameBytes(Message message)
