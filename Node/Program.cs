@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using KvReplica.Node;
 using KvReplica.Protocol.Config;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -34,7 +33,7 @@ if (!int.TryParse(positional[0], NumberStyles.Integer, CultureInfo.InvariantCult
 ClusterConfig config;
 try
 {
-    config = ConfigFile.Load(positional[1]);
+    config = ClusterConfigFile.Load(positional[1]);
 }
 catch (ConfigException e)
 {
@@ -78,37 +77,4 @@ static int Fail(string message, int exitCode)
 {
     Console.Error.WriteLine($"node: {message}");
     return exitCode;
-}
-
-namespace KvReplica.Node
-{
-    /// <summary>Reads cluster.json from disk into a validated <see cref="ClusterConfig"/>.</summary>
-    internal static class ConfigFile
-    {
-        /// <summary>Throws <see cref="ConfigException"/> with a one-line reason for any unusable file.</summary>
-        public static ClusterConfig Load(string path)
-        {
-            string full = Path.GetFullPath(path);
-            if (!File.Exists(full))
-            {
-                throw new ConfigException($"config file '{path}' not found");
-            }
-            IConfiguration json;
-            try
-            {
-                json = new ConfigurationBuilder().AddJsonFile(full, optional: false, reloadOnChange: false).Build();
-            }
-            catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
-            {
-                var innermost = e;
-                while (innermost.InnerException is not null)
-                {
-                    innermost = innermost.InnerException;
-                }
-                string detail = innermost.Message;
-                throw new ConfigException($"{path} is not valid JSON: {detail}");
-            }
-            return ClusterConfigReader.Read(json, path);
-        }
-    }
 }
