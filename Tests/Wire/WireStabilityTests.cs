@@ -1,0 +1,61 @@
+using KvReplica.Protocol.Wire;
+using NUnit.Framework;
+
+namespace KvReplica.Tests.Wire;
+
+/// <summary>
+/// Freezes the wire format: union tags, field keys and enum values. If one of these fails, a
+/// change renumbered something that deployed replicas and third-party clients depend on; add new
+/// keys instead (docs/protocol.md).
+/// </summary>
+[TestFixture]
+[Category("Unit")]
+public sealed class WireStabilityTests
+{
+    private static string Hex(Message m) => Convert.ToHexString(FrameCodec.ToFrameBytes(m)).ToLowerInvariant();
+
+    [Test]
+    public void The_client_hello_matches_the_example_in_protocol_md()
+    {
+        var hello = new Hello { ProtocolVersion = 1, ClusterName = "kvreplica-local", Kind = PeerKind.Client };
+        Assert.That(Hex(hello), Is.EqualTo("00000017" + "92" + "00" + "95" + "01" + "af" + "6b767265706c6963612d6c6f63616c" + "000000"));
+    }
+
+    [Test]
+    public void Message_encodings_are_frozen()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That(Hex(new HelloAccepted { ProtocolVersion = 1, ReplicaId = 2, Incarnation = 3, ResumeFrom = 4, MaxFrameBytes = 5 }), Is.EqualTo("00000008920195010203040" + "5"));
+            Assert.That(Hex(new HelloRejected { Reason = "no" }), Is.EqualTo("00000006920291a26e6f"));
+            Assert.That(Hex(new ClientRequest { RequestId = 1, Operation = Operation.Put, Key = "k", Value = [7], ClientId = 9, Sequence = 2, AckedBelow = 1, ReadMode = ReadMode.Majority }),
+                Is.EqualTo("0000000e920a98010" + "2a16bc40107090201" + "00"));
+            Assert.That(Hex(new ClientReply { RequestId = 1, Status = ReplyStatus.NotFound }), Is.EqualTo("0000000a920b970101c000c00000"));
+            Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new ReadQuery { ReadId = 5, Key = "k" } }),
+                Is.EqualTo("0000000b9214930101920192" + "05a16b"));
+        });
+    }
+
+    [Test]
+    public void Enum_wire_values_are_frozen()
+    {
+        Assert.Multiple(() =>
+        {
+            Assert.That((int)Operation.Get, Is.EqualTo(1));
+            Assert.That((int)Operation.Put, Is.EqualTo(2));
+            Assert.That((int)Operation.Delete, Is.EqualTo(3));
+            Assert.That((int)ReplyStatus.Ok, Is.EqualTo(0));
+            Assert.That((int)ReplyStatus.NotFound, Is.EqualTo(1));
+            Assert.That((int)ReplyStatus.Error, Is.EqualTo(2));
+            Assert.That((int)ErrorCode.InvalidRequest, Is.EqualTo(1));
+            Assert.That((int)ErrorCode.NoMajority, Is.EqualTo(2));
+            Assert.That((int)ErrorCode.Busy, Is.EqualTo(3));
+            Assert.That((int)ErrorCode.ShuttingDown, Is.EqualTo(4));
+            Assert.That((int)ReadMode.Majority, Is.EqualTo(0));
+            Assert.That((int)ReadMode.Local, Is.EqualTo(1));
+            Assert.That((int)PeerKind.Client, Is.EqualTo(0));
+            Assert.That((int)PeerKind.Replica, Is.EqualTo(1));
+            Assert.That(ProtocolVersion.Current, Is.EqualTo(1));
+        });
+    }
+}
