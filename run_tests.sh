@@ -14,6 +14,7 @@ if [ -n "${SEED:-}" ]; then
   filter=(--filter "Category=Simulation")
   echo "run_tests.sh: replaying simulation seed $SEED" >&2
 fi
+rm -rf test-results
 mkdir -p test-results
 set +e
 dotnet test Tests/KvReplica.Tests.csproj -c Release --no-build --nologo \
@@ -21,17 +22,18 @@ dotnet test Tests/KvReplica.Tests.csproj -c Release --no-build --nologo \
   --results-directory test-results "${filter[@]}" "$@" 2>&1 | tee test-results/output.log
 status=${PIPESTATUS[0]}
 set -e
-# One closing line that CI and people read the same way.
-summary=$(grep -E '^(Passed|Failed)!' test-results/output.log | tail -n 1)
-passed=$(sed -nE 's/.*Passed: *([0-9]+).*/\1/p' <<<"$summary")
-failed=$(sed -nE 's/.*Failed: *([0-9]+),.*/\1/p' <<<"$summary")
-skipped=$(sed -nE 's/.*Skipped: *([0-9]+).*/\1/p' <<<"$summary")
-if [ -z "$passed" ]; then
-  echo "run_tests.sh: no test summary found; the test run did not complete" >&2
+# One closing line that CI and people read the same way, from the TRX counters.
+trx=test-results/results.trx
+if [ ! -f "$trx" ]; then
+  echo "run_tests.sh: no test results ($trx); the test run did not complete" >&2
   exit 1
 fi
-echo "tests: ${passed} passed, ${failed:-0} failed, ${skipped:-0} skipped"
-if [ "${passed}" -eq 0 ]; then
+counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+count() { sed -nE "s/.* $1=\"([0-9]+)\".*/\1/p" <<<"$counters"; }
+total=$(count total); passed=$(count passed); failed=$(count failed)
+skipped=$(( ${total:-0} - ${passed:-0} - ${failed:-0} ))
+echo "tests: ${passed:-0} passed, ${failed:-0} failed, ${skipped} skipped"
+if [ "${passed:-0}" -eq 0 ]; then
   echo "run_tests.sh: no test ran" >&2
   exit 1
 fi
