@@ -317,6 +317,35 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
     }
 
+    // Reads frames until the connection ends and hands each to the core loop as the input
+    // `toInput` makes of it; returns why the connection ended. Bad input (an invalid frame, or a
+    // message this kind of connection may not send) closes this connection only, with a log line.
+    private async Task<string> ForwardToCoreAsync(FramedConnection connection, string closedReason, Func<Message, CoreInput> toInput, CancellationToken stopping)
+    {
+        try
+        {
+            var frames = new List<Message>();
+            while (await connection.ReadFramesAsync(frames, stopping).ConfigureAwait(false))
+            {
+                foreach (var frame in frames)
+                {
+                    await _inputs.Writer.WriteAsync(toInput(frame), stopping).ConfigureAwait(false);
+                }
+                frames.Clear();
+            }
+            return closedReason;
+        }
+        catch (FrameException e)
+        {
+            Log.BadInput(_logger, connection.Remote, e.Message);
+            return e.Message;
+        }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            return e.Message;
+        }
+    }
+
     private async Task RejectAsync(FramedConnection connection, string reason, CancellationToken stopping)
     {
         Log.HandshakeRejected(_logger, connection.Remote, reason);
@@ -342,28 +371,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         string reason = "closed by peer";
         try
         {
-            var frames = new List<Message>();
-            while (await connection.ReadFramesAsync(frames, stopping).ConfigureAwait(false))
-            {
-                foreach (var frame in frames)
-                {
-                    if (frame is not ReplicaEnvelope envelope)
-                    {
-                        throw new FrameException($"replica {peer.PeerId} sent {frame.GetType().Name} on its link; only envelopes are allowed");
-                    }
-                    await _inputs.Writer.WriteAsync(new PeerEnvelopeInput(peer, envelope, connection), stopping).ConfigureAwait(false);
-                }
-                frames.Clear();
-            }
-        }
-        catch (FrameException e)
-        {
-            reason = e.Message;
-            Log.BadInput(_logger, connection.Remote, e.Message);
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException)
-        {
-            reason = e.Message;
+            reason = await ForwardToCoreAsync(connection, "closed by peer", frame => frame is ReplicaEnvelope envelope
+                ? new PeerEnvelopeInput(peer, envelope, connection)
+                : throw new FrameException($"replica {peer.PeerId} sent {frame.GetType().Name} on its link; only envelopes are allowed"), stopping).ConfigureAwait(false);
         }
         finally
         {
@@ -392,28 +402,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         string reason = "closed by client";
         try
         {
-            var frames = new List<Message>();
-            while (await connection.ReadFramesAsync(frames, stopping).ConfigureAwait(false))
-            {
-                foreach (var frame in frames)
-                {
-                    if (frame is not ClientRequest request)
-                    {
-                        throw new FrameException($"client sent {frame.GetType().Name}; only requests are allowed after the handshake");
-                    }
-                    await _inputs.Writer.WriteAsync(new ClientRequestInput(id, request), stopping).ConfigureAwait(false);
-                }
-                frames.Clear();
-            }
-        }
-        catch (FrameException e)
-        {
-            reason = e.Message;
-            Log.BadInput(_logger, connection.Remote, e.Message);
-        }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
-        {
-            reason = e.Message;
+            reason = await ForwardToCoreAsync(connection, reason, frame => frame is ClientRequest request
+                ? new ClientRequestInput(id, request)
+                : throw new FrameException($"client sent {frame.GetType().Name}; only requests are allowed after the handshake"), stopping).ConfigureAwait(false);
         }
         finally
         {

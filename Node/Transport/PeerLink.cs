@@ -251,11 +251,9 @@ internal sealed class PeerLink
         while (true)
         {
             batch.Clear();
-            long ackedBelow;
             lock (_gate)
             {
                 nextToSend = _link.CopyPendingFrom(nextToSend, batch);
-                ackedBelow = _link.NextExpected;
             }
             if (batch.Count == 0)
             {
@@ -264,8 +262,7 @@ internal sealed class PeerLink
             }
             foreach (var envelope in batch)
             {
-                // A resent envelope carries the freshest confirmation, not the one it was made with.
-                connection.Write(new ReplicaEnvelope { Sequence = envelope.Sequence, AckedBelow = ackedBelow, Body = envelope.Body });
+                connection.Write(envelope);
             }
             await connection.FlushAsync(cancellationToken).ConfigureAwait(false);
         }

@@ -86,13 +86,17 @@ public sealed class ReliableLink
     /// <summary>
     /// Appends to <paramref name="into"/> every unconfirmed envelope with sequence at least
     /// <paramref name="from"/>, in order; returns the sequence after the last one appended.
+    /// Each carries the current <see cref="NextExpected"/> as its confirmation, so an envelope
+    /// sent again after a reconnect confirms what has arrived since it was made.
     /// </summary>
     public long CopyPendingFrom(long from, List<ReplicaEnvelope> into)
     {
         long start = Math.Max(from, _firstUnconfirmed);
         for (long seq = start; seq < _nextSequence; seq++)
         {
-            into.Add(_unconfirmed[_head + (int)(seq - _firstUnconfirmed)]);
+            var envelope = _unconfirmed[_head + (int)(seq - _firstUnconfirmed)];
+            envelope.AckedBelow = NextExpected;
+            into.Add(envelope);
         }
         return _nextSequence;
     }
