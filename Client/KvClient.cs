@@ -1,256 +1,532 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
+using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
 
 namespace KvReplica.Client;
 
 /// <summary>
-/// The KvReplica client library: async, pipelined (any number of calls in flight on one
-/// connection, replies matched by request id), with failover to another replica.
+/// A client of a KvReplica cluster over one pipelined TCP connection to one replica at a time.
+/// Thread-safe: any number of operations may be in flight at once; replies are matched by request id.
 /// </summary>
 /// <remarks>
-/// <para>Thread-safe: call it from any number of tasks at once.</para>
-/// <para>Writes are exactly-once: each carries this client's random id and its own sequence
-/// number, and a write re-sent after a connection failure or failover keeps both, so the
-/// cluster applies it once (docs/protocol.md, "Exactly-once writes").</para>
-/// <para>Every call completes within <see cref="KvClientOptions.RequestTimeout"/>: with the
-/// result, a <see cref="KvException"/> from the cluster, or a <see cref="KvTimeoutException"/>.</para>
+/// <para>Failover: when the connection fails, cannot be established, or the replica answers
+/// ShuttingDown or NoMajority, the client moves on to the next replica (preferred replica first,
+/// then by id, wrapping around) and re-sends every unanswered request there with the same request
+/// id, client id and sequence number, so the cluster applies each write once.</para>
+/// <para>Deadlines: every operation completes within its request timeout: with its result, a
+/// <see cref="KvException"/>, or an <see cref="OperationCanceledException"/> when the caller's token
+/// fires first. Busy answers are retried after a growing pause until the deadline, after which the
+/// last error is reported.</para>
+/// <para>Exactly-once writes: the client picks a random 64-bit <see cref="ClientId"/> once and numbers
+/// its writes 1, 2, 3… Every write carries the lowest sequence number still awaiting its outcome
+/// (AckedBelow), so the cluster can forget deduplication state for older writes. A write the client
+/// gave up on (timeout, cancellation) after sending it is never retried, but it keeps holding
+/// AckedBelow down for a grace period (twice the longer of the request and write timeouts), because
+/// a copy sent before a failover may still be on its way through the cluster and must still be
+/// recognised as a duplicate.</para>
 /// </remarks>
 public sealed class KvClient : IAsyncDisposable
 {
+    private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(1);
+
     private readonly ClusterConfig _config;
-    private readonly KvClientOptions _options;
+    private readonly ReadMode _readMode;
     private readonly TimeSpan _requestTimeout;
-    private readonly ConcurrentDictionary<long, TaskCompletionSource<ClientReply>> _waiting = new();
-    private readonly SemaphoreSlim _connectGate = new(1, 1);
-    private readonly ulong _clientId = BitConverter.ToUInt64(RandomNumberGenerator.GetBytes(8)) | 1;
-    private readonly SortedSet<long> _unansweredWrites = [];
-    private readonly IReadOnlyList<ReplicaAddress> _order;
+    private readonly TimeSpan _connectAttemptTimeout;
+    // Failover order: preferred replica first, then the others by id.
+    private readonly ReplicaAddress[] _candidates;
+    private readonly ConcurrentDictionary<long, TaskCompletionSource<ClientReply>> _awaitingReply = new();
+    private readonly CancellationTokenSource _disposed = new();
+    private readonly Lock _gate = new();
+    // Guarded by _gate.
+    private readonly SortedSet<long> _unfinishedWrites = [];
+    private long _nextSequence = 1;
     private ReplicaConnection? _connection;
-    private int _nextIndex;
-    private long _nextRequestId;
-    private long _nextSequence;
-    private bool _disposed;
+    private Task<ReplicaConnection>? _connectRound;
+    private int _nextCandidate;
+    // Not guarded: Interlocked only.
+    private long _lastRequestId;
+    private readonly TimeSpan _abandonedWriteGrace;
 
     private KvClient(ClusterConfig config, KvClientOptions options)
     {
+        if (config.Replicas.Count == 0)
+        {
+            throw new ArgumentException("the cluster configuration lists no replicas", nameof(config));
+        }
         _config = config;
-        _options = options;
+        _readMode = options.ReadMode;
         _requestTimeout = options.RequestTimeout ?? config.ClientRequestTimeout;
-        // Preferred replica first, then the others in id order: failover is predictable.
-        int start = options.PreferredReplica is int preferred ? Math.Max(0, config.Replicas.ToList().FindIndex(r => r.Id == preferred)) : 0;
-        _order = [.. config.Replicas.Skip(start), .. config.Replicas.Take(start)];
-    }
-
-    /// <summary>The replica currently connected, if any.</summary>
-    public ReplicaAddress? ConnectedReplica => _connection is { IsOpen: true } c ? c.Replica : null;
-
-    /// <summary>
-    /// Connects to the preferred replica (or the first that answers). Throws
-    /// <see cref="KvTimeoutException"/> naming every replica's failure if none answers in time.
-    /// </summary>
-    public static async Task<KvClient> ConnectAsync(ClusterConfig config, KvClientOptions? options = null, CancellationToken cancellationToken = default)
-    {
-        options ??= new KvClientOptions();
-        if (options.PreferredReplica is int id && config.Find(id) is null)
+        if (_requestTimeout <= TimeSpan.Zero)
         {
-            throw new ArgumentException($"replica {id} is not in the cluster (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", nameof(options));
+            throw new ArgumentOutOfRangeException(nameof(options), "RequestTimeout must be positive");
         }
-        var client = new KvClient(config, options);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(client._requestTimeout);
-        await client.EnsureConnectedAsync(deadline.Token, cancellationToken).ConfigureAwait(false);
-        return client;
-    }
-
-    /// <summary>Sets <paramref name="key"/> to <paramref name="value"/>.</summary>
-    public async Task PutAsync(string key, ReadOnlyMemory<byte> value, CancellationToken cancellationToken = default) =>
-        await WriteAsync(Operation.Put, key, value.ToArray(), cancellationToken).ConfigureAwait(false);
-
-    /// <summary>Sets <paramref name="key"/> to the UTF-8 bytes of <paramref name="value"/>.</summary>
-    public Task PutAsync(string key, string value, CancellationToken cancellationToken = default) =>
-        PutAsync(key, Encoding.UTF8.GetBytes(value), cancellationToken);
-
-    /// <summary>Removes <paramref name="key"/>; returns whether it existed.</summary>
-    public async Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default) =>
-        (await WriteAsync(Operation.Delete, key, null, cancellationToken).ConfigureAwait(false)).Status == ReplyStatus.Ok;
-
-    /// <summary>Reads <paramref name="key"/> (from a majority, unless the options say local).</summary>
-    public async Task<GetResult> GetAsync(string key, CancellationToken cancellationToken = default)
-    {
-        var request = new ClientRequest { Operation = Operation.Get, Key = key, ReadMode = _options.ReadMode };
-        Validate(request);
-        var reply = await CallAsync(request, cancellationToken).ConfigureAwait(false);
-        return new GetResult(reply.Status == ReplyStatus.Ok, reply.Value, reply.VersionTime, reply.VersionReplica);
-    }
-
-    private async Task<ClientReply> WriteAsync(Operation operation, string key, byte[]? value, CancellationToken cancellationToken)
-    {
-        long sequence;
-        long ackedBelow;
-        lock (_unansweredWrites)
+        _connectAttemptTimeout = options.ConnectAttemptTimeout
+            ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(2).Ticks, _requestTimeout.Ticks / 2));
+        if (_connectAttemptTimeout <= TimeSpan.Zero)
         {
-            sequence = ++_nextSequence;
-            _unansweredWrites.Add(sequence);
-            ackedBelow = _unansweredWrites.Min;
+            throw new ArgumentOutOfRangeException(nameof(options), "ConnectAttemptTimeout must be positive");
         }
-        try
+        var byId = config.Replicas.OrderBy(r => r.Id).ToList();
+        if (options.PreferredReplicaId is int preferredId)
         {
-            var request = new ClientRequest
+            var preferred = byId.FirstOrDefault(r => r.Id == preferredId)
+                ?? throw new ArgumentException($"replica {preferredId} is not in the cluster configuration (ids: {string.Join(", ", byId.Select(r => r.Id))})", nameof(options));
+            byId.Remove(preferred);
+            byId.Insert(0, preferred);
+        }
+        _candidates = [.. byId];
+        _abandonedWriteGrace = 2 * (config.WriteTimeout > _requestTimeout ? config.WriteTimeout : _requestTimeout);
+        Span<byte> id = stackalloc byte[8];
+        RandomNumberGenerator.Fill(id);
+        ClientId = BitConverter.ToUInt64(id);
+    }
+
+    /// <summary>The random id that makes this client's writes idempotent; fixed for the client's lifetime.</summary>
+    public ulong ClientId { get; }
+
+    /// <summary>The replica the client is connected to right now, or null between connections.</summary>
+    public ReplicaAddress? ConnectedReplica
+    {
+        get
+        {
+            lock (_gate)
             {
-                Operation = operation, Key = key, Value = value,
-                ClientId = _clientId, Sequence = sequence, AckedBelow = ackedBelow,
-            };
-            Validate(request);
-            return await CallAsync(request, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            // Only a final answer may release the sequence: after a timeout the write may still
-            // be applied, and a later retry by the application is a new write anyway.
-            lock (_unansweredWrites)
-            {
-                _unansweredWrites.Remove(sequence);
+                return _connection is { IsOpen: true } connection ? connection.Address : null;
             }
         }
     }
 
-    private void Validate(ClientRequest request)
+    /// <summary>The deadline each operation gets.</summary>
+    public TimeSpan RequestTimeout => _requestTimeout;
+
+    /// <summary>
+    /// Creates a client and connects it to the first reachable replica in failover order, retrying
+    /// until the request timeout. Throws <see cref="KvUnavailableException"/> if no replica accepted
+    /// in time (or at once, if every replica refused the handshake; the message carries their
+    /// reasons), <see cref="ArgumentException"/> for options that do not fit the configuration, and
+    /// <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
+    /// </summary>
+    public static async Task<KvClient> ConnectAsync(ClusterConfig config, KvClientOptions? options = null, CancellationToken ct = default)
     {
-        if (request.Sequence == 0 && request.Operation != Operation.Get)
+        ArgumentNullException.ThrowIfNull(config);
+        var client = new KvClient(config, options ?? new KvClientOptions());
+        try
         {
-            throw new InvalidOperationException("writes carry a sequence number");
+            await client.ConnectWithinDeadlineAsync(ct).ConfigureAwait(false);
+            return client;
         }
-        string? problem = RequestValidation.Check(request.Operation == Operation.Get ? new ClientRequest { Operation = Operation.Get, Key = request.Key } : request, _config.MaxValueBytes);
-        if (problem is not null)
+        catch
         {
-            throw new ArgumentException(problem);
+            await client.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 
-    // Sends the request and waits for its reply, re-sending it (same ids) on another connection
-    // if the current one fails, until the request timeout.
-    private async Task<ClientReply> CallAsync(ClientRequest request, CancellationToken cancellationToken)
+    /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>. Completes once the cluster acknowledged the write as durable.</summary>
+    /// <exception cref="KvInvalidRequestException">The key or value breaks a data-model rule; nothing was sent.</exception>
+    /// <exception cref="KvException">A replica refused the write, or the timeout passed (<see cref="KvTimeoutException"/>, <see cref="KvUnavailableException"/>).</exception>
+    public async Task PutAsync(string key, ReadOnlyMemory<byte> value, CancellationToken ct = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        request.RequestId = Interlocked.Increment(ref _nextRequestId);
-        var waiter = new TaskCompletionSource<ClientReply>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _waiting[request.RequestId] = waiter;
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        await ExecuteAsync(Operation.Put, key, value.ToArray(), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Stores the UTF-8 encoding of <paramref name="value"/> under <paramref name="key"/>; see <see cref="PutAsync(string, ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
+    public Task PutAsync(string key, string value, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return PutAsync(key, Encoding.UTF8.GetBytes(value), ct);
+    }
+
+    /// <summary>Reads <paramref name="key"/> with the client's <see cref="ReadMode"/>.</summary>
+    /// <exception cref="KvInvalidRequestException">The key breaks a data-model rule; nothing was sent.</exception>
+    /// <exception cref="KvException">A replica answered with an error, or the timeout passed.</exception>
+    public async Task<KvGetResult> GetAsync(string key, CancellationToken ct = default)
+    {
+        var reply = await ExecuteAsync(Operation.Get, key, null, ct).ConfigureAwait(false);
+        return reply.Status == ReplyStatus.Ok
+            ? new KvGetResult(true, reply.Value ?? [], new KvVersion(reply.VersionTime, reply.VersionReplica))
+            : new KvGetResult(false, [], KvVersion.None);
+    }
+
+    /// <summary>Deletes <paramref name="key"/>. Returns true if it existed, false if there was nothing to delete.</summary>
+    /// <exception cref="KvInvalidRequestException">The key breaks a data-model rule; nothing was sent.</exception>
+    /// <exception cref="KvException">A replica refused the write, or the timeout passed.</exception>
+    public async Task<bool> DeleteAsync(string key, CancellationToken ct = default)
+    {
+        var reply = await ExecuteAsync(Operation.Delete, key, null, ct).ConfigureAwait(false);
+        return reply.Status == ReplyStatus.Ok;
+    }
+
+    /// <summary>Closes the connection. Operations still in flight fail with <see cref="ObjectDisposedException"/>.</summary>
+    public ValueTask DisposeAsync()
+    {
+        ReplicaConnection? connection;
+        lock (_gate)
+        {
+            if (_disposed.IsCancellationRequested)
+            {
+                return ValueTask.CompletedTask;
+            }
+            _disposed.Cancel();
+            connection = _connection;
+            _connection = null;
+        }
+        connection?.Close("the client was disposed");
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task ConnectWithinDeadlineAsync(CancellationToken ct)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposed.Token);
         deadline.CancelAfter(_requestTimeout);
-        string lastProblem = "no reply";
+        NoReplicaReachableException? lastFailure = null;
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await GetConnectionAsync(deadline.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (NoReplicaReachableException e)
+            {
+                if (e.EveryReplicaRejected)
+                {
+                    throw new KvUnavailableException(e.Message, everyReplicaRejected: true);
+                }
+                lastFailure = e;
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new KvUnavailableException(lastFailure?.Message
+                    ?? $"no replica accepted a connection within {_requestTimeout.TotalMilliseconds:0} ms", everyReplicaRejected: false);
+            }
+            try
+            {
+                await Task.Delay(RetryPause(attempt), deadline.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                throw new KvUnavailableException(lastFailure.Message, everyReplicaRejected: false);
+            }
+        }
+    }
+
+    private async Task<ClientReply> ExecuteAsync(Operation operation, string key, byte[]? value, CancellationToken ct)
+    {
+        ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+        bool isWrite = operation is Operation.Put or Operation.Delete;
+        // Validate with a stand-in sequence number first, so a rejected request does not use one up.
+        string? invalid = RequestValidation.Check(new ClientRequest
+        {
+            Operation = operation,
+            Key = key ?? "",
+            Value = value,
+            Sequence = isWrite ? 1 : 0,
+        }, _config.MaxValueBytes);
+        if (invalid is not null)
+        {
+            throw new KvInvalidRequestException(invalid, invalid.StartsWith("value", StringComparison.Ordinal) ? "value" : "key");
+        }
+
+        long sequence = 0;
+        if (isWrite)
+        {
+            lock (_gate)
+            {
+                sequence = _nextSequence++;
+                _unfinishedWrites.Add(sequence);
+            }
+        }
+        long requestId = Interlocked.Increment(ref _lastRequestId);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposed.Token);
+        deadline.CancelAfter(_requestTimeout);
+        // What stood in the way last, so a timeout says more than "timed out".
+        string? lastProblem = null;
+        ClientReply? lastErrorReply = null;
+        int pauses = 0;
+        int connectionsLost = 0;
+        // Whether the cluster may hold a copy of this write whose outcome we never learnt.
+        bool outcomeUnknown = false;
         try
         {
             while (true)
             {
-                var connection = await EnsureConnectedAsync(deadline.Token, cancellationToken).ConfigureAwait(false);
-                connection.Send(request);
-                var finished = await Task.WhenAny(waiter.Task, connection.Closed).WaitAsync(deadline.Token).ConfigureAwait(false);
-                if (finished == waiter.Task)
+                ReplicaConnection connection;
+                try
                 {
-                    var reply = await waiter.Task.ConfigureAwait(false);
-                    if (reply.Status != ReplyStatus.Error)
-                    {
-                        return reply;
-                    }
-                    if (reply.Error == ErrorCode.ShuttingDown)
-                    {
-                        // That replica is stopping: move on, keeping the request's ids.
-                        lastProblem = reply.ErrorMessage ?? "replica shutting down";
-                        connection.Abort(lastProblem);
-                        waiter = new TaskCompletionSource<ClientReply>(TaskCreationOptions.RunContinuationsAsynchronously);
-                        _waiting[request.RequestId] = waiter;
-                        continue;
-                    }
-                    throw new KvException(reply.Error, reply.ErrorMessage ?? reply.Error.ToString());
+                    connection = await GetConnectionAsync(deadline.Token).ConfigureAwait(false);
                 }
-                lastProblem = await connection.Closed.ConfigureAwait(false);
+                catch (NoReplicaReachableException e)
+                {
+                    if (e.EveryReplicaRejected)
+                    {
+                        throw new KvUnavailableException(e.Message, everyReplicaRejected: true);
+                    }
+                    lastProblem = e.Message;
+                    lastErrorReply = null;
+                    await Task.Delay(RetryPause(pauses++), deadline.Token).ConfigureAwait(false);
+                    continue;
+                }
+
+                var replyArrived = new TaskCompletionSource<ClientReply>(TaskCreationOptions.RunContinuationsAsynchronously);
+                _awaitingReply[requestId] = replyArrived;
+                var request = new ClientRequest
+                {
+                    RequestId = requestId,
+                    Operation = operation,
+                    Key = key!,
+                    Value = value,
+                    ClientId = isWrite ? ClientId : 0,
+                    Sequence = sequence,
+                    AckedBelow = isWrite ? AckedBelow() : 0,
+                    ReadMode = _readMode,
+                };
+                if (!connection.TrySend(request))
+                {
+                    continue;
+                }
+                outcomeUnknown = true;
+                var first = await Task.WhenAny(replyArrived.Task, connection.Closed).WaitAsync(deadline.Token).ConfigureAwait(false);
+                if (first != replyArrived.Task)
+                {
+                    lastProblem = $"lost the connection to {connection.Address}: {connection.CloseReason}";
+                    lastErrorReply = null;
+                    // Fail over at once the first time; a replica that keeps accepting and then
+                    // dropping the request must not turn this into a busy loop.
+                    if (++connectionsLost > 1)
+                    {
+                        await Task.Delay(RetryPause(pauses++), deadline.Token).ConfigureAwait(false);
+                    }
+                    continue;
+                }
+                var reply = replyArrived.Task.Result;
+                if (reply.Status is ReplyStatus.Ok or ReplyStatus.NotFound)
+                {
+                    outcomeUnknown = false;
+                    return reply;
+                }
+                lastErrorReply = reply;
+                lastProblem = $"{connection.Address}: {DescribeError(reply)}";
+                switch (reply.Error)
+                {
+                    case ErrorCode.ShuttingDown:
+                        // The replica is going away: move every request on this connection elsewhere now.
+                        connection.Close($"{connection.Address} is shutting down");
+                        break;
+                    case ErrorCode.NoMajority:
+                        // This replica cannot reach a majority (it may sit on the minority side of a
+                        // partition); another one may. Pause so a cluster without any majority is not hammered.
+                        connection.Close($"{connection.Address} has no majority");
+                        await Task.Delay(RetryPause(pauses++), deadline.Token).ConfigureAwait(false);
+                        break;
+                    case ErrorCode.Busy:
+                        await Task.Delay(RetryPause(pauses++), deadline.Token).ConfigureAwait(false);
+                        break;
+                    default:
+                        // A refusal such as InvalidRequest is final: the write will never be applied.
+                        outcomeUnknown = false;
+                        throw new KvException(reply.Error, DescribeError(reply));
+                }
             }
         }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (_disposed.IsCancellationRequested)
         {
-            string what = request.Operation == Operation.Get ? "" : "; the write's outcome is unknown";
-            throw new KvTimeoutException($"no reply within {_requestTimeout.TotalMilliseconds:0} ms ({lastProblem}){what}");
+            throw new ObjectDisposedException(nameof(KvClient), "the client was disposed while the request was in flight");
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            string took = $"{_requestTimeout.TotalMilliseconds:0} ms";
+            if (lastErrorReply is not null)
+            {
+                throw new KvException(lastErrorReply.Error, $"{DescribeError(lastErrorReply)} (still failing after {took})");
+            }
+            if (lastProblem is not null && lastProblem.StartsWith(NoReplicaReachableException.Prefix, StringComparison.Ordinal))
+            {
+                throw new KvUnavailableException(lastProblem, everyReplicaRejected: false);
+            }
+            ReplicaAddress? replica = ConnectedReplica;
+            string detail = lastProblem is not null ? $"; last problem: {lastProblem}" : "";
+            throw new KvTimeoutException(replica is not null
+                ? $"no reply from {replica} within {took}{detail}"
+                : $"no reply within {took}{detail}");
         }
         finally
         {
-            _waiting.TryRemove(request.RequestId, out _);
+            _awaitingReply.TryRemove(requestId, out _);
+            if (isWrite)
+            {
+                if (outcomeUnknown)
+                {
+                    _ = ForgetAbandonedWriteLaterAsync(sequence);
+                }
+                else
+                {
+                    ForgetWrite(sequence);
+                }
+            }
         }
+    }
+
+    private void ForgetWrite(long sequence)
+    {
+        lock (_gate)
+        {
+            _unfinishedWrites.Remove(sequence);
+        }
+    }
+
+    private async Task ForgetAbandonedWriteLaterAsync(long sequence)
+    {
+        try
+        {
+            await Task.Delay(_abandonedWriteGrace, _disposed.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Disposed: no further writes will carry AckedBelow anyway.
+        }
+        ForgetWrite(sequence);
+    }
+
+    private long AckedBelow()
+    {
+        lock (_gate)
+        {
+            return _unfinishedWrites.Count > 0 ? _unfinishedWrites.Min : _nextSequence;
+        }
+    }
+
+    private static string DescribeError(ClientReply reply)
+    {
+        string message = string.IsNullOrWhiteSpace(reply.ErrorMessage) ? "no details given" : OneLine(reply.ErrorMessage);
+        return $"{reply.Error}: {message}";
+    }
+
+    private static string OneLine(string text) =>
+        text.Contains('\n') || text.Contains('\r') ? text.ReplaceLineEndings(" ") : text;
+
+    private static TimeSpan RetryPause(int attempt) =>
+        TimeSpan.FromMilliseconds(Math.Min(MaxRetryPause.TotalMilliseconds, 50 * Math.Pow(2, Math.Min(attempt, 10))));
+
+    /// <summary>
+    /// The open connection, or the outcome of the connect round under way, or of a new one. One
+    /// round at a time serves every waiting request; a failed round throws
+    /// <see cref="NoReplicaReachableException"/> and the next caller starts a fresh one.
+    /// </summary>
+    private async Task<ReplicaConnection> GetConnectionAsync(CancellationToken ct)
+    {
+        Task<ReplicaConnection> round;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
+            if (_connection is { IsOpen: true } open)
+            {
+                return open;
+            }
+            if (_connection is { } closing)
+            {
+                // Closing right now; its close callback may not have run yet.
+                ForgetConnection(closing);
+            }
+            if (_connectRound is null || _connectRound.IsCompleted)
+            {
+                _connectRound = ConnectRoundAsync(_nextCandidate);
+            }
+            round = _connectRound;
+        }
+        return await round.WaitAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Tries each replica once, in failover order starting at <paramref name="start"/>, until one accepts.</summary>
+    private async Task<ReplicaConnection> ConnectRoundAsync(int start)
+    {
+        // Leave the caller's lock before doing any I/O.
+        await Task.Yield();
+        var failures = new List<string>(_candidates.Length);
+        bool everyReplicaRejected = true;
+        for (int i = 0; i < _candidates.Length; i++)
+        {
+            int index = (start + i) % _candidates.Length;
+            var address = _candidates[index];
+            using var attempt = CancellationTokenSource.CreateLinkedTokenSource(_disposed.Token);
+            attempt.CancelAfter(_connectAttemptTimeout);
+            try
+            {
+                var connection = await ReplicaConnection.OpenAsync(address, index, _config, OnReply, OnConnectionClosed, attempt.Token)
+                    .ConfigureAwait(false);
+                bool disposed;
+                lock (_gate)
+                {
+                    disposed = _disposed.IsCancellationRequested;
+                    if (!disposed)
+                    {
+                        _connection = connection;
+                        _nextCandidate = index;
+                    }
+                }
+                if (disposed)
+                {
+                    // Closed outside the lock: the close callback takes it too.
+                    connection.Close("the client was disposed");
+                    throw new ObjectDisposedException(nameof(KvClient));
+                }
+                return connection;
+            }
+            catch (HandshakeRejectedException e)
+            {
+                failures.Add($"{address}: rejected: {e.Message}");
+            }
+            catch (OperationCanceledException) when (!_disposed.IsCancellationRequested)
+            {
+                everyReplicaRejected = false;
+                failures.Add($"{address}: no answer within {_connectAttemptTimeout.TotalMilliseconds:0} ms");
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
+            {
+                everyReplicaRejected = false;
+                failures.Add($"{address}: {ConnectionErrors.Describe(e)}");
+            }
+        }
+        throw new NoReplicaReachableException(NoReplicaReachableException.Prefix + string.Join("; ", failures), everyReplicaRejected);
     }
 
     private void OnReply(ClientReply reply)
     {
-        if (_waiting.TryGetValue(reply.RequestId, out var waiter))
+        if (_awaitingReply.TryGetValue(reply.RequestId, out var waiting))
         {
-            waiter.TrySetResult(reply);
+            waiting.TrySetResult(reply);
+        }
+        // A reply nobody waits for belongs to a request that already gave up: nothing to do.
+    }
+
+    private void OnConnectionClosed(ReplicaConnection connection)
+    {
+        lock (_gate)
+        {
+            ForgetConnection(connection);
         }
     }
 
-    private async Task<ReplicaConnection> EnsureConnectedAsync(CancellationToken deadline, CancellationToken caller)
+    // Caller holds _gate.
+    private void ForgetConnection(ReplicaConnection connection)
     {
-        var current = _connection;
-        if (current is { IsOpen: true })
+        if (ReferenceEquals(_connection, connection))
         {
-            return current;
-        }
-        await _connectGate.WaitAsync(deadline).ConfigureAwait(false);
-        try
-        {
-            if (_connection is { IsOpen: true } fresh)
-            {
-                return fresh;
-            }
-            var failures = new Dictionary<int, string>();
-            var backoff = TimeSpan.FromMilliseconds(50);
-            while (true)
-            {
-                for (int attempt = 0; attempt < _order.Count; attempt++)
-                {
-                    var replica = _order[_nextIndex % _order.Count];
-                    try
-                    {
-                        var connection = await ReplicaConnection.OpenAsync(replica, _config, _options.ConnectTimeout, OnReply, deadline).ConfigureAwait(false);
-                        _connection = connection;
-                        return connection;
-                    }
-                    catch (IOException e)
-                    {
-                        failures[replica.Id] = e.Message;
-                        // Next call starts from the next replica: failover.
-                        _nextIndex++;
-                    }
-                    catch (OperationCanceledException) when (!caller.IsCancellationRequested)
-                    {
-                        throw new KvTimeoutException($"no replica reachable: {string.Join("; ", failures.Values.DefaultIfEmpty("connect timed out"))}");
-                    }
-                }
-                try
-                {
-                    await Task.Delay(backoff, deadline).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!caller.IsCancellationRequested)
-                {
-                    throw new KvTimeoutException($"no replica reachable: {string.Join("; ", failures.Values)}");
-                }
-                backoff = TimeSpan.FromMilliseconds(Math.Min(backoff.TotalMilliseconds * 2, 1000));
-            }
-        }
-        finally
-        {
-            _connectGate.Release();
+            _connection = null;
+            // Failover goes to the next replica in order; the failed one is tried again last.
+            _nextCandidate = (connection.CandidateIndex + 1) % _candidates.Length;
         }
     }
 
-    public ValueTask DisposeAsync()
+    /// <summary>One connect round failed at every replica; the message lists each replica and why.</summary>
+    private sealed class NoReplicaReachableException(string message, bool everyReplicaRejected) : Exception(message)
     {
-        _disposed = true;
-        _connection?.Abort("client disposed");
-        foreach (var waiter in _waiting.Values)
-        {
-            waiter.TrySetException(new ObjectDisposedException(nameof(KvClient)));
-        }
-        return ValueTask.CompletedTask;
+        public const string Prefix = "no replica reachable: ";
+
+        public bool EveryReplicaRejected { get; } = everyReplicaRejected;
     }
 }

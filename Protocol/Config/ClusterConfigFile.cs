@@ -12,17 +12,29 @@ public static class ClusterConfigFile
     /// <summary>Throws <see cref="ConfigException"/> with a one-line reason for any unusable file.</summary>
     public static ClusterConfig Load(string path)
     {
-        string full = Path.GetFullPath(path);
+        string full;
+        try
+        {
+            full = Path.GetFullPath(path);
+        }
+        catch (Exception e) when (e is ArgumentException or NotSupportedException or PathTooLongException)
+        {
+            throw new ConfigException($"'{path}' is not a usable file path ({e.Message})");
+        }
         if (!File.Exists(full))
         {
-            throw new ConfigException($"config file '{path}' not found");
+            throw new ConfigException(Directory.Exists(full) ? $"'{path}' is a directory, not a cluster.json file" : $"config file '{path}' not found");
         }
         IConfiguration json;
         try
         {
             json = new ConfigurationBuilder().AddJsonFile(full, optional: false, reloadOnChange: false).Build();
         }
-        catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
+        catch (UnauthorizedAccessException e)
+        {
+            throw new ConfigException($"{path} cannot be read: {e.Message}");
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException or IOException or System.Text.Json.JsonException)
         {
             var innermost = e;
             while (innermost.InnerException is not null)

@@ -1,0 +1,160 @@
+using KvReplica.Client.Bench;
+using KvReplica.Protocol.Config;
+
+namespace KvReplica.Client.Cli;
+
+/// <summary>
+/// The <c>client</c> command: argument handling, config loading and dispatch to the one-shot,
+/// batch, interactive and bench modes. Operating errors become one line and an exit code
+/// (<see cref="ExitCodes"/>), never a stack trace.
+/// </summary>
+public static class CliApplication
+{
+    /// <summary>Runs the command described by <paramref name="args"/>; returns the process exit code (<see cref="ExitCodes"/>).</summary>
+    public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, bool stdinIsTerminal, CancellationToken ct)
+    {
+        try
+        {
+            return await RunCoreAsync(args, stdin, stdout, stderr, stdinIsTerminal, ct).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            // Typically stdout or stdin went away (a closed pipe): an operating error, not a bug.
+            try
+            {
+                await stderr.WriteLineAsync($"client: {e.Message}").ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // Nowhere left to report it.
+            }
+            return ExitCodes.Error;
+        }
+    }
+
+    private static async Task<int> RunCoreAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, bool stdinIsTerminal, CancellationToken ct)
+    {
+        var arguments = CliArguments.Parse(args, out string? usageError);
+        if (arguments is null)
+        {
+            return UsageError(stderr, usageError!);
+        }
+        if (arguments.ShowHelp || arguments.Command == "help")
+        {
+            await stdout.WriteLineAsync(HelpText.Full).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+        if (arguments.ConfigPath is null)
+        {
+            return UsageError(stderr, "missing the cluster.json path");
+        }
+        ClusterConfig config;
+        try
+        {
+            config = ClusterConfigFile.Load(arguments.ConfigPath);
+        }
+        catch (ConfigException e)
+        {
+            await stderr.WriteLineAsync($"client: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
+        if (arguments.PreferredReplicaId is int preferred && config.Find(preferred) is null)
+        {
+            return UsageError(stderr, $"--replica {preferred}: no such replica in {arguments.ConfigPath} (ids: {string.Join(", ", config.Replicas.Select(r => r.Id))})");
+        }
+        var options = new KvClientOptions
+        {
+            PreferredReplicaId = arguments.PreferredReplicaId,
+            ReadMode = arguments.ReadMode,
+            RequestTimeout = arguments.RequestTimeout,
+        };
+
+        if (arguments.Command == "bench")
+        {
+            var benchOptions = BenchOptions.Parse(arguments.CommandArguments, out string? benchError);
+            if (benchOptions is null)
+            {
+                return UsageError(stderr, benchError!);
+            }
+            return await BenchRunner.RunAsync(config, options, benchOptions, stdout, stderr, ct).ConfigureAwait(false);
+        }
+        if (arguments.Command is not null)
+        {
+            return await RunOneShotAsync(config, options, arguments, stdout, stderr, ct).ConfigureAwait(false);
+        }
+
+        KvClient client;
+        try
+        {
+            client = await KvClient.ConnectAsync(config, options, ct).ConfigureAwait(false);
+        }
+        catch (KvException e)
+        {
+            await stderr.WriteLineAsync($"client: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Error;
+        }
+        await using (client.ConfigureAwait(false))
+        {
+            return stdinIsTerminal
+                ? await LineModes.RunInteractiveAsync(client, stdin, stdout, ct).ConfigureAwait(false)
+                : await LineModes.RunBatchAsync(client, stdin, stdout, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RunOneShotAsync(ClusterConfig config, KvClientOptions options, CliArguments arguments,
+        TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        var command = ParseOneShot(arguments.Command!, arguments.CommandArguments, out string? error);
+        if (command is null)
+        {
+            return UsageError(stderr, error!);
+        }
+        CommandResult result;
+        try
+        {
+            await using var client = await KvClient.ConnectAsync(config, options, ct).ConfigureAwait(false);
+            result = await new CommandExecutor(client).ExecuteAsync(command, ct).ConfigureAwait(false);
+        }
+        catch (KvException e)
+        {
+            result = CommandResult.Failed(e.Message);
+        }
+        await stdout.WriteLineAsync(result.Line).ConfigureAwait(false);
+        return result.ExitCode;
+    }
+
+    /// <summary>
+    /// Builds a one-shot command from process arguments: <c>get KEY</c>, <c>delete KEY</c>,
+    /// <c>put KEY VALUE...</c>. The value is the remaining arguments joined by single spaces; a key
+    /// or value that starts with <c>"</c> is read as a quoted string with escapes, as on a line.
+    /// </summary>
+    public static ParsedCommand? ParseOneShot(string command, IReadOnlyList<string> args, out string? error)
+    {
+        int wanted = command == "put" ? 2 : 1;
+        if (args.Count < wanted || (command != "put" && args.Count > 1))
+        {
+            error = command == "put" ? "put needs a key and a value" : $"{command} needs exactly one key";
+            return null;
+        }
+        if (!CommandLineParser.TryParseKeyText(args[0], out string key, out error))
+        {
+            return null;
+        }
+        if (command != "put")
+        {
+            return new ParsedCommand(command == "get" ? CommandKind.Get : CommandKind.Delete, key);
+        }
+        if (!CommandLineParser.TryParseValueText(string.Join(' ', args.Skip(1)), out byte[] value, out error))
+        {
+            return null;
+        }
+        return new ParsedCommand(CommandKind.Put, key, value);
+    }
+
+    private static int UsageError(TextWriter stderr, string message)
+    {
+        stderr.WriteLine($"client: {message}");
+        stderr.WriteLine(HelpText.Usage);
+        return ExitCodes.Usage;
+    }
+}

@@ -1,0 +1,67 @@
+namespace KvReplica.Client.Cli;
+
+/// <summary>How a command turned out, which decides the one-shot exit code.</summary>
+public enum ResultKind
+{
+    Ok,
+    Value,
+    NotFound,
+    Error,
+}
+
+/// <summary>One result line (without terminator) and its kind.</summary>
+public readonly record struct CommandResult(ResultKind Kind, string Line)
+{
+    public static CommandResult Failed(string reason) =>
+        new(ResultKind.Error, "ERROR " + reason.ReplaceLineEndings(" "));
+
+    public int ExitCode => Kind switch
+    {
+        ResultKind.Ok or ResultKind.Value => ExitCodes.Ok,
+        ResultKind.NotFound => ExitCodes.NotFound,
+        _ => ExitCodes.Error,
+    };
+}
+
+/// <summary>Runs GET, PUT and DELETE against a <see cref="KvClient"/> and renders the result line.</summary>
+public sealed class CommandExecutor(KvClient client)
+{
+    /// <summary>
+    /// Runs <paramref name="command"/> (GET, PUT or DELETE). Operation failures become an ERROR
+    /// result, never an exception; only <paramref name="ct"/> firing throws.
+    /// </summary>
+    public async Task<CommandResult> ExecuteAsync(ParsedCommand command, CancellationToken ct)
+    {
+        try
+        {
+            switch (command.Kind)
+            {
+                case CommandKind.Put:
+                    await client.PutAsync(command.Key, command.Value ?? [], ct).ConfigureAwait(false);
+                    return new CommandResult(ResultKind.Ok, "OK");
+                case CommandKind.Get:
+                    var found = await client.GetAsync(command.Key, ct).ConfigureAwait(false);
+                    return found.Found
+                        ? new CommandResult(ResultKind.Value, ValueFormatter.Format(found.Value.Span))
+                        : new CommandResult(ResultKind.NotFound, "(not found)");
+                case CommandKind.Delete:
+                    bool existed = await client.DeleteAsync(command.Key, ct).ConfigureAwait(false);
+                    return existed ? new CommandResult(ResultKind.Ok, "OK") : new CommandResult(ResultKind.NotFound, "(not found)");
+                default:
+                    return CommandResult.Failed($"{command.Kind} is not an operation");
+            }
+        }
+        catch (KvInvalidRequestException e)
+        {
+            return CommandResult.Failed(e.Reason);
+        }
+        catch (KvException e)
+        {
+            return CommandResult.Failed(e.Message);
+        }
+        catch (ObjectDisposedException)
+        {
+            return CommandResult.Failed("the client is closed");
+        }
+    }
+}

@@ -1,0 +1,354 @@
+using System.Buffers;
+using System.Text;
+
+namespace KvReplica.Client.Cli;
+
+/// <summary>What a command line asks for.</summary>
+public enum CommandKind
+{
+    Get,
+    Put,
+    Delete,
+    Help,
+    Exit,
+}
+
+/// <summary>One parsed command. <see cref="Key"/> is set for GET, PUT and DELETE; <see cref="Value"/> for PUT only.</summary>
+public sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null);
+
+/// <summary>
+/// The outcome of parsing one input line: a command, a one-line error, or neither (a blank line
+/// or a <c>#</c> comment, which produces no output at all).
+/// </summary>
+public readonly record struct LineParseResult(ParsedCommand? Command, string? Error)
+{
+    public bool IsSkipped => Command is null && Error is null;
+
+    public static LineParseResult Skip => default;
+
+    public static LineParseResult Fail(string error) => new(null, error);
+
+    public static LineParseResult Of(ParsedCommand command) => new(command, null);
+}
+
+/// <summary>
+/// Parses the client's command lines. Pure: no I/O, no state.
+/// </summary>
+/// <remarks>
+/// <para>Grammar: <c>COMMAND [key [value]]</c> with case-insensitive command words PUT, GET,
+/// DELETE (or DEL), HELP (or ?), EXIT (or QUIT). Blank lines and lines whose first non-blank
+/// character is <c>#</c> are skipped. A trailing carriage return is ignored.</para>
+/// <para>A key is either a run of non-blank characters or a double-quoted string. A value is either
+/// the rest of the line after the blanks that follow the key (inner and trailing blanks kept), or,
+/// when that rest starts with <c>"</c>, one double-quoted string followed by nothing but blanks.</para>
+/// <para>Quoted strings take the escapes <c>\n \r \t \\ \" \0</c>, <c>\xNN</c> (one raw byte, two hex
+/// digits) and <c>\u{HEX}</c> (a Unicode code point, 1 to 6 hex digits, stored as UTF-8); every other
+/// character stands for its own UTF-8 encoding.</para>
+/// </remarks>
+public static class CommandLineParser
+{
+    private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    /// <summary>Parses one line of REPL or batch input.</summary>
+    public static LineParseResult ParseLine(string line)
+    {
+        ArgumentNullException.ThrowIfNull(line);
+        line = line.TrimEnd('\r', '\n');
+        int pos = SkipBlanks(line, 0);
+        if (pos == line.Length || line[pos] == '#')
+        {
+            return LineParseResult.Skip;
+        }
+        int wordStart = pos;
+        while (pos < line.Length && !IsBlank(line[pos]))
+        {
+            pos++;
+        }
+        string word = line[wordStart..pos];
+        switch (word.ToUpperInvariant())
+        {
+            case "HELP" or "?":
+                return LineParseResult.Of(new ParsedCommand(CommandKind.Help));
+            case "EXIT" or "QUIT":
+                return LineParseResult.Of(new ParsedCommand(CommandKind.Exit));
+            case "GET":
+                return ParseKeyOnly(CommandKind.Get, "GET", line, pos);
+            case "DELETE" or "DEL":
+                return ParseKeyOnly(CommandKind.Delete, "DELETE", line, pos);
+            case "PUT":
+                return ParsePut(line, pos);
+            default:
+                return LineParseResult.Fail($"unknown command '{word}'; type HELP for the list");
+        }
+    }
+
+    /// <summary>
+    /// Interprets <paramref name="text"/> as a key: a double-quoted string if it starts with <c>"</c>
+    /// (and must then be exactly one quoted string), else the text itself. Used for command-line arguments.
+    /// </summary>
+    public static bool TryParseKeyText(string text, out string key, out string? error)
+    {
+        key = "";
+        if (!text.StartsWith('"'))
+        {
+            key = text;
+            error = null;
+            return true;
+        }
+        int pos = 0;
+        if (!TryParseQuoted(text, ref pos, out byte[] bytes, out error))
+        {
+            return false;
+        }
+        if (pos != text.Length)
+        {
+            error = "unexpected text after the closing quote of the key";
+            return false;
+        }
+        return TryDecodeKey(bytes, out key, out error);
+    }
+
+    /// <summary>
+    /// Interprets <paramref name="text"/> as a value by the same rule as the rest of a PUT line:
+    /// a quoted string if it starts with <c>"</c>, else the UTF-8 bytes of the text as given.
+    /// </summary>
+    public static bool TryParseValueText(string text, out byte[] value, out string? error)
+    {
+        value = [];
+        if (!text.StartsWith('"'))
+        {
+            value = Encoding.UTF8.GetBytes(text);
+            error = null;
+            return true;
+        }
+        int pos = 0;
+        if (!TryParseQuoted(text, ref pos, out value, out error))
+        {
+            return false;
+        }
+        if (SkipBlanks(text, pos) != text.Length)
+        {
+            error = "unexpected text after the closing quote of the value";
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Parses the double-quoted string that starts at <paramref name="pos"/> (which must be a <c>"</c>)
+    /// into bytes, leaving <paramref name="pos"/> just after the closing quote.
+    /// </summary>
+    public static bool TryParseQuoted(string text, ref int pos, out byte[] bytes, out string? error)
+    {
+        bytes = [];
+        if (pos >= text.Length || text[pos] != '"')
+        {
+            error = "expected a double quote";
+            return false;
+        }
+        var output = new ArrayBufferWriter<byte>(Math.Max(16, text.Length - pos));
+        int i = pos + 1;
+        while (i < text.Length)
+        {
+            char c = text[i];
+            if (c == '"')
+            {
+                bytes = output.WrittenSpan.ToArray();
+                pos = i + 1;
+                error = null;
+                return true;
+            }
+            if (c == '\\')
+            {
+                if (!TryParseEscape(text, ref i, output, out error))
+                {
+                    return false;
+                }
+                continue;
+            }
+            if (Rune.DecodeFromUtf16(text.AsSpan(i), out Rune rune, out int used) != OperationStatus.Done)
+            {
+                error = $"invalid character at position {i + 1}";
+                return false;
+            }
+            AppendRune(output, rune);
+            i += used;
+        }
+        error = "unterminated quoted string (missing closing \")";
+        return false;
+    }
+
+    private static LineParseResult ParseKeyOnly(CommandKind kind, string name, string line, int pos)
+    {
+        if (!TryReadKey(line, ref pos, name, out string key, out string? error))
+        {
+            return LineParseResult.Fail(error!);
+        }
+        if (SkipBlanks(line, pos) != line.Length)
+        {
+            return LineParseResult.Fail($"{name} takes one key; quote a key that contains blanks");
+        }
+        return LineParseResult.Of(new ParsedCommand(kind, key));
+    }
+
+    private static LineParseResult ParsePut(string line, int pos)
+    {
+        if (!TryReadKey(line, ref pos, "PUT", out string key, out string? error))
+        {
+            return LineParseResult.Fail(error!);
+        }
+        int valueStart = SkipBlanks(line, pos);
+        if (valueStart == line.Length)
+        {
+            return LineParseResult.Fail("PUT needs a key and a value (\"\" is the empty value)");
+        }
+        if (!TryParseValueText(line[valueStart..], out byte[] value, out error))
+        {
+            return LineParseResult.Fail(error!);
+        }
+        return LineParseResult.Of(new ParsedCommand(CommandKind.Put, key, value));
+    }
+
+    private static bool TryReadKey(string line, ref int pos, string command, out string key, out string? error)
+    {
+        key = "";
+        pos = SkipBlanks(line, pos);
+        if (pos == line.Length)
+        {
+            error = $"{command} needs a key";
+            return false;
+        }
+        if (line[pos] != '"')
+        {
+            int start = pos;
+            while (pos < line.Length && !IsBlank(line[pos]))
+            {
+                pos++;
+            }
+            key = line[start..pos];
+            error = null;
+            return true;
+        }
+        if (!TryParseQuoted(line, ref pos, out byte[] bytes, out error))
+        {
+            return false;
+        }
+        if (pos < line.Length && !IsBlank(line[pos]))
+        {
+            error = "unexpected text after the closing quote of the key";
+            return false;
+        }
+        return TryDecodeKey(bytes, out key, out error);
+    }
+
+    private static bool TryDecodeKey(byte[] bytes, out string key, out string? error)
+    {
+        try
+        {
+            key = StrictUtf8.GetString(bytes);
+            error = null;
+            return true;
+        }
+        catch (DecoderFallbackException)
+        {
+            key = "";
+            error = "key is not valid UTF-8 text (keys are text; \\x escapes must form whole UTF-8 characters)";
+            return false;
+        }
+    }
+
+    // i points at the backslash; on success it points just past the escape.
+    private static bool TryParseEscape(string text, ref int i, ArrayBufferWriter<byte> output, out string? error)
+    {
+        error = null;
+        if (i + 1 >= text.Length)
+        {
+            error = "unterminated escape at the end of the line";
+            return false;
+        }
+        char kind = text[i + 1];
+        switch (kind)
+        {
+            case 'n': AppendByte(output, (byte)'\n'); i += 2; return true;
+            case 'r': AppendByte(output, (byte)'\r'); i += 2; return true;
+            case 't': AppendByte(output, (byte)'\t'); i += 2; return true;
+            case '\\': AppendByte(output, (byte)'\\'); i += 2; return true;
+            case '"': AppendByte(output, (byte)'"'); i += 2; return true;
+            case '0': AppendByte(output, 0); i += 2; return true;
+            case 'x':
+                if (i + 3 < text.Length && IsHex(text[i + 2]) && IsHex(text[i + 3]))
+                {
+                    AppendByte(output, (byte)(HexValue(text[i + 2]) * 16 + HexValue(text[i + 3])));
+                    i += 4;
+                    return true;
+                }
+                error = "\\x needs exactly two hex digits, as in \\x7f";
+                return false;
+            case 'u':
+                return TryParseUnicodeEscape(text, ref i, output, out error);
+            default:
+                error = $"unknown escape \\{kind}; known: \\n \\r \\t \\\\ \\\" \\0 \\xNN \\u{{HEX}}";
+                return false;
+        }
+    }
+
+    private static bool TryParseUnicodeEscape(string text, ref int i, ArrayBufferWriter<byte> output, out string? error)
+    {
+        const string Usage = "\\u needs 1 to 6 hex digits in braces, as in \\u{e9}";
+        int open = i + 2;
+        if (open >= text.Length || text[open] != '{')
+        {
+            error = Usage;
+            return false;
+        }
+        int close = open + 1;
+        int codePoint = 0;
+        while (close < text.Length && IsHex(text[close]) && close - open <= 6)
+        {
+            codePoint = codePoint * 16 + HexValue(text[close]);
+            close++;
+        }
+        int digits = close - open - 1;
+        if (digits is < 1 or > 6 || close >= text.Length || text[close] != '}')
+        {
+            error = Usage;
+            return false;
+        }
+        if (!Rune.IsValid(codePoint))
+        {
+            error = $"\\u{{{text[(open + 1)..close]}}} is not a Unicode scalar value (surrogates and values above 10FFFF are not allowed)";
+            return false;
+        }
+        AppendRune(output, new Rune(codePoint));
+        i = close + 1;
+        error = null;
+        return true;
+    }
+
+    private static void AppendByte(ArrayBufferWriter<byte> output, byte value)
+    {
+        output.GetSpan(1)[0] = value;
+        output.Advance(1);
+    }
+
+    private static void AppendRune(ArrayBufferWriter<byte> output, Rune rune)
+    {
+        int written = rune.EncodeToUtf8(output.GetSpan(4));
+        output.Advance(written);
+    }
+
+    private static bool IsBlank(char c) => c is ' ' or '\t';
+
+    private static int SkipBlanks(string text, int pos)
+    {
+        while (pos < text.Length && IsBlank(text[pos]))
+        {
+            pos++;
+        }
+        return pos;
+    }
+
+    private static bool IsHex(char c) => char.IsAsciiHexDigit(c);
+
+    private static int HexValue(char c) => c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}

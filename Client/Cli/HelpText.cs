@@ -1,0 +1,48 @@
+namespace KvReplica.Client.Cli;
+
+/// <summary>The text HELP and --help print.</summary>
+public static class HelpText
+{
+    public const string Usage = "usage: client <cluster.json> [--replica <id>] [--local] [--timeout <ms>] [get <key> | put <key> <value...> | delete <key> | bench [options]]";
+
+    public const string Commands = """
+        Commands (command words are case-insensitive):
+          PUT <key> <value>   store a value; prints OK
+          GET <key>           prints the value, or (not found)
+          DELETE <key>        (also DEL) prints OK if the key existed, else (not found)
+          HELP                this text
+          EXIT                (also QUIT, or end of input) leave
+        Failures print: ERROR <reason>
+
+        Keys and values:
+          A key is one word, or a double-quoted string (so it may contain blanks).
+          A value is the rest of the line after the key (inner blanks kept), or one
+          double-quoted string. Quoted strings understand these escapes:
+            \n \r \t \\ \" \0   newline, carriage return, tab, backslash, quote, NUL byte
+            \xNN                one raw byte, two hex digits (e.g. \xff)
+            \u{HEX}             a Unicode character, stored as UTF-8 (e.g. \u{1F600})
+          A value with a newline must be entered escaped. Values are printed as they are
+          when they are printable UTF-8 text; otherwise (control characters, invalid
+          UTF-8, a leading quote, leading or trailing blanks, empty, or text that looks
+          like OK, (not found) or ERROR) they are printed quoted with the same escapes.
+        """;
+
+    public const string Modes = """
+        Modes:
+          client <config>                       interactive prompt (kv> ) when stdin is a terminal;
+                                                otherwise batch: one command per input line, one
+                                                result line per command, in order; blank lines and
+                                                lines starting with # are skipped
+          client <config> get|put|delete ...    one command; exit 0 = OK or value, 1 = (not found),
+                                                2 = usage or config error, 3 = ERROR
+          client <config> bench [--connections N] [--duration S] [--write-ratio R]
+                                [--value-size B] [--keys K] [--warmup S]
+                                                closed-loop load test; report on stdout
+        Options (before the command):
+          --replica <id>    try this replica first (then the others by id)
+          --local           GET answers from the contacted replica alone (ReadMode.Local)
+          --timeout <ms>    per-request deadline (default: clientRequestTimeoutMs of cluster.json)
+        """;
+
+    public static string Full => $"{Usage}\n\n{Commands}\n{Modes}";
+}

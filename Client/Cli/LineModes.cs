@@ -1,0 +1,92 @@
+namespace KvReplica.Client.Cli;
+
+/// <summary>The interactive prompt and batch mode: both read one command per line.</summary>
+public static class LineModes
+{
+    public const string Prompt = "kv> ";
+
+    /// <summary>
+    /// Batch mode: no prompt and no banner; exactly one result line per command, written and flushed
+    /// as each command completes, in input order (commands run one after another, so a GET sees the
+    /// PUT on the line before it). Blank and <c>#</c> lines produce nothing; HELP prints the help
+    /// text; EXIT or end of input stops. Returns <see cref="ExitCodes.Ok"/>, or
+    /// <see cref="ExitCodes.Error"/> if any line printed ERROR.
+    /// </summary>
+    public static async Task<int> RunBatchAsync(KvClient client, TextReader input, TextWriter output, CancellationToken ct)
+    {
+        var executor = new CommandExecutor(client);
+        bool anyError = false;
+        while (await input.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        {
+            var parsed = CommandLineParser.ParseLine(line);
+            if (parsed.IsSkipped)
+            {
+                continue;
+            }
+            CommandResult result;
+            if (parsed.Command is null)
+            {
+                result = CommandResult.Failed(parsed.Error!);
+            }
+            else if (parsed.Command.Kind == CommandKind.Exit)
+            {
+                break;
+            }
+            else if (parsed.Command.Kind == CommandKind.Help)
+            {
+                await output.WriteLineAsync(HelpText.Full.AsMemory(), ct).ConfigureAwait(false);
+                await output.FlushAsync(ct).ConfigureAwait(false);
+                continue;
+            }
+            else
+            {
+                result = await executor.ExecuteAsync(parsed.Command, ct).ConfigureAwait(false);
+            }
+            anyError |= result.Kind == ResultKind.Error;
+            await output.WriteLineAsync(result.Line.AsMemory(), ct).ConfigureAwait(false);
+            await output.FlushAsync(ct).ConfigureAwait(false);
+        }
+        return anyError ? ExitCodes.Error : ExitCodes.Ok;
+    }
+
+    /// <summary>The interactive prompt: a banner, then <c>kv&gt; </c> before each command until EXIT or end of input. Returns 0.</summary>
+    public static async Task<int> RunInteractiveAsync(KvClient client, TextReader input, TextWriter output, CancellationToken ct)
+    {
+        var executor = new CommandExecutor(client);
+        string where = client.ConnectedReplica is { } replica ? $"connected to {replica}" : "connected";
+        await output.WriteLineAsync($"KvReplica client, {where}. Type HELP for commands, EXIT to leave.".AsMemory(), ct).ConfigureAwait(false);
+        while (true)
+        {
+            await output.WriteAsync(Prompt.AsMemory(), ct).ConfigureAwait(false);
+            await output.FlushAsync(ct).ConfigureAwait(false);
+            string? line = await input.ReadLineAsync(ct).ConfigureAwait(false);
+            if (line is null)
+            {
+                await output.WriteLineAsync().ConfigureAwait(false);
+                return ExitCodes.Ok;
+            }
+            var parsed = CommandLineParser.ParseLine(line);
+            if (parsed.IsSkipped)
+            {
+                continue;
+            }
+            if (parsed.Command is null)
+            {
+                await output.WriteLineAsync(CommandResult.Failed(parsed.Error!).Line.AsMemory(), ct).ConfigureAwait(false);
+                continue;
+            }
+            switch (parsed.Command.Kind)
+            {
+                case CommandKind.Exit:
+                    return ExitCodes.Ok;
+                case CommandKind.Help:
+                    await output.WriteLineAsync(HelpText.Full.AsMemory(), ct).ConfigureAwait(false);
+                    continue;
+                default:
+                    var result = await executor.ExecuteAsync(parsed.Command, ct).ConfigureAwait(false);
+                    await output.WriteLineAsync(result.Line.AsMemory(), ct).ConfigureAwait(false);
+                    continue;
+            }
+        }
+    }
+}

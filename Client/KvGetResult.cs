@@ -1,0 +1,37 @@
+using System.Text;
+
+namespace KvReplica.Client;
+
+/// <summary>
+/// The version of a stored value: the stamp (Lamport time, replica id) of the write that produced
+/// it. Versions of one key grow with every write; <see cref="None"/> when there is no value.
+/// </summary>
+public readonly record struct KvVersion(long Time, int ReplicaId)
+{
+    public static KvVersion None => default;
+
+    public override string ToString() => $"{Time}@{ReplicaId}";
+}
+
+/// <summary>The answer to a GET: whether the key exists and, if so, its value and version.</summary>
+public sealed class KvGetResult
+{
+    internal KvGetResult(bool found, byte[] value, KvVersion version)
+    {
+        Found = found;
+        Value = value;
+        Version = version;
+    }
+
+    /// <summary>True when the key exists.</summary>
+    public bool Found { get; }
+
+    /// <summary>The value's bytes; empty when <see cref="Found"/> is false (a found value may be empty too).</summary>
+    public ReadOnlyMemory<byte> Value { get; }
+
+    /// <summary>The stamp of the write that produced the value; <see cref="KvVersion.None"/> when not found.</summary>
+    public KvVersion Version { get; }
+
+    /// <summary>The value decoded as UTF-8 (invalid sequences become U+FFFD), or null when not found.</summary>
+    public string? ValueAsString => Found ? Encoding.UTF8.GetString(Value.Span) : null;
+}
