@@ -14,7 +14,9 @@ logs=".cluster/logs"
 mkdir -p "$logs"
 pids=()
 stop_replicas() {
-  for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  # SIGTERM, not SIGINT: a script's background jobs start with SIGINT ignored (POSIX), so
+  # SIGINT would never reach them. The replica handles SIGTERM as a clean stop.
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap stop_replicas EXIT
