@@ -78,6 +78,28 @@ internal sealed class ClientSessions(int maxSessions)
         session.Results[sequence] = result;
     }
 
+    /// <summary>Every session, least recently used first, with its watermark and remembered results.</summary>
+    public IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> Export()
+    {
+        foreach (ulong clientId in _recency)
+        {
+            var session = _sessions[clientId];
+            yield return (clientId, session.Floor, [.. session.Results.Select(r => (r.Key, r.Value))]);
+        }
+    }
+
+    /// <summary>Adds a session as most recently used (restoring in exported order rebuilds the recency list).</summary>
+    public void Import(ulong clientId, long floor, IEnumerable<(long Sequence, ReplyStatus Result)> results)
+    {
+        var session = new Session { Floor = floor };
+        foreach (var (sequence, result) in results)
+        {
+            session.Results[sequence] = result;
+        }
+        session.RecencyNode = _recency.AddLast(clientId);
+        _sessions[clientId] = session;
+    }
+
     private void Touch(Session session)
     {
         _recency.Remove(session.RecencyNode);

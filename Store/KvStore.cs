@@ -34,11 +34,15 @@ public sealed class KvStore : IReplicatedStateMachine
     /// <summary>Writes applied, duplicates excluded.</summary>
     public long AppliedWrites { get; private set; }
 
+    /// <summary>Stamp of the last write applied (duplicates included); <see cref="Stamp.Zero"/> for an empty store.</summary>
+    public Stamp LastApplied { get; private set; } = Stamp.Zero;
+
     /// <summary>Client sessions currently remembered.</summary>
     public int SessionCount => _sessions.Count;
 
     public ReplyStatus Apply(WriteCommand command, out bool duplicate)
     {
+        LastApplied = command.Stamp;
         if (command.ClientId != 0 && _sessions.TryGetResult(command.ClientId, command.Sequence, command.AckedBelow, out var earlier))
         {
             duplicate = true;
@@ -68,6 +72,31 @@ public sealed class KvStore : IReplicatedStateMachine
 
     public StoredValue Read(string key) =>
         _entries.TryGetValue(key, out var entry) ? new StoredValue(true, entry.Value, entry.Version) : new StoredValue(false, null, Stamp.Zero);
+
+    /// <summary>The exactly-once sessions, least recently used first (for snapshots).</summary>
+    public IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> ExportSessions() => _sessions.Export();
+
+    /// <summary>
+    /// Replaces an empty store's contents with a snapshot's: entries, sessions (least recently
+    /// used first) and the last applied stamp. Throws if the store is not empty.
+    /// </summary>
+    public void Restore(IEnumerable<(string Key, byte[] Value, Stamp Version)> entries,
+        IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> sessions, Stamp lastApplied)
+    {
+        if (_entries.Count != 0 || _sessions.Count != 0 || LastApplied != Stamp.Zero)
+        {
+            throw new InvalidOperationException("a snapshot can only be restored into an empty store");
+        }
+        foreach (var (key, value, version) in entries)
+        {
+            _entries[key] = (value, version);
+        }
+        foreach (var (clientId, floor, results) in sessions)
+        {
+            _sessions.Import(clientId, floor, results);
+        }
+        LastApplied = lastApplied;
+    }
 
     /// <summary>Every key with its value and version, in ordinal key order (stable across processes).</summary>
     public IEnumerable<(string Key, byte[] Value, Stamp Version)> Entries() =>
