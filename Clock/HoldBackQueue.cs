@@ -148,10 +148,6 @@ public sealed class HoldBackQueue<T>
         return true;
     }
 
-    /// <summary>All held writes in stamp order (for status, state transfer and view change).</summary>
-    public IEnumerable<(Stamp Stamp, T Item)> InStampOrder() =>
-        _byOrigin.Values.SelectMany(f => f).OrderBy(e => e.Stamp);
-
     /// <summary>
     /// Replaces the membership that delivery waits for (a view change). Acknowledgements of
     /// members that stay are kept; a new member starts with none recorded.

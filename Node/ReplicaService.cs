@@ -27,6 +27,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private readonly NodeIdentity _identity;
     private readonly ClusterConfig _config;
     private readonly ILogger<ReplicaService> _logger;
+    private readonly IHostApplicationLifetime _lifetime;
     private readonly ReplicaCore _core;
     private readonly Dictionary<int, PeerLink> _peers;
     private readonly ConcurrentDictionary<long, ClientSession> _clients = new();
@@ -38,8 +39,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private long _nextConnectionId;
     private int _stopped;
 
-    public ReplicaService(NodeIdentity identity, ClusterConfig config, ILogger<ReplicaService> logger)
+    public ReplicaService(NodeIdentity identity, ClusterConfig config, IHostApplicationLifetime lifetime, ILogger<ReplicaService> logger)
     {
+        _lifetime = lifetime;
         _identity = identity;
         _config = config;
         _logger = logger;
@@ -169,8 +171,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             // A bug in the core: continuing could break agreement, so stop the whole replica.
             Log.CoreFailed(_logger, e.Message, e);
             Environment.ExitCode = 70;
-            _stopping.Cancel();
-            throw;
+            _lifetime.StopApplication();
         }
     }
 

@@ -28,9 +28,6 @@ public sealed class ReliableLink
     /// <summary>Envelopes sent (or queued) that the peer has not confirmed.</summary>
     public int UnconfirmedCount => _unconfirmed.Count - _head;
 
-    /// <summary>Sequence number the next wrapped envelope gets.</summary>
-    public long NextSequence => _nextSequence;
-
     /// <summary>Wraps <paramref name="body"/> in the next envelope and keeps it until the peer confirms it.</summary>
     public ReplicaEnvelope Wrap(PeerMessage body)
     {
