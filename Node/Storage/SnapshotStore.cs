@@ -1,0 +1,74 @@
+using System.Globalization;
+using KvReplica.Store;
+using KvReplica.Store.Persistence;
+
+namespace KvReplica.Node.Storage;
+
+/// <summary>
+/// Snapshot files in a data directory, named by the stamp they include
+/// (<c>snapshot-&lt;time&gt;-&lt;replica&gt;.snap</c>, so names sort in stamp order). A snapshot is
+/// written to a temporary file, fsynced, renamed into place and the directory fsynced, so a
+/// crash leaves either the old set or the new one, never a half-written snapshot under a real name.
+/// </summary>
+internal sealed class SnapshotStore(string directory)
+{
+    private const string Prefix = "snapshot-";
+    private const string Suffix = ".snap";
+
+    /// <summary>Writes a snapshot of <paramref name="store"/>, keeps it and the one before, deletes older ones; returns its path.</summary>
+    public string Save(KvStore store)
+    {
+        Directory.CreateDirectory(directory);
+        var stamp = store.LastApplied;
+        string name = $"{Prefix}{stamp.Time.ToString("D20", CultureInfo.InvariantCulture)}-{stamp.ReplicaId.ToString("D7", CultureInfo.InvariantCulture)}{Suffix}";
+        string path = Path.Combine(directory, name);
+        string temporary = path + ".tmp";
+        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        {
+            SnapshotFormat.Write(file, store);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(temporary, path, overwrite: true);
+        DirectorySync.Fsync(directory);
+        foreach (string old in Snapshots().SkipLast(2))
+        {
+            File.Delete(old);
+        }
+        return path;
+    }
+
+    /// <summary>
+    /// Loads the newest snapshot that reads back intact, reporting each damaged one skipped
+    /// through <paramref name="skipped"/>; null when there is none. Leftover temporary files
+    /// from a crash mid-save are deleted.
+    /// </summary>
+    public (KvStore Store, string Path)? LoadNewestValid(Action<string> skipped)
+    {
+        if (!Directory.Exists(directory))
+        {
+            return null;
+        }
+        foreach (string leftover in Directory.EnumerateFiles(directory, Prefix + "*" + Suffix + ".tmp"))
+        {
+            File.Delete(leftover);
+        }
+        foreach (string path in Snapshots().Reverse())
+        {
+            try
+            {
+                using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+                return (SnapshotFormat.Read(file), path);
+            }
+            catch (StorageCorruptionException e)
+            {
+                skipped($"{path}: {e.Message}");
+            }
+        }
+        return null;
+    }
+
+    private IEnumerable<string> Snapshots() =>
+        Directory.Exists(directory)
+            ? Directory.EnumerateFiles(directory, Prefix + "*" + Suffix).Order(StringComparer.Ordinal)
+            : [];
+}

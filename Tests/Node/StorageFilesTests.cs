@@ -1,0 +1,165 @@
+using System.Text;
+using KvReplica.Clock;
+using KvReplica.Node.Storage;
+using KvReplica.Protocol.Core;
+using KvReplica.Protocol.Wire;
+using KvReplica.Store;
+using KvReplica.Store.Persistence;
+using NUnit.Framework;
+
+namespace KvReplica.Tests.Node;
+
+/// <summary>The write-ahead log and snapshot files on a real file system, in a temporary directory.</summary>
+[TestFixture]
+[Category("Unit")]
+public sealed class StorageFilesTests
+{
+    private string _dir = "";
+
+    [SetUp]
+    public void CreateDirectory()
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "kvreplica-storage-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(_dir);
+    }
+
+    [TearDown]
+    public void RemoveDirectory() => Directory.Delete(_dir, recursive: true);
+
+    private static WriteCommand Put(long time, string key, string value) =>
+        new(new Stamp(time, 1), Operation.Put, key, Encoding.UTF8.GetBytes(value), 1, time, 1);
+
+    private static List<WriteCommand> Batch(long from, int count) =>
+        [.. Enumerable.Range(0, count).Select(i => Put(from + i, "k" + ((from + i) % 7), new string('x', 50) + (from + i)))];
+
+    private static string Keys(IEnumerable<WriteCommand> writes) => string.Join(",", writes.Select(w => w.Stamp.Time));
+
+    [TestCase(FsyncPolicy.Always)]
+    [TestCase(FsyncPolicy.Batch)]
+    [TestCase(FsyncPolicy.None)]
+    public void Batches_survive_a_reopen_across_segment_rolls(FsyncPolicy policy)
+    {
+        using (var wal = WalFile.Open(_dir, policy, segmentBytes: 2000, out var fresh))
+        {
+            Assert.That(fresh.Writes, Is.Empty);
+            for (int b = 0; b < 10; b++)
+            {
+                wal.Append(Batch(1 + b * 5, 5));
+            }
+            wal.Sync();
+            Assert.That(wal.SegmentCount, Is.GreaterThan(1), "segments rolled at the size limit");
+        }
+        using var reopened = WalFile.Open(_dir, policy, segmentBytes: 2000, out var recovery);
+        Assert.That(Keys(recovery.Writes), Is.EqualTo(Keys(Batch(1, 50))));
+        Assert.That(recovery.TruncatedTail, Is.Null);
+    }
+
+    [Test]
+    public void A_torn_tail_in_the_newest_segment_is_truncated_and_reported_and_appends_continue()
+    {
+        using (var wal = WalFile.Open(_dir, FsyncPolicy.Always, 1 << 20, out _))
+        {
+            wal.Append(Batch(1, 3));
+        }
+        string segment = Directory.GetFiles(_dir, "wal-*.log").Single();
+        long whole = new FileInfo(segment).Length;
+        using (var file = new FileStream(segment, FileMode.Append))
+        {
+            file.Write([7, 0, 0, 0, 1, 2]); // half a record header, as a crash mid-append leaves
+        }
+        using (var wal = WalFile.Open(_dir, FsyncPolicy.Always, 1 << 20, out var recovery))
+        {
+            Assert.That(recovery.Writes, Has.Count.EqualTo(3));
+            Assert.That(recovery.TruncatedTail, Does.Contain($"at offset {whole}").And.Contain("truncated"));
+            Assert.That(new FileInfo(segment).Length, Is.EqualTo(whole));
+            wal.Append(Batch(4, 2));
+        }
+        using var again = WalFile.Open(_dir, FsyncPolicy.Always, 1 << 20, out var after);
+        Assert.That(Keys(after.Writes), Is.EqualTo(Keys(Batch(1, 5))), "what was appended after the truncation is intact");
+    }
+
+    [Test]
+    public void Damage_in_an_older_segment_stops_recovery_naming_the_file()
+    {
+        using (var wal = WalFile.Open(_dir, FsyncPolicy.Always, segmentBytes: 500, out _))
+        {
+            for (int b = 0; b < 6; b++)
+            {
+                wal.Append(Batch(1 + b * 3, 3));
+            }
+        }
+        string oldest = Directory.GetFiles(_dir, "wal-*.log").Order().First();
+        byte[] bytes = File.ReadAllBytes(oldest);
+        bytes[20] ^= 0x10;
+        File.WriteAllBytes(oldest, bytes);
+        Assert.That(() => WalFile.Open(_dir, FsyncPolicy.Always, 500, out _),
+            Throws.TypeOf<StorageCorruptionException>().With.Message.Contains(Path.GetFileName(oldest)));
+    }
+
+    [Test]
+    public void Segments_wholly_before_a_snapshot_are_deleted()
+    {
+        using var wal = WalFile.Open(_dir, FsyncPolicy.None, segmentBytes: 500, out _);
+        for (int b = 0; b < 8; b++)
+        {
+            wal.Append(Batch(1 + b * 3, 3));
+        }
+        int before = wal.SegmentCount;
+        int deleted = wal.DeleteSegmentsThrough(new Stamp(12, 1));
+        Assert.That(deleted, Is.GreaterThan(0));
+        Assert.That(wal.SegmentCount, Is.EqualTo(before - deleted));
+        wal.Dispose();
+        using var reopened = WalFile.Open(_dir, FsyncPolicy.None, 500, out var recovery);
+        Assert.That(recovery.Writes.First().Stamp.Time, Is.LessThanOrEqualTo(13), "nothing after the snapshot stamp was deleted");
+        Assert.That(recovery.Writes.Last().Stamp.Time, Is.EqualTo(24));
+    }
+
+    [Test]
+    public void The_newest_intact_snapshot_is_loaded_and_a_damaged_one_is_skipped()
+    {
+        var snapshots = new SnapshotStore(_dir);
+        var store = new KvStore();
+        foreach (var w in Batch(1, 10))
+        {
+            store.Apply(w, out _);
+        }
+        string first = snapshots.Save(store);
+        foreach (var w in Batch(11, 10))
+        {
+            store.Apply(w, out _);
+        }
+        string second = snapshots.Save(store);
+        Assert.That(string.CompareOrdinal(second, first), Is.GreaterThan(0), "names sort in stamp order");
+
+        var loaded = snapshots.LoadNewestValid(_ => Assert.Fail("nothing is damaged yet"));
+        Assert.That(loaded?.Path, Is.EqualTo(second));
+        Assert.That(loaded?.Store.LastApplied, Is.EqualTo(new Stamp(20, 1)));
+
+        byte[] bytes = File.ReadAllBytes(second);
+        bytes[bytes.Length / 2] ^= 0x01;
+        File.WriteAllBytes(second, bytes);
+        var skipped = new List<string>();
+        var fallback = snapshots.LoadNewestValid(skipped.Add);
+        Assert.That(fallback?.Path, Is.EqualTo(first));
+        Assert.That(skipped.Single(), Does.StartWith(second));
+    }
+
+    [Test]
+    public void Only_the_two_newest_snapshots_are_kept_and_leftover_temporary_files_are_removed()
+    {
+        var snapshots = new SnapshotStore(_dir);
+        var store = new KvStore();
+        for (int round = 0; round < 4; round++)
+        {
+            foreach (var w in Batch(1 + round * 5, 5))
+            {
+                store.Apply(w, out _);
+            }
+            snapshots.Save(store);
+        }
+        File.WriteAllText(Path.Combine(_dir, "snapshot-00000000000000000099-0000001.snap.tmp"), "half written");
+        Assert.That(Directory.GetFiles(_dir, "*.snap"), Has.Length.EqualTo(2));
+        Assert.That(snapshots.LoadNewestValid(_ => { })?.Store.LastApplied, Is.EqualTo(new Stamp(20, 1)));
+        Assert.That(Directory.GetFiles(_dir, "*.tmp"), Is.Empty);
+    }
+}
