@@ -30,21 +30,23 @@ internal sealed class WalFile : IDisposable
     private readonly string _directory;
     private readonly FsyncPolicy _policy;
     private readonly long _segmentBytes;
-    private readonly List<(int Index, Stamp Last)> _closedSegments = [];
+    // Each closed segment with the largest stamp it holds: writes may be logged out of stamp order
+    // (held writes arrive in hold order), so the last one is not necessarily the largest.
+    private readonly List<(int Index, Stamp Max)> _closedSegments = [];
     private readonly ArrayBufferWriter<byte> _batch = new(64 * 1024);
     private FileStream _current;
     private int _currentIndex;
-    private Stamp _currentLast;
+    private Stamp _currentMax;
     private bool _unsynced;
 
-    private WalFile(string directory, FsyncPolicy policy, long segmentBytes, FileStream current, int currentIndex, Stamp currentLast)
+    private WalFile(string directory, FsyncPolicy policy, long segmentBytes, FileStream current, int currentIndex, Stamp currentMax)
     {
         _directory = directory;
         _policy = policy;
         _segmentBytes = segmentBytes;
         _current = current;
         _currentIndex = currentIndex;
-        _currentLast = currentLast;
+        _currentMax = currentMax;
     }
 
     /// <summary>Number of segment files, the open one included.</summary>
@@ -65,7 +67,7 @@ internal sealed class WalFile : IDisposable
         var writes = new List<WriteCommand>();
         var closed = new List<(int, Stamp)>();
         string? truncated = null;
-        Stamp last = Stamp.Zero;
+        Stamp segmentMax = Stamp.Zero;
         for (int n = 0; n < indexes.Count; n++)
         {
             string path = SegmentPath(directory, indexes[n]);
@@ -79,7 +81,7 @@ internal sealed class WalFile : IDisposable
                 throw new StorageCorruptionException($"{path}: {e.Message}");
             }
             writes.AddRange(scan.Writes);
-            last = scan.Writes.Count > 0 ? scan.Writes[^1].Stamp : last;
+            segmentMax = scan.Writes.Select(w => w.Stamp).DefaultIfEmpty(Stamp.Zero).Max();
             bool newest = n == indexes.Count - 1;
             if (scan.TailProblem is not null)
             {
@@ -96,7 +98,7 @@ internal sealed class WalFile : IDisposable
             }
             if (!newest)
             {
-                closed.Add((indexes[n], last));
+                closed.Add((indexes[n], segmentMax));
             }
         }
         int currentIndex = indexes.Count > 0 ? indexes[^1] : 1;
@@ -106,7 +108,7 @@ internal sealed class WalFile : IDisposable
             DirectorySync.Fsync(directory);
         }
         recovery = new WalRecovery(writes, truncated);
-        var wal = new WalFile(directory, policy, segmentBytes, current, currentIndex, last);
+        var wal = new WalFile(directory, policy, segmentBytes, current, currentIndex, indexes.Count > 0 ? segmentMax : Stamp.Zero);
         wal._closedSegments.AddRange(closed);
         return wal;
     }
@@ -126,7 +128,10 @@ internal sealed class WalFile : IDisposable
         WriteAheadLog.Append(_batch, batch);
         _current.Write(_batch.WrittenSpan);
         _current.Flush(flushToDisk: false);
-        _currentLast = batch[^1].Stamp;
+        foreach (var write in batch)
+        {
+            _currentMax = write.Stamp > _currentMax ? write.Stamp : _currentMax;
+        }
         _unsynced = true;
         if (_policy == FsyncPolicy.Always)
         {
@@ -152,17 +157,21 @@ internal sealed class WalFile : IDisposable
     {
         Sync();
         _current.Dispose();
-        _closedSegments.Add((_currentIndex, _currentLast));
+        _closedSegments.Add((_currentIndex, _currentMax));
+        _currentMax = Stamp.Zero;
         _currentIndex++;
         _current = new FileStream(SegmentPath(_directory, _currentIndex), FileMode.CreateNew, FileAccess.Write, FileShare.Read);
         DirectorySync.Fsync(_directory);
     }
 
-    /// <summary>Deletes every closed segment whose writes are all at or before <paramref name="snapshotStamp"/>; returns how many.</summary>
+    /// <summary>
+    /// Deletes closed segments, oldest first, while every write in the segment is at or before
+    /// <paramref name="snapshotStamp"/>; returns how many.
+    /// </summary>
     public int DeleteSegmentsThrough(Stamp snapshotStamp)
     {
         int deleted = 0;
-        while (_closedSegments.Count > 0 && _closedSegments[0].Last <= snapshotStamp)
+        while (_closedSegments.Count > 0 && _closedSegments[0].Max <= snapshotStamp)
         {
             File.Delete(SegmentPath(_directory, _closedSegments[0].Index));
             _closedSegments.RemoveAt(0);

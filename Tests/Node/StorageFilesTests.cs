@@ -115,6 +115,19 @@ public sealed class StorageFilesTests
     }
 
     [Test]
+    public void A_segment_holding_a_write_newer_than_the_snapshot_is_kept_even_if_its_last_write_is_older()
+    {
+        // A segment limit smaller than one batch: every batch closes its own segment.
+        using var wal = WalFile.Open(_dir, FsyncPolicy.None, segmentBytes: 40, out _);
+        // Logged out of stamp order, as held writes from different origins are.
+        wal.Append([Put(50, "late", "a"), Put(3, "early", "b")]);
+        wal.Append(Batch(60, 4));
+        Assert.That(wal.SegmentCount, Is.EqualTo(3));
+        Assert.That(wal.DeleteSegmentsThrough(new Stamp(10, 1)), Is.Zero, "the first segment holds stamp 50, after the snapshot");
+        Assert.That(wal.DeleteSegmentsThrough(new Stamp(50, 1)), Is.EqualTo(1));
+    }
+
+    [Test]
     public void The_newest_intact_snapshot_is_loaded_and_a_damaged_one_is_skipped()
     {
         var snapshots = new SnapshotStore(_dir);
