@@ -44,15 +44,19 @@ public sealed class SimulatedCluster
     private sealed record TickEvent(int Replica) : Event;
     private sealed record ClientStart(int Client) : Event;
 
-    private sealed class SimClient(int id, ulong clientId)
+    private sealed class SimClient(int id, ulong clientId, int concurrency)
     {
         public int Id { get; } = id;
         public ulong ClientId { get; } = clientId;
+        /// <summary>Operations this client keeps in flight at once (pipelining).</summary>
+        public int Concurrency { get; } = concurrency;
         public long NextSequence = 1;
+        public int Started;
         public int Done;
         public long RequestId;
-        public ClientRequest? Pending;
-        public long InvokedAt;
+        public readonly Dictionary<long, (ClientRequest Request, long InvokedAt)> Pending = new();
+        /// <summary>Write sequences without a final reply; AckedBelow is the smallest of them.</summary>
+        public readonly SortedSet<long> UnansweredWrites = [];
     }
 
     private readonly long _seed;
@@ -94,14 +98,23 @@ public sealed class SimulatedCluster
         }
         for (int c = 1; c <= settings.Clients; c++)
         {
-            var client = new SimClient(c, (ulong)_random.NextInt64(1, long.MaxValue));
+            // Three clients in ten pipeline 2 or 3 operations, so pipelined sequences reach the
+            // replicas out of order and exercise the exactly-once watermark.
+            int concurrency = _random.Next(10) < 3 ? 2 + _random.Next(2) : 1;
+            var client = new SimClient(c, (ulong)_random.NextInt64(1, long.MaxValue), concurrency);
             _clients.Add(client);
-            Schedule(_random.Next(0, 20), new ClientStart(c));
+            for (int k = 0; k < concurrency; k++)
+            {
+                Schedule(_random.Next(0, 20), new ClientStart(c));
+            }
         }
     }
 
     /// <summary>Operations performed, for the summary line.</summary>
     public int Operations => _history.Count;
+
+    /// <summary>The most operations one client had in flight at once (above 1 means pipelining happened).</summary>
+    public int MaxInFlight { get; private set; }
 
     /// <summary>Writes delivered (in the agreed order).</summary>
     public int WritesDelivered => _canonical.Count;
@@ -113,7 +126,7 @@ public sealed class SimulatedCluster
         while (_events.TryDequeue(out var next, out var at))
         {
             _now = at.Time;
-            bool clientsDone = _clients.All(c => c.Done >= _settings.OpsPerClient && c.Pending is null);
+            bool clientsDone = _clients.All(c => c.Done >= _settings.OpsPerClient && c.Pending.Count == 0);
             if (clientsDone && _now > lastActivity + _settings.QuiesceMs)
             {
                 break;
@@ -192,15 +205,16 @@ public sealed class SimulatedCluster
 
     private void StartOperation(SimClient client)
     {
-        if (client.Done >= _settings.OpsPerClient)
+        if (client.Started >= _settings.OpsPerClient)
         {
             return;
         }
+        client.Started++;
         string key = "k" + _random.Next(_settings.Keys);
         int roll = _random.Next(100);
         var request = roll switch
         {
-            < 45 => new ClientRequest { Operation = Operation.Put, Key = key, Value = Encoding.UTF8.GetBytes($"c{client.Id}-{client.Done}") },
+            < 45 => new ClientRequest { Operation = Operation.Put, Key = key, Value = Encoding.UTF8.GetBytes($"c{client.Id}-{client.Started}") },
             < 60 => new ClientRequest { Operation = Operation.Delete, Key = key },
             _ => new ClientRequest { Operation = Operation.Get, Key = key, ReadMode = _random.Next(4) == 0 ? ReadMode.Local : ReadMode.Majority },
         };
@@ -208,11 +222,12 @@ public sealed class SimulatedCluster
         {
             request.ClientId = client.ClientId;
             request.Sequence = client.NextSequence++;
-            request.AckedBelow = request.Sequence;
+            client.UnansweredWrites.Add(request.Sequence);
+            request.AckedBelow = client.UnansweredWrites.Min;
         }
         request.RequestId = ++client.RequestId;
-        client.Pending = request;
-        client.InvokedAt = _now;
+        client.Pending[request.RequestId] = (request, _now);
+        MaxInFlight = Math.Max(MaxInFlight, client.Pending.Count);
         int replica = 1 + _random.Next(_settings.Replicas);
         Schedule(_random.Next(0, 4), new ClientArrival(replica, client.Id, request));
         if (request.Operation != Operation.Get && _random.Next(100) < 15)
@@ -226,13 +241,18 @@ public sealed class SimulatedCluster
     private void Complete(int clientId, ClientReply reply)
     {
         var client = _clients[clientId - 1];
-        var request = client.Pending;
-        if (request is null || reply.RequestId != request.RequestId)
+        if (!client.Pending.Remove(reply.RequestId, out var pending))
         {
-            return; // the second answer to a duplicated write, or a stale reply
+            return; // the second answer to a duplicated write
         }
-        client.Pending = null;
+        var (request, invokedAt) = pending;
         client.Done++;
+        if (request.Operation != Operation.Get)
+        {
+            // Any reply is final for the client: after an error the outcome is unknown, and the
+            // client will not retry this sequence again.
+            client.UnansweredWrites.Remove(request.Sequence);
+        }
         var kind = request.Operation switch
         {
             Operation.Put => KvOperationKind.Put,
@@ -247,7 +267,7 @@ public sealed class SimulatedCluster
         };
         _history.Add(new KvOperation(client.Id, request.Key, kind, request.Value, outcome,
             reply.Status == ReplyStatus.Ok && kind == KvOperationKind.Get ? reply.Value : null,
-            client.InvokedAt, outcome == KvOutcomeKind.Unknown ? long.MaxValue : _now));
+            invokedAt, outcome == KvOutcomeKind.Unknown ? long.MaxValue : _now));
         Schedule(_random.Next(0, 10), new ClientStart(client.Id));
     }
 

@@ -23,11 +23,11 @@ public sealed class SimulationTests
     private static SimulationSettings SettingsFor(long seed) =>
         new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25 };
 
-    private static (int Ops, int Writes) RunSeed(long seed)
+    private static (int Ops, int Writes, int MaxInFlight) RunSeed(long seed)
     {
         var cluster = new SimulatedCluster(seed, SettingsFor(seed));
         cluster.Run();
-        return (cluster.Operations, cluster.WritesDelivered);
+        return (cluster.Operations, cluster.WritesDelivered, cluster.MaxInFlight);
     }
 
     [Test]
@@ -56,14 +56,17 @@ public sealed class SimulationTests
         }
         int count = SeedCount / 2;
         long ops = 0, writes = 0;
+        int maxInFlight = 0;
         for (long seed = 1; seed <= count; seed++)
         {
-            var (o, w) = RunSeed(seed);
+            var (o, w, inFlight) = RunSeed(seed);
             ops += o;
             writes += w;
+            maxInFlight = Math.Max(maxInFlight, inFlight);
         }
-        TestContext.Out.WriteLine($"simulation: seeds 1..{count} passed ({ops} operations, {writes} writes delivered)");
+        TestContext.Out.WriteLine($"simulation: seeds 1..{count} passed ({ops} operations, {writes} writes delivered, up to {maxInFlight} operations in flight per client)");
         Assert.That(ops, Is.GreaterThan(count * 30L), "the runs did real work");
+        Assert.That(maxInFlight, Is.GreaterThanOrEqualTo(2), "some clients pipelined their operations");
     }
 
     [Test]
