@@ -119,6 +119,23 @@ public sealed class HoldBackQueue<T>
         return found;
     }
 
+    /// <summary>The held writes of <paramref name="origin"/>, oldest first (to re-send them to a restarted peer).</summary>
+    public IEnumerable<(Stamp Stamp, T Item)> HeldFrom(int origin) =>
+        _byOrigin.TryGetValue(origin, out var fifo) ? fifo : [];
+
+    /// <summary>
+    /// Sets the last delivered stamp of a queue that has held nothing yet: a replica recovering
+    /// from its log resumes delivery after the writes it had already applied.
+    /// </summary>
+    public void RestoreLastDelivered(Stamp stamp)
+    {
+        if (Count != 0 || _lastDelivered != Stamp.Zero)
+        {
+            throw new InvalidOperationException("the last delivered stamp can only be restored into an unused queue");
+        }
+        _lastDelivered = stamp;
+    }
+
     /// <summary>Whether every member of the view has acknowledged the write stamped <paramref name="stamp"/>.</summary>
     public bool IsStable(Stamp stamp)
     {

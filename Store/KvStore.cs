@@ -18,6 +18,9 @@ public sealed class KvStore : IReplicatedStateMachine
 {
     private readonly Dictionary<string, (byte[] Value, Stamp Version)> _entries = new(StringComparer.Ordinal);
     private readonly ClientSessions _sessions;
+    // Largest time of each origin's writes applied; recovery restores a replica's acknowledgement
+    // vector from it once the log segments before a snapshot are gone.
+    private readonly Dictionary<int, long> _appliedThroughByOrigin = new();
 
     /// <param name="maxSessions">
     /// Client sessions remembered for exactly-once writes; beyond this the least recently used
@@ -37,12 +40,20 @@ public sealed class KvStore : IReplicatedStateMachine
     /// <summary>Stamp of the last write applied (duplicates included); <see cref="Stamp.Zero"/> for an empty store.</summary>
     public Stamp LastApplied { get; private set; } = Stamp.Zero;
 
+    /// <summary>For each origin replica, the largest time of its writes applied (duplicates included).</summary>
+    public IReadOnlyDictionary<int, long> AppliedThroughByOrigin => _appliedThroughByOrigin;
+
     /// <summary>Client sessions currently remembered.</summary>
     public int SessionCount => _sessions.Count;
 
     public ReplyStatus Apply(WriteCommand command, out bool duplicate)
     {
+        if (command.Stamp <= LastApplied)
+        {
+            throw new InvalidOperationException($"write {command.Stamp} applied after {LastApplied}: writes must be applied in stamp order");
+        }
         LastApplied = command.Stamp;
+        _appliedThroughByOrigin[command.Stamp.ReplicaId] = command.Stamp.Time;
         if (command.ClientId != 0 && _sessions.TryGetResult(command.ClientId, command.Sequence, command.AckedBelow, out var earlier))
         {
             duplicate = true;
@@ -81,7 +92,8 @@ public sealed class KvStore : IReplicatedStateMachine
     /// used first) and the last applied stamp. Throws if the store is not empty.
     /// </summary>
     public void Restore(IEnumerable<(string Key, byte[] Value, Stamp Version)> entries,
-        IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> sessions, Stamp lastApplied)
+        IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> sessions, Stamp lastApplied,
+        IReadOnlyDictionary<int, long>? appliedThroughByOrigin = null)
     {
         if (_entries.Count != 0 || _sessions.Count != 0 || LastApplied != Stamp.Zero)
         {
@@ -96,6 +108,14 @@ public sealed class KvStore : IReplicatedStateMachine
             _sessions.Import(clientId, floor, results);
         }
         LastApplied = lastApplied;
+        foreach (var (origin, time) in appliedThroughByOrigin ?? new Dictionary<int, long>())
+        {
+            _appliedThroughByOrigin[origin] = time;
+        }
+        if (lastApplied != Stamp.Zero && !_appliedThroughByOrigin.ContainsKey(lastApplied.ReplicaId))
+        {
+            _appliedThroughByOrigin[lastApplied.ReplicaId] = lastApplied.Time;
+        }
     }
 
     /// <summary>Every key with its value and version, in ordinal key order (stable across processes).</summary>

@@ -7,9 +7,9 @@ using KvReplica.Store.Persistence;
 namespace KvReplica.Node.Storage;
 
 /// <summary>What opening the log found.</summary>
-/// <param name="Writes">Every intact logged write, oldest first.</param>
+/// <param name="Entries">Every intact log entry, oldest first.</param>
 /// <param name="TruncatedTail">Null, or what was cut off the newest segment and where (for the log line).</param>
-internal sealed record WalRecovery(IReadOnlyList<WriteCommand> Writes, string? TruncatedTail);
+internal sealed record WalRecovery(IReadOnlyList<LogEntry> Entries, string? TruncatedTail);
 
 /// <summary>
 /// The write-ahead log on disk: numbered segment files (<c>wal-000001.log</c>, ...) of
@@ -64,7 +64,7 @@ internal sealed class WalFile : IDisposable
             .Select(f => Path.GetFileName(f)[Prefix.Length..^Suffix.Length])
             .Select(n => int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i : -1)
             .Where(i => i > 0).Order().ToList();
-        var writes = new List<WriteCommand>();
+        var entries = new List<LogEntry>();
         var closed = new List<(int, Stamp)>();
         string? truncated = null;
         Stamp segmentMax = Stamp.Zero;
@@ -80,8 +80,8 @@ internal sealed class WalFile : IDisposable
             {
                 throw new StorageCorruptionException($"{path}: {e.Message}");
             }
-            writes.AddRange(scan.Writes);
-            segmentMax = scan.Writes.Select(w => w.Stamp).DefaultIfEmpty(Stamp.Zero).Max();
+            entries.AddRange(scan.Entries);
+            segmentMax = scan.Entries.Select(StampOf).DefaultIfEmpty(Stamp.Zero).Max();
             bool newest = n == indexes.Count - 1;
             if (scan.TailProblem is not null)
             {
@@ -107,7 +107,7 @@ internal sealed class WalFile : IDisposable
         {
             DirectorySync.Fsync(directory);
         }
-        recovery = new WalRecovery(writes, truncated);
+        recovery = new WalRecovery(entries, truncated);
         var wal = new WalFile(directory, policy, segmentBytes, current, currentIndex, indexes.Count > 0 ? segmentMax : Stamp.Zero);
         wal._closedSegments.AddRange(closed);
         return wal;
@@ -118,7 +118,7 @@ internal sealed class WalFile : IDisposable
     /// <see cref="FsyncPolicy.Always"/> policy before returning. Rolls to a new segment afterwards
     /// when the current one has reached the size limit.
     /// </summary>
-    public void Append(IReadOnlyList<WriteCommand> batch)
+    public void Append(IReadOnlyList<LogEntry> batch)
     {
         if (batch.Count == 0)
         {
@@ -128,11 +128,13 @@ internal sealed class WalFile : IDisposable
         WriteAheadLog.Append(_batch, batch);
         _current.Write(_batch.WrittenSpan);
         _current.Flush(flushToDisk: false);
-        foreach (var write in batch)
+        foreach (var entry in batch)
         {
-            _currentMax = write.Stamp > _currentMax ? write.Stamp : _currentMax;
+            var stamp = StampOf(entry);
+            _currentMax = stamp > _currentMax ? stamp : _currentMax;
         }
         _unsynced = true;
+        BytesSinceRoll += _batch.WrittenCount;
         if (_policy == FsyncPolicy.Always)
         {
             Sync();
@@ -153,9 +155,22 @@ internal sealed class WalFile : IDisposable
         _unsynced = false;
     }
 
-    private void Roll()
+    private static Stamp StampOf(LogEntry entry) => entry.Held?.Stamp ?? entry.DeliveredThrough;
+
+    /// <summary>Bytes appended since the newest segment was started (drives snapshots by log size).</summary>
+    public long BytesSinceRoll { get; private set; }
+
+    /// <summary>Paths of the closed segments, oldest first (a snapshot is built from them off the core thread).</summary>
+    public IReadOnlyList<string> ClosedSegmentPaths => [.. _closedSegments.Select(c => SegmentPath(_directory, c.Index))];
+
+    /// <summary>
+    /// Closes the current segment (synced) and starts a new one, so that everything appended so
+    /// far is in closed segments that no longer change.
+    /// </summary>
+    public void Roll()
     {
         Sync();
+        BytesSinceRoll = 0;
         _current.Dispose();
         _closedSegments.Add((_currentIndex, _currentMax));
         _currentMax = Stamp.Zero;

@@ -18,9 +18,9 @@ public readonly record struct DeliveredWrite(WriteCommand Command, ReplyStatus R
 /// <remarks>
 /// The driver (Node, or the simulation) must act in this order:
 /// <list type="number">
-/// <item>persist <see cref="Delivered"/> (once the write-ahead log lands: make it durable under
-/// the fsync policy) — persist before you send, so nothing another replica or a client learns
-/// from us can be forgotten by a crash;</item>
+/// <item>persist <see cref="NewlyHeld"/>, then the <see cref="DeliveredThrough"/> marker, to the
+/// write-ahead log, durable under the fsync policy. Persist before you send: an acknowledgement
+/// or a write we send promises that we hold it, and a crash must not make us forget it;</item>
 /// <item>send <see cref="Messages"/> to peers, in list order per peer (links are FIFO, and the
 /// ordering proof depends on it);</item>
 /// <item>send <see cref="Replies"/> to clients.</item>
@@ -32,5 +32,11 @@ public sealed class Ready
     public List<ClientResponse> Replies { get; } = [];
     public List<DeliveredWrite> Delivered { get; } = [];
 
-    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0;
+    /// <summary>Writes this replica started holding (stamped here or received), in the order held.</summary>
+    public List<WriteCommand> NewlyHeld { get; } = [];
+
+    /// <summary>Stamp of the last write delivered in this round, or <see cref="Clock.Stamp.Zero"/> if none was.</summary>
+    public Clock.Stamp DeliveredThrough { get; set; }
+
+    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0;
 }

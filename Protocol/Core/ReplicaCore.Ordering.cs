@@ -10,6 +10,11 @@ public sealed partial class ReplicaCore
     // Largest time of each origin's writes this replica holds (held or delivered). This is the
     // cumulative acknowledgement vector sent to every peer.
     private readonly Dictionary<int, long> _heldThrough = new();
+    // Largest time of each origin's writes delivered here; sent with every batch so that a peer
+    // that lost writes it acknowledged (a wiped or rolled-back data directory) finds out.
+    private readonly Dictionary<int, long> _deliveredThrough = new();
+    // Peers whose link starts afresh: the next batch to each re-sends our undelivered writes.
+    private readonly SortedSet<int> _resendTo = [];
     // Writes this replica stamped since the last batch went out; the same batch goes to every peer.
     private readonly List<WriteEntry> _outgoingWrites = [];
     private bool _acksChanged;
@@ -51,6 +56,12 @@ public sealed partial class ReplicaCore
 
     private void Hold(Stamp stamp, WriteEntry entry)
     {
+        _ready.NewlyHeld.Add(ToCommand(stamp, entry));
+        HoldWithoutLogging(stamp, entry);
+    }
+
+    private void HoldWithoutLogging(Stamp stamp, WriteEntry entry)
+    {
         _holdBack.Add(stamp, entry);
         _holdBack.RecordAck(SelfId, stamp.ReplicaId, stamp.Time);
         _heldThrough[stamp.ReplicaId] = stamp.Time;
@@ -60,12 +71,48 @@ public sealed partial class ReplicaCore
         _acksChanged = true;
     }
 
+    private static WriteCommand ToCommand(Stamp stamp, WriteEntry entry) =>
+        new(stamp, entry.Operation, entry.Key, entry.Value, entry.ClientId, entry.Sequence, entry.AckedBelow);
+
+    private static WriteEntry ToEntry(WriteCommand command) => new()
+    {
+        Time = command.Stamp.Time,
+        Operation = command.Operation,
+        Key = command.Key,
+        Value = command.Value,
+        ClientId = command.ClientId,
+        Sequence = command.Sequence,
+        AckedBelow = command.AckedBelow,
+    };
+
+    // A restarted replica: the store already holds everything through recovered.LastDelivered.
+    private void Recover(CoreRecoveryState recovered)
+    {
+        _holdBack.RestoreLastDelivered(recovered.LastDelivered);
+        foreach (var write in recovered.Held)
+        {
+            if (_heldThrough.ContainsKey(write.Stamp.ReplicaId))
+            {
+                HoldWithoutLogging(write.Stamp, ToEntry(write));
+            }
+        }
+        foreach (int m in _members)
+        {
+            _heldThrough[m] = Math.Max(_heldThrough[m], recovered.HeldThrough.GetValueOrDefault(m));
+            _deliveredThrough[m] = recovered.DeliveredThrough.GetValueOrDefault(m);
+        }
+        // Every time this replica ever acknowledged or stamped was logged first, so restarting
+        // the clock above the largest logged time keeps new stamps above all of them.
+        _clock.Witness(recovered.ClockTime);
+    }
+
     private void ReceiveBatch(int from, OrderBatch batch)
     {
-        ValidateBatch(from, batch);
+        int duplicates = ValidateBatch(from, batch);
         long newest = batch.Clock;
-        foreach (var entry in batch.Writes)
+        for (int i = duplicates; i < batch.Writes.Length; i++)
         {
+            var entry = batch.Writes[i];
             Hold(new Stamp(entry.Time, from), entry);
             newest = Math.Max(newest, entry.Time);
         }
@@ -79,7 +126,9 @@ public sealed partial class ReplicaCore
     }
 
     // Checks the whole batch before any state changes, so a violation leaves the core untouched.
-    private void ValidateBatch(int from, OrderBatch batch)
+    // Returns how many leading writes are ones already held: a peer re-sends its undelivered
+    // writes when a link starts afresh, and some of them may have arrived before.
+    private int ValidateBatch(int from, OrderBatch batch)
     {
         if (batch.Writes is null || batch.AckOrigins is null || batch.AckTimes is null)
         {
@@ -89,12 +138,24 @@ public sealed partial class ReplicaCore
         {
             throw new ProtocolViolationException($"replica {from} sent {batch.AckOrigins.Length} ack origins but {batch.AckTimes.Length} ack times");
         }
-        long previous = _heldThrough[from];
-        foreach (var entry in batch.Writes)
+        if (batch.DeliveredTimes is null || (batch.DeliveredTimes.Length != 0 && batch.DeliveredTimes.Length != batch.AckOrigins.Length))
         {
+            throw new ProtocolViolationException($"replica {from} sent {batch.DeliveredTimes?.Length ?? 0} delivered times for {batch.AckOrigins.Length} ack origins");
+        }
+        CheckNothingLost(from, batch);
+        long previous = _heldThrough[from];
+        int duplicates = 0;
+        for (int i = 0; i < batch.Writes.Length; i++)
+        {
+            var entry = batch.Writes[i];
             if (entry is null)
             {
                 throw new ProtocolViolationException($"replica {from} sent a nil write");
+            }
+            if (duplicates == i && entry.Time <= _heldThrough[from])
+            {
+                duplicates++;
+                continue;
             }
             var stamp = new Stamp(entry.Time, from);
             if (entry.Time <= previous || stamp <= _holdBack.LastDelivered)
@@ -116,6 +177,31 @@ public sealed partial class ReplicaCore
         {
             throw new ProtocolViolationException($"replica {from} sent clock {batch.Clock} behind its own write at {previous}");
         }
+        return duplicates;
+    }
+
+    // A peer's batch says what it holds of our writes and what it delivered of everyone's. If
+    // either is more than this replica holds, this replica's state went back in time (a wiped
+    // data directory, or writes lost to a power failure under fsync "none"/"batch"), and
+    // carrying on could deliver a different order. Stop instead.
+    private void CheckNothingLost(int from, OrderBatch batch)
+    {
+        for (int i = 0; i < batch.AckOrigins.Length; i++)
+        {
+            int origin = batch.AckOrigins[i];
+            if (!_heldThrough.TryGetValue(origin, out long held))
+            {
+                continue;
+            }
+            if (origin == SelfId && batch.AckTimes[i] > held)
+            {
+                throw new StateLostException($"replica {from} holds this replica's writes through time {batch.AckTimes[i]}, but this replica's log ends at {held}: its data directory lost writes it had sent");
+            }
+            if (batch.DeliveredTimes.Length > 0 && batch.DeliveredTimes[i] > held)
+            {
+                throw new StateLostException($"replica {from} delivered writes of replica {origin} through time {batch.DeliveredTimes[i]}, but this replica holds them only through {held}: its data directory lost writes it had acknowledged");
+            }
+        }
     }
 
     // Delivers every write the hold-back queue releases, in stamp order, then wakes the reads
@@ -126,8 +212,10 @@ public sealed partial class ReplicaCore
         while (_holdBack.TryTakeDeliverable(out var stamp, out var entry))
         {
             any = true;
-            var command = new WriteCommand(stamp, entry.Operation, entry.Key, entry.Value, entry.ClientId, entry.Sequence, entry.AckedBelow);
+            var command = ToCommand(stamp, entry);
             var result = _stateMachine.Apply(command, out bool duplicate);
+            _ready.DeliveredThrough = stamp;
+            _deliveredThrough[stamp.ReplicaId] = stamp.Time;
             _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
             var held = _heldPerKey[entry.Key];
             if (held.Count == 1)
@@ -159,7 +247,7 @@ public sealed partial class ReplicaCore
     // Called once per TakeReady, so however many inputs arrived, each peer gets at most one batch.
     private void FlushOrderBatch()
     {
-        if (_outgoingWrites.Count == 0 && !_acksChanged)
+        if (_outgoingWrites.Count == 0 && !_acksChanged && _resendTo.Count == 0)
         {
             return;
         }
@@ -170,18 +258,39 @@ public sealed partial class ReplicaCore
             _outgoingWrites.Clear();
             return;
         }
+        long[] ackTimes = [.. _members.Select(m => _heldThrough[m])];
+        long[] deliveredTimes = [.. _members.Select(m => _deliveredThrough[m])];
         var batch = new OrderBatch
         {
             Writes = [.. _outgoingWrites],
             AckOrigins = _members,
-            AckTimes = [.. _members.Select(m => _heldThrough[m])],
+            AckTimes = ackTimes,
             Clock = _clock.Now,
+            DeliveredTimes = deliveredTimes,
         };
         _outgoingWrites.Clear();
+        WriteEntry[]? undelivered = null;
         foreach (int peer in _peers)
         {
-            _ready.Messages.Add(new Outgoing(peer, batch));
+            if (_resendTo.Contains(peer))
+            {
+                // Every undelivered write of ours, the ones just stamped included, oldest first.
+                undelivered ??= [.. _holdBack.HeldFrom(SelfId).Select(h => h.Item)];
+                _ready.Messages.Add(new Outgoing(peer, new OrderBatch
+                {
+                    Writes = undelivered,
+                    AckOrigins = _members,
+                    AckTimes = ackTimes,
+                    Clock = _clock.Now,
+                    DeliveredTimes = deliveredTimes,
+                }));
+            }
+            else
+            {
+                _ready.Messages.Add(new Outgoing(peer, batch));
+            }
         }
+        _resendTo.Clear();
     }
 
     private void ExpireWrites()

@@ -26,7 +26,10 @@ public sealed partial class ReplicaCore
     private Ready _ready = new();
     private long _now;
 
-    public ReplicaCore(ReplicaCoreOptions options, IReplicatedStateMachine stateMachine)
+    /// <param name="options">Identity, view and timeouts.</param>
+    /// <param name="stateMachine">The store, already holding every write up to <paramref name="recovered"/>'s LastDelivered.</param>
+    /// <param name="recovered">What a restarted replica read back from its data directory; null for a fresh one.</param>
+    public ReplicaCore(ReplicaCoreOptions options, IReplicatedStateMachine stateMachine, CoreRecoveryState? recovered = null)
     {
         _options = options;
         _stateMachine = stateMachine;
@@ -40,7 +43,15 @@ public sealed partial class ReplicaCore
         foreach (int m in _members)
         {
             _heldThrough[m] = 0;
+            _deliveredThrough[m] = 0;
         }
+        if (recovered is not null)
+        {
+            Recover(recovered);
+        }
+        // Every link starts afresh, at first start as after a restart: the first batch to each
+        // peer re-sends this replica's undelivered writes (see OnPeerRestarted).
+        _resendTo.UnionWith(_peers);
     }
 
     /// <summary>This replica's id.</summary>
@@ -93,6 +104,24 @@ public sealed partial class ReplicaCore
         var ready = _ready;
         _ready = new Ready();
         return ready;
+    }
+
+    /// <summary>
+    /// The link to <paramref name="peer"/> starts afresh because the peer restarted (the driver
+    /// saw a new incarnation and reset the link). Messages queued for the old incarnation are
+    /// dropped, and the next batch to the peer re-sends every write this replica stamped that is
+    /// not yet delivered here, ahead of any acknowledgement: the restarted peer may have lost the
+    /// ones it had not logged, and the FIFO argument of the delivery rule needs this replica's
+    /// writes to precede its acknowledgements on the new link.
+    /// </summary>
+    public void OnPeerRestarted(int peer)
+    {
+        if (Array.IndexOf(_peers, peer) < 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(peer), $"replica {peer} is not a peer in the view");
+        }
+        _ready.Messages.RemoveAll(m => m.To == peer);
+        _resendTo.Add(peer);
     }
 
     /// <summary>A client request arrived on connection <paramref name="connectionId"/>.</summary>

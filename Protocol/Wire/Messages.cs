@@ -193,6 +193,12 @@ public sealed class OrderBatch : PeerMessage
     [Key(2)] public long[] AckTimes { get; set; } = [];
     /// <summary>The sender's Lamport time when it sent the batch.</summary>
     [Key(3)] public long Clock { get; set; }
+    /// <summary>
+    /// For each origin in <see cref="AckOrigins"/>, the largest time of its writes the sender has
+    /// delivered. A receiver that holds less has lost writes it once acknowledged (a data
+    /// directory wiped or rolled back) and must not carry on as if it had them.
+    /// </summary>
+    [Key(4)] public long[] DeliveredTimes { get; set; } = [];
 }
 
 /// <summary>Asks a replica for its current value of one key, for a majority read.</summary>

@@ -1,27 +1,62 @@
+using KvReplica.Clock;
 using KvReplica.Protocol.Core;
 
 namespace KvReplica.Store.Persistence;
 
 /// <summary>
-/// Rebuilds a replica's store at start-up: the newest valid snapshot, then every logged write
-/// after the snapshot's last applied stamp, applied in log order (which is delivery order).
+/// Rebuilds a replica at start-up from its newest valid snapshot and the log after it
+/// (docs/design.md, "Durability"): the writes up to the last delivered-through marker are applied
+/// in stamp order, and the rest go back into the hold-back queue.
 /// </summary>
+/// <remarks>
+/// Why "every logged write up to the marker" is exactly the delivered set: a write with stamp s
+/// is delivered only once every member acknowledged holding s, so every write with a smaller
+/// stamp had already arrived (design.md §2) and, being logged on arrival, precedes the marker in
+/// the log. The log is a prefix of what was appended, so a marker read back implies every write
+/// it covers was read back too.
+/// </remarks>
 public static class Recovery
 {
-    /// <summary>Applies the writes of <paramref name="log"/> that the snapshot does not include; returns how many.</summary>
-    public static int Replay(KvStore store, IEnumerable<WriteCommand> log)
+    /// <summary>
+    /// Applies to <paramref name="store"/> (a snapshot, or empty) the delivered writes of
+    /// <paramref name="log"/> it does not include, and returns the core's recovery state.
+    /// </summary>
+    public static CoreRecoveryState Rebuild(KvStore store, IEnumerable<LogEntry> log, out int replayed)
     {
-        int replayed = 0;
-        var after = store.LastApplied;
-        foreach (var write in log)
+        var snapshotThrough = store.LastApplied;
+        var deliveredThrough = snapshotThrough;
+        var writes = new SortedDictionary<Stamp, WriteCommand>();
+        var heldThrough = new Dictionary<int, long>(store.AppliedThroughByOrigin);
+        long clock = snapshotThrough.Time;
+        foreach (var entry in log)
         {
-            if (write.Stamp <= after)
+            if (entry.Held is not { } write)
             {
+                deliveredThrough = entry.DeliveredThrough > deliveredThrough ? entry.DeliveredThrough : deliveredThrough;
                 continue;
             }
-            store.Apply(write, out _);
-            replayed++;
+            var stamp = write.Stamp;
+            clock = Math.Max(clock, stamp.Time);
+            heldThrough[stamp.ReplicaId] = Math.Max(heldThrough.GetValueOrDefault(stamp.ReplicaId), stamp.Time);
+            if (stamp > snapshotThrough)
+            {
+                writes.TryAdd(stamp, write);
+            }
         }
-        return replayed;
+        replayed = 0;
+        var held = new List<WriteCommand>();
+        foreach (var (stamp, write) in writes)
+        {
+            if (stamp <= deliveredThrough)
+            {
+                store.Apply(write, out _);
+                replayed++;
+            }
+            else
+            {
+                held.Add(write);
+            }
+        }
+        return new CoreRecoveryState(store.LastApplied, held, heldThrough, new Dictionary<int, long>(store.AppliedThroughByOrigin), Math.Max(clock, deliveredThrough.Time));
     }
 }

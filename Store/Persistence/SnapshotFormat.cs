@@ -28,6 +28,8 @@ public static class SnapshotFormat
         [Key(1)] public int Version { get; set; }
         [Key(2)] public long LastAppliedTime { get; set; }
         [Key(3)] public int LastAppliedReplica { get; set; }
+        /// <summary>For each origin, the largest time of its writes included (the store's <see cref="KvStore.AppliedThroughByOrigin"/>).</summary>
+        [Key(4)] public Dictionary<int, long> AppliedThroughByOrigin { get; set; } = [];
     }
 
     [MessagePackObject]
@@ -73,7 +75,7 @@ public static class SnapshotFormat
                 buffer.ResetWrittenCount();
             }
         }
-        Emit(Kind.Header, new Header { Magic = Magic, Version = FormatVersion, LastAppliedTime = store.LastApplied.Time, LastAppliedReplica = store.LastApplied.ReplicaId }, typeof(Header));
+        Emit(Kind.Header, new Header { Magic = Magic, Version = FormatVersion, LastAppliedTime = store.LastApplied.Time, LastAppliedReplica = store.LastApplied.ReplicaId, AppliedThroughByOrigin = new(store.AppliedThroughByOrigin) }, typeof(Header));
         long entries = 0;
         foreach (var chunk in store.Entries().Chunk(BatchSize))
         {
@@ -128,7 +130,7 @@ public static class SnapshotFormat
                     {
                         throw new StorageCorruptionException($"data after the snapshot footer (record {index})");
                     }
-                    store.Restore(entries, sessions, new Stamp(head.LastAppliedTime, head.LastAppliedReplica));
+                    store.Restore(entries, sessions, new Stamp(head.LastAppliedTime, head.LastAppliedReplica), head.AppliedThroughByOrigin);
                     return store;
                 default:
                     throw new StorageCorruptionException($"unexpected kind {(byte)kind} in snapshot record {index}");

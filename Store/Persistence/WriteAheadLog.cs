@@ -6,7 +6,7 @@ using MessagePack;
 
 namespace KvReplica.Store.Persistence;
 
-/// <summary>One delivered write as the log stores it. Keys are part of the on-disk format: never renumbered.</summary>
+/// <summary>One held write as the log stores it. Keys are part of the on-disk format: never renumbered.</summary>
 [MessagePackObject]
 public sealed class LoggedWrite
 {
@@ -28,29 +28,56 @@ public sealed class LoggedWrite
     public WriteCommand ToCommand() => new(new Stamp(Time, ReplicaId), Operation, Key, Value, ClientId, Sequence, AckedBelow);
 }
 
+/// <summary>
+/// One record of the write-ahead log: either a write this replica now holds (stamped here or
+/// received from a peer, logged before any acknowledgement covering it is sent), or a marker
+/// saying that every held write with a stamp up to <see cref="DeliveredThrough"/> has been
+/// delivered. Exactly one of the two is set.
+/// </summary>
+public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough)
+{
+    public static LogEntry HeldWrite(WriteCommand write) => new(write, Stamp.Zero);
+
+    public static LogEntry Delivered(Stamp through) => new(null, through);
+}
+
 /// <summary>What a scan of a log found.</summary>
-/// <param name="Writes">Every whole, intact record, in log order.</param>
+/// <param name="Entries">Every whole, intact record, in log order.</param>
 /// <param name="ValidBytes">Length of the intact prefix; a torn tail beyond it is to be truncated.</param>
 /// <param name="TailProblem">Null for a clean end; otherwise what was wrong at offset <paramref name="ValidBytes"/>, for the log line.</param>
-public sealed record WalScan(IReadOnlyList<WriteCommand> Writes, long ValidBytes, string? TailProblem);
+public sealed record WalScan(IReadOnlyList<LogEntry> Entries, long ValidBytes, string? TailProblem);
 
 /// <summary>
-/// The write-ahead log's record format: delivered writes, each in one checksummed record
-/// (<see cref="RecordFraming"/>). Appending and scanning are pure; the Node owns the file,
+/// The write-ahead log's record format: each <see cref="LogEntry"/> in one checksummed record
+/// (<see cref="RecordFraming"/>) whose payload is a kind byte (1 held write, 2 delivered-through
+/// marker) and a MessagePack body. Appending and scanning are pure; the Node owns the file,
 /// groups appends into one write and fsync per batch, and truncates a torn tail that a scan reports.
 /// </summary>
 public static class WriteAheadLog
 {
+    private const byte HeldKind = 1;
+    private const byte DeliveredKind = 2;
     private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
 
-    /// <summary>Appends one record per write to <paramref name="writer"/>: a group-commit batch.</summary>
-    public static void Append(IBufferWriter<byte> writer, IEnumerable<WriteCommand> writes)
+    /// <summary>Appends one record per entry to <paramref name="writer"/>: a group-commit batch.</summary>
+    public static void Append(IBufferWriter<byte> writer, IEnumerable<LogEntry> entries)
     {
         var scratch = new ArrayBufferWriter<byte>(256);
-        foreach (var write in writes)
+        foreach (var entry in entries)
         {
             scratch.ResetWrittenCount();
-            MessagePackSerializer.Serialize(scratch, LoggedWrite.From(write), Options);
+            if (entry.Held is { } write)
+            {
+                scratch.GetSpan(1)[0] = HeldKind;
+                scratch.Advance(1);
+                MessagePackSerializer.Serialize(scratch, LoggedWrite.From(write), Options);
+            }
+            else
+            {
+                scratch.GetSpan(1)[0] = DeliveredKind;
+                scratch.Advance(1);
+                MessagePackSerializer.Serialize(scratch, new[] { entry.DeliveredThrough.Time, entry.DeliveredThrough.ReplicaId }, Options);
+            }
             RecordFraming.Write(writer, scratch.WrittenSpan);
         }
     }
@@ -62,7 +89,7 @@ public static class WriteAheadLog
     /// </summary>
     public static WalScan Scan(ReadOnlySpan<byte> log)
     {
-        var writes = new List<WriteCommand>();
+        var entries = new List<LogEntry>();
         long offset = 0;
         while (true)
         {
@@ -70,25 +97,40 @@ public static class WriteAheadLog
             switch (status)
             {
                 case RecordFraming.ReadStatus.End:
-                    return new WalScan(writes, offset, null);
+                    return new WalScan(entries, offset, null);
                 case RecordFraming.ReadStatus.TornTail:
                 case RecordFraming.ReadStatus.CorruptTail:
-                    return new WalScan(writes, offset, $"{problem} at offset {offset}");
+                    return new WalScan(entries, offset, $"{problem} at offset {offset}");
                 case RecordFraming.ReadStatus.Corrupt:
                     throw new StorageCorruptionException($"write-ahead log is corrupt at offset {offset}: {problem}");
             }
-            LoggedWrite entry;
-            try
-            {
-                entry = MessagePackSerializer.Deserialize<LoggedWrite>(payload.ToArray(), Options);
-            }
-            catch (MessagePackSerializationException e)
-            {
-                // The checksum matched, so these bytes were written this way: a bug, not a torn write.
-                throw new StorageCorruptionException($"write-ahead log record at offset {offset} passes its checksum but does not decode: {e.Message}");
-            }
-            writes.Add(entry.ToCommand());
+            entries.Add(Decode(payload, offset));
             offset += recordBytes;
         }
+    }
+
+    private static LogEntry Decode(ReadOnlySpan<byte> payload, long offset)
+    {
+        try
+        {
+            if (payload.Length > 1 && payload[0] == HeldKind)
+            {
+                return LogEntry.HeldWrite(MessagePackSerializer.Deserialize<LoggedWrite>(payload[1..].ToArray(), Options).ToCommand());
+            }
+            if (payload.Length > 1 && payload[0] == DeliveredKind)
+            {
+                long[] stamp = MessagePackSerializer.Deserialize<long[]>(payload[1..].ToArray(), Options);
+                if (stamp.Length == 2 && stamp[1] is >= 0 and <= int.MaxValue)
+                {
+                    return LogEntry.Delivered(new Stamp(stamp[0], (int)stamp[1]));
+                }
+            }
+        }
+        catch (MessagePackSerializationException e)
+        {
+            // The checksum matched, so these bytes were written this way: a bug, not a torn write.
+            throw new StorageCorruptionException($"write-ahead log record at offset {offset} passes its checksum but does not decode: {e.Message}");
+        }
+        throw new StorageCorruptionException($"write-ahead log record at offset {offset} passes its checksum but has unknown kind {(payload.Length > 0 ? payload[0] : -1)}");
     }
 }

@@ -32,6 +32,10 @@ public sealed class StorageFilesTests
     private static List<WriteCommand> Batch(long from, int count) =>
         [.. Enumerable.Range(0, count).Select(i => Put(from + i, "k" + ((from + i) % 7), new string('x', 50) + (from + i)))];
 
+    private static List<LogEntry> Logged(IEnumerable<WriteCommand> writes) => [.. writes.Select(LogEntry.HeldWrite)];
+
+    private static List<WriteCommand> Held(WalRecovery recovery) => [.. recovery.Entries.Select(e => e.Held!)];
+
     private static string Keys(IEnumerable<WriteCommand> writes) => string.Join(",", writes.Select(w => w.Stamp.Time));
 
     [TestCase(FsyncPolicy.Always)]
@@ -41,16 +45,16 @@ public sealed class StorageFilesTests
     {
         using (var wal = WalFile.Open(_dir, policy, segmentBytes: 2000, out var fresh))
         {
-            Assert.That(fresh.Writes, Is.Empty);
+            Assert.That(Held(fresh), Is.Empty);
             for (int b = 0; b < 10; b++)
             {
-                wal.Append(Batch(1 + b * 5, 5));
+                wal.Append(Logged(Batch(1 + b * 5, 5)));
             }
             wal.Sync();
             Assert.That(wal.SegmentCount, Is.GreaterThan(1), "segments rolled at the size limit");
         }
         using var reopened = WalFile.Open(_dir, policy, segmentBytes: 2000, out var recovery);
-        Assert.That(Keys(recovery.Writes), Is.EqualTo(Keys(Batch(1, 50))));
+        Assert.That(Keys(Held(recovery)), Is.EqualTo(Keys(Batch(1, 50))));
         Assert.That(recovery.TruncatedTail, Is.Null);
     }
 
@@ -59,7 +63,7 @@ public sealed class StorageFilesTests
     {
         using (var wal = WalFile.Open(_dir, FsyncPolicy.Always, 1 << 20, out _))
         {
-            wal.Append(Batch(1, 3));
+            wal.Append(Logged(Batch(1, 3)));
         }
         string segment = Directory.GetFiles(_dir, "wal-*.log").Single();
         long whole = new FileInfo(segment).Length;
@@ -69,13 +73,13 @@ public sealed class StorageFilesTests
         }
         using (var wal = WalFile.Open(_dir, FsyncPolicy.Always, 1 << 20, out var recovery))
         {
-            Assert.That(recovery.Writes, Has.Count.EqualTo(3));
+            Assert.That(Held(recovery), Has.Count.EqualTo(3));
             Assert.That(recovery.TruncatedTail, Does.Contain($"at offset {whole}").And.Contain("truncated"));
             Assert.That(new FileInfo(segment).Length, Is.EqualTo(whole));
-            wal.Append(Batch(4, 2));
+            wal.Append(Logged(Batch(4, 2)));
         }
         using var again = WalFile.Open(_dir, FsyncPolicy.Always, 1 << 20, out var after);
-        Assert.That(Keys(after.Writes), Is.EqualTo(Keys(Batch(1, 5))), "what was appended after the truncation is intact");
+        Assert.That(Keys(Held(after)), Is.EqualTo(Keys(Batch(1, 5))), "what was appended after the truncation is intact");
     }
 
     [Test]
@@ -85,7 +89,7 @@ public sealed class StorageFilesTests
         {
             for (int b = 0; b < 6; b++)
             {
-                wal.Append(Batch(1 + b * 3, 3));
+                wal.Append(Logged(Batch(1 + b * 3, 3)));
             }
         }
         string oldest = Directory.GetFiles(_dir, "wal-*.log").Order().First();
@@ -102,7 +106,7 @@ public sealed class StorageFilesTests
         using var wal = WalFile.Open(_dir, FsyncPolicy.None, segmentBytes: 500, out _);
         for (int b = 0; b < 8; b++)
         {
-            wal.Append(Batch(1 + b * 3, 3));
+            wal.Append(Logged(Batch(1 + b * 3, 3)));
         }
         int before = wal.SegmentCount;
         int deleted = wal.DeleteSegmentsThrough(new Stamp(12, 1));
@@ -110,8 +114,8 @@ public sealed class StorageFilesTests
         Assert.That(wal.SegmentCount, Is.EqualTo(before - deleted));
         wal.Dispose();
         using var reopened = WalFile.Open(_dir, FsyncPolicy.None, 500, out var recovery);
-        Assert.That(recovery.Writes.First().Stamp.Time, Is.LessThanOrEqualTo(13), "nothing after the snapshot stamp was deleted");
-        Assert.That(recovery.Writes.Last().Stamp.Time, Is.EqualTo(24));
+        Assert.That(Held(recovery).First().Stamp.Time, Is.LessThanOrEqualTo(13), "nothing after the snapshot stamp was deleted");
+        Assert.That(Held(recovery).Last().Stamp.Time, Is.EqualTo(24));
     }
 
     [Test]
@@ -120,8 +124,8 @@ public sealed class StorageFilesTests
         // A segment limit smaller than one batch: every batch closes its own segment.
         using var wal = WalFile.Open(_dir, FsyncPolicy.None, segmentBytes: 40, out _);
         // Logged out of stamp order, as held writes from different origins are.
-        wal.Append([Put(50, "late", "a"), Put(3, "early", "b")]);
-        wal.Append(Batch(60, 4));
+        wal.Append(Logged([Put(50, "late", "a"), Put(3, "early", "b")]));
+        wal.Append(Logged(Batch(60, 4)));
         Assert.That(wal.SegmentCount, Is.EqualTo(3));
         Assert.That(wal.DeleteSegmentsThrough(new Stamp(10, 1)), Is.Zero, "the first segment holds stamp 50, after the snapshot");
         Assert.That(wal.DeleteSegmentsThrough(new Stamp(50, 1)), Is.EqualTo(1));

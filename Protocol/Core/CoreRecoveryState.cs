@@ -1,0 +1,20 @@
+using KvReplica.Clock;
+
+namespace KvReplica.Protocol.Core;
+
+/// <summary>
+/// What a restarted replica's core needs besides its state machine, rebuilt from the data
+/// directory (Store/Persistence/Recovery): where delivery stopped, the writes it held but had not
+/// delivered, and the acknowledgement vector it had promised.
+/// </summary>
+/// <param name="LastDelivered">Stamp of the last write applied to the state machine.</param>
+/// <param name="Held">Held, undelivered writes, in stamp order; all after <paramref name="LastDelivered"/>.</param>
+/// <param name="HeldThrough">For each origin, the largest time of its writes this replica held or delivered.</param>
+/// <param name="DeliveredThrough">For each origin, the largest time of its writes delivered here.</param>
+/// <param name="ClockTime">The largest Lamport time the replica logged; its clock restarts above it.</param>
+public sealed record CoreRecoveryState(
+    Stamp LastDelivered,
+    IReadOnlyList<WriteCommand> Held,
+    IReadOnlyDictionary<int, long> HeldThrough,
+    IReadOnlyDictionary<int, long> DeliveredThrough,
+    long ClockTime);
