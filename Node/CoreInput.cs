@@ -8,6 +8,10 @@ internal abstract record CoreInput;
 
 internal sealed record ClientRequestInput(long ConnectionId, ClientRequest Request) : CoreInput;
 
-internal sealed record PeerEnvelopeInput(PeerLink From, ReplicaEnvelope Envelope, FramedConnection Connection) : CoreInput;
+/// <summary>An envelope from the peer's process <paramref name="Incarnation"/> (envelopes of a process since restarted are dropped).</summary>
+internal sealed record PeerEnvelopeInput(PeerLink From, long Incarnation, ReplicaEnvelope Envelope, FramedConnection Connection) : CoreInput;
+
+/// <summary>The peer's handshake showed a new process (<paramref name="Incarnation"/>): it must be re-sent our undelivered writes.</summary>
+internal sealed record PeerRestartedInput(PeerLink Peer, long Incarnation) : CoreInput;
 
 internal sealed record TickInput(long NowMs) : CoreInput;

@@ -26,7 +26,7 @@ internal static partial class Log
     [LoggerMessage(2001, LogLevel.Warning, "peer {PeerId} down ({Direction}): {Reason}")]
     public static partial void PeerDown(ILogger logger, int peerId, string direction, string reason);
 
-    [LoggerMessage(2002, LogLevel.Error, "peer {PeerId} restarted (incarnation {Old} -> {New}) and lost its in-memory state; it cannot rejoin until state transfer is available, so its link stays closed")]
+    [LoggerMessage(2002, LogLevel.Information, "peer {PeerId} restarted (incarnation {Old} -> {New}); starting a fresh link and re-sending our undelivered writes to it")]
     public static partial void PeerRestarted(ILogger logger, int peerId, long old, long @new);
 
     [LoggerMessage(2003, LogLevel.Warning, "peer {PeerId} broke the protocol, closing its connection: {Reason}")]
@@ -49,4 +49,25 @@ internal static partial class Log
 
     [LoggerMessage(4001, LogLevel.Debug, "resending {Count} envelopes to peer {PeerId} from sequence {From}")]
     public static partial void Resending(ILogger logger, int count, int peerId, long from);
+
+    [LoggerMessage(5000, LogLevel.Information, "recovered from {Directory}: snapshot {Snapshot}, {Keys} keys, {Replayed} writes replayed from the log, {Held} held, delivered through {LastDelivered}, in {ElapsedMs} ms")]
+    public static partial void Recovered(ILogger logger, string directory, string snapshot, int keys, int replayed, int held, string lastDelivered, long elapsedMs);
+
+    [LoggerMessage(5001, LogLevel.Warning, "write-ahead log had a torn or corrupt tail (a write cut short by a crash): {Detail}")]
+    public static partial void WalTailTruncated(ILogger logger, string detail);
+
+    [LoggerMessage(5002, LogLevel.Warning, "skipping a damaged snapshot, using an older one: {Detail}")]
+    public static partial void SnapshotSkipped(ILogger logger, string detail);
+
+    [LoggerMessage(5003, LogLevel.Warning, "fsync is \"none\": acknowledged writes can be lost if this machine loses power. Use this for tests and benchmarks only")]
+    public static partial void FsyncDisabled(ILogger logger);
+
+    [LoggerMessage(5004, LogLevel.Information, "snapshot {Path}: {Keys} keys through {Stamp}, built in {ElapsedMs} ms")]
+    public static partial void SnapshotSaved(ILogger logger, string path, int keys, string stamp, long elapsedMs);
+
+    [LoggerMessage(5005, LogLevel.Error, "snapshot failed (the log keeps everything; retrying at the next threshold): {Reason}")]
+    public static partial void SnapshotFailed(ILogger logger, string reason);
+
+    [LoggerMessage(5006, LogLevel.Critical, "this replica's data is behind what its peers know it promised: {Reason}. Its data directory was lost or replaced; stopping. Re-seed it from a backup or another replica's data directory (README, \"Recovering a replica\")")]
+    public static partial void StateLost(ILogger logger, string reason);
 }

@@ -7,19 +7,34 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
-const string Usage = "usage: node <id> <config> [--verbose]";
+const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--verbose]";
 
-var positional = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToList();
-var flags = args.Where(a => a.StartsWith("--", StringComparison.Ordinal)).ToList();
-if (flags.Contains("--help") || flags.Contains("-h"))
+var positional = new List<string>();
+bool verbose = false;
+string? dataDirOverride = null;
+for (int i = 0; i < args.Length; i++)
 {
-    Console.WriteLine(Usage);
-    return 0;
-}
-var unknownFlag = flags.FirstOrDefault(f => f != "--verbose");
-if (unknownFlag is not null)
-{
-    return Fail($"unknown option '{unknownFlag}'; {Usage}", 2);
+    switch (args[i])
+    {
+        case "--help" or "-h":
+            Console.WriteLine(Usage);
+            return 0;
+        case "--verbose":
+            verbose = true;
+            break;
+        case "--data-dir":
+            if (i + 1 >= args.Length || string.IsNullOrWhiteSpace(args[i + 1]))
+            {
+                return Fail($"--data-dir needs a directory; {Usage}", 2);
+            }
+            dataDirOverride = Path.GetFullPath(args[++i]);
+            break;
+        case var flag when flag.StartsWith("--", StringComparison.Ordinal):
+            return Fail($"unknown option '{flag}'; {Usage}", 2);
+        default:
+            positional.Add(args[i]);
+            break;
+    }
 }
 if (positional.Count != 2)
 {
@@ -44,7 +59,6 @@ if (config.Find(replicaId) is null)
     return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", 2);
 }
 
-bool verbose = flags.Contains("--verbose");
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
 builder.Logging.ClearProviders();
 builder.Logging.AddSimpleConsole(o =>
@@ -57,7 +71,7 @@ builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information)
 // The host's own lifecycle chatter and its copy of startup failures add nothing to our one line.
 builder.Logging.AddFilter("Microsoft", LogLevel.None);
 builder.Services.AddSingleton(config);
-builder.Services.AddSingleton(new NodeIdentity(replicaId, RandomNumberGenerator.GetInt32(1, int.MaxValue) * 4_294_967_296L + RandomNumberGenerator.GetInt32(0, int.MaxValue), verbose));
+builder.Services.AddSingleton(new NodeIdentity(replicaId, RandomNumberGenerator.GetInt32(1, int.MaxValue) * 4_294_967_296L + RandomNumberGenerator.GetInt32(0, int.MaxValue), verbose, dataDirOverride));
 builder.Services.AddSingleton<ReplicaService>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<ReplicaService>());
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));

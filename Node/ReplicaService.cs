@@ -7,6 +7,7 @@ using KvReplica.Node.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
+using KvReplica.Node.Storage;
 using KvReplica.Store;
 using ProtocolViolationException = KvReplica.Protocol.Core.ProtocolViolationException;
 using Microsoft.Extensions.Hosting;
@@ -28,7 +29,8 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private readonly ClusterConfig _config;
     private readonly ILogger<ReplicaService> _logger;
     private readonly IHostApplicationLifetime _lifetime;
-    private readonly ReplicaCore _core;
+    private ReplicaCore _core = null!;
+    private ReplicaStorage? _storage;
     private readonly Dictionary<int, PeerLink> _peers;
     private readonly ConcurrentDictionary<long, ClientSession> _clients = new();
     private readonly Channel<CoreInput> _inputs = Channel.CreateBounded<CoreInput>(new BoundedChannelOptions(65_536) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
@@ -45,24 +47,41 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         _identity = identity;
         _config = config;
         _logger = logger;
-        _core = new ReplicaCore(new ReplicaCoreOptions
-        {
-            SelfId = identity.ReplicaId,
-            Members = [.. config.Replicas.Select(r => r.Id)],
-            MaxValueBytes = config.MaxValueBytes,
-            HeartbeatIntervalMs = (long)config.HeartbeatInterval.TotalMilliseconds,
-            ReadTimeoutMs = (long)config.ReadTimeout.TotalMilliseconds,
-            WriteTimeoutMs = (long)config.WriteTimeout.TotalMilliseconds,
-            MaxPendingWrites = config.MaxPendingWrites,
-        }, new KvStore());
         _peers = config.Replicas.Where(r => r.Id != identity.ReplicaId)
-            .ToDictionary(r => r.Id, r => new PeerLink(r, identity, config, logger));
+            .ToDictionary(r => r.Id, r => new PeerLink(r, identity, config, logger, AnnounceRestartAsync));
     }
+
+    // Called from a connection's task when a peer's handshake shows a new process; the core loop
+    // handles the notice before any envelope of that process (it is queued first).
+    private ValueTask AnnounceRestartAsync(PeerLink peer, long incarnation) =>
+        _inputs.Writer.WriteAsync(new PeerRestartedInput(peer, incarnation), _stopping.Token);
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var self = _config.Find(_identity.ReplicaId)!;
-        _listener = Bind(self);
+        // Recover before listening: nothing may be answered from a state that is not yet whole.
+        string dataDirectory = _identity.DataDirectory ?? _config.DataDirectoryOf(_identity.ReplicaId);
+        _storage = ReplicaStorage.Open(dataDirectory, _config, _logger, out var store, out var recovered);
+        _core = new ReplicaCore(new ReplicaCoreOptions
+        {
+            SelfId = _identity.ReplicaId,
+            Members = [.. _config.Replicas.Select(r => r.Id)],
+            MaxValueBytes = _config.MaxValueBytes,
+            HeartbeatIntervalMs = (long)_config.HeartbeatInterval.TotalMilliseconds,
+            ReadTimeoutMs = (long)_config.ReadTimeout.TotalMilliseconds,
+            WriteTimeoutMs = (long)_config.WriteTimeout.TotalMilliseconds,
+            MaxPendingWrites = _config.MaxPendingWrites,
+        }, store, recovered);
+        try
+        {
+            _listener = Bind(self);
+        }
+        catch
+        {
+            _storage.Dispose();
+            _storage = null;
+            throw;
+        }
         Log.Listening(_logger, self.Id, _config.ClusterName, _listener.LocalEndPoint!.ToString()!);
         Log.ViewInstalled(_logger, 0, string.Join(",", _core.Members));
         var stopping = _stopping.Token;
@@ -119,6 +138,11 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
         var all = Task.WhenAll(_tasks);
         await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(3), CancellationToken.None)).ConfigureAwait(false);
+        if (all.IsCompleted)
+        {
+            // The core loop has exited, so nobody appends any more.
+            _storage?.Dispose();
+        }
         Log.Stopped(_logger, _core.LastDelivered.ToString(), _core.PendingWrites);
     }
 
@@ -166,9 +190,16 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         catch (OperationCanceledException)
         {
         }
+        catch (StateLostException e)
+        {
+            Log.StateLost(_logger, e.Message);
+            Environment.ExitCode = 3;
+            _lifetime.StopApplication();
+        }
         catch (Exception e)
         {
-            // A bug in the core: continuing could break agreement, so stop the whole replica.
+            // A bug in the core, or the disk failing under the log: continuing could break
+            // agreement or acknowledge what is not durable, so stop the whole replica.
             Log.CoreFailed(_logger, e.Message, e);
             Environment.ExitCode = 70;
             _lifetime.StopApplication();
@@ -184,11 +215,16 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 break;
             case TickInput t:
                 _core.Tick(t.NowMs);
+                _storage!.OnTick();
+                break;
+            case PeerRestartedInput r:
+                _core.OnPeerRestarted(r.Peer.PeerId);
+                r.Peer.ResumeAfterRestart(r.Incarnation);
                 break;
             case PeerEnvelopeInput p:
                 try
                 {
-                    var body = p.From.Accept(p.Envelope);
+                    var body = p.From.Accept(p.Envelope, p.Incarnation);
                     if (body is not null)
                     {
                         _core.OnPeerMessage(p.From.PeerId, body);
@@ -205,7 +241,8 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
 
     private void Dispatch(Ready ready, HashSet<PeerLink> woken)
     {
-        // Persist first (once the write-ahead log lands), then peers, then clients: see Ready.
+        // Persist first (one group commit for the whole round), then peers, then clients: see Ready.
+        _storage!.Persist(ready);
         if (_identity.Verbose)
         {
             foreach (var d in ready.Delivered)
@@ -361,19 +398,14 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             await RejectAsync(connection, $"replica id {hello.ReplicaId} is not a peer in this cluster (replicas: {ids})", stopping).ConfigureAwait(false);
             return;
         }
-        var (accepted, rejection) = peer.AcceptInbound(hello, connection);
-        if (accepted is null)
-        {
-            await RejectAsync(connection, rejection!, stopping).ConfigureAwait(false);
-            return;
-        }
+        var accepted = await peer.AcceptInboundAsync(hello, connection).ConfigureAwait(false);
         await connection.SendAsync(accepted, stopping).ConfigureAwait(false);
         Log.PeerUp(_logger, peer.PeerId, "inbound", connection.Remote);
         string reason = "closed by peer";
         try
         {
             reason = await ForwardToCoreAsync(connection, "closed by peer", frame => frame is ReplicaEnvelope envelope
-                ? new PeerEnvelopeInput(peer, envelope, connection)
+                ? new PeerEnvelopeInput(peer, hello.Incarnation, envelope, connection)
                 : throw new FrameException($"replica {peer.PeerId} sent {frame.GetType().Name} on its link; only envelopes are allowed"), stopping).ConfigureAwait(false);
         }
         finally

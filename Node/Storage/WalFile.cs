@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Globalization;
 using KvReplica.Clock;
 using KvReplica.Protocol.Core;
+using KvReplica.Protocol.Config;
 using KvReplica.Store.Persistence;
 
 namespace KvReplica.Node.Storage;

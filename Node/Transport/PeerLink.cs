@@ -13,30 +13,44 @@ namespace KvReplica.Node.Transport;
 /// direction of a replica pair has its own TCP connection; the one we dial only ever carries
 /// our messages, and the peer's dial carries theirs, so reconnects never race on who dials.
 /// </summary>
+/// <remarks>
+/// A peer process that restarts has a new incarnation and has forgotten the link (sequence
+/// numbers start again at 1), though not its logged writes. When either direction's handshake
+/// shows a new incarnation, the link is replaced by a fresh one and everything queued for the old
+/// process is dropped, and so is everything the core queues until it has been told (the
+/// <c>announceRestart</c> callback puts that notice on the core loop): the core then re-sends
+/// its undelivered writes to the peer itself (<see cref="Protocol.Core.ReplicaCore.OnPeerRestarted"/>),
+/// and <see cref="ResumeAfterRestart"/> opens the link again. Envelopes still queued from the old
+/// process carry its incarnation and are dropped on arrival.
+/// </remarks>
 internal sealed class PeerLink
 {
     private static readonly TimeSpan MinBackoff = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(2);
 
     private readonly object _gate = new();
-    private readonly ReliableLink _link = new();
+    private ReliableLink _link = new();
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly NodeIdentity _self;
     private readonly ClusterConfig _config;
     private readonly ILogger _logger;
-    private long? _peerIncarnationSeenOutbound;
-    private long? _peerIncarnationSeenInbound;
-    // The last restarted incarnation reported, so a peer redialling every few seconds logs once.
-    private long _restartReported;
+    private readonly Func<PeerLink, long, ValueTask> _announceRestart;
+    private long? _peerIncarnation;
+    // Set from a restart's detection until the core has been told of it: messages the core queues
+    // meanwhile were meant for the old process and are dropped (the core re-sends what matters).
+    private bool _awaitingCore;
+    // Bumped with every fresh link, so a send loop still running on an older one stops.
+    private int _generation;
     private volatile bool _outboundUp;
     private FramedConnection? _inbound;
 
-    public PeerLink(ReplicaAddress address, NodeIdentity self, ClusterConfig config, ILogger logger)
+    public PeerLink(ReplicaAddress address, NodeIdentity self, ClusterConfig config, ILogger logger, Func<PeerLink, long, ValueTask> announceRestart)
     {
         Address = address;
         _self = self;
         _config = config;
         _logger = logger;
+        _announceRestart = announceRestart;
     }
 
     public ReplicaAddress Address { get; }
@@ -53,7 +67,7 @@ internal sealed class PeerLink
     {
         lock (_gate)
         {
-            if (!_outboundUp && IsDisposable(body))
+            if (_awaitingCore || (!_outboundUp && IsDisposable(body)))
             {
                 return;
             }
@@ -67,40 +81,79 @@ internal sealed class PeerLink
     private static bool IsDisposable(PeerMessage body) =>
         body is ReadQuery or ReadAnswer || body is OrderBatch { Writes.Length: 0 };
 
-    /// <summary>Unwraps an envelope received on the peer's inbound connection; null for a duplicate.</summary>
-    public PeerMessage? Accept(ReplicaEnvelope envelope)
+    /// <summary>
+    /// Unwraps an envelope received on an inbound connection from the peer's process
+    /// <paramref name="incarnation"/>; null for a duplicate or for a process that has since restarted.
+    /// </summary>
+    public PeerMessage? Accept(ReplicaEnvelope envelope, long incarnation)
     {
         lock (_gate)
         {
-            return _link.Accept(envelope);
+            return incarnation == _peerIncarnation ? _link.Accept(envelope) : null;
         }
     }
 
-    /// <summary>
-    /// Handles the peer's handshake on an inbound connection. Returns the HelloAccepted to send,
-    /// or a rejection reason. A newer inbound connection replaces an older one, which is aborted:
-    /// the peer only redials when it believes the old one is dead.
-    /// </summary>
-    public (HelloAccepted? Accepted, string? Rejection) AcceptInbound(Hello hello, FramedConnection connection)
+    /// <summary>The core has been told that the peer's process <paramref name="incarnation"/> is new: open the link to it.</summary>
+    public void ResumeAfterRestart(long incarnation)
     {
         lock (_gate)
         {
-            if (_peerIncarnationSeenInbound is long known && known != hello.Incarnation)
+            if (incarnation == _peerIncarnation)
             {
-                ReportRestart(known, hello.Incarnation);
-                return (null, $"replica {PeerId} restarted and lost its state; this cluster cannot take it back until state transfer is available: restart the whole cluster");
+                _awaitingCore = false;
             }
-            _peerIncarnationSeenInbound = hello.Incarnation;
+        }
+    }
+
+    // Under _gate. True when this is a new process of the peer (not the first one we meet).
+    private bool ObserveIncarnation(long incarnation)
+    {
+        if (_peerIncarnation == incarnation)
+        {
+            return false;
+        }
+        long? old = _peerIncarnation;
+        _peerIncarnation = incarnation;
+        if (old is null)
+        {
+            return false;
+        }
+        Log.PeerRestarted(_logger, PeerId, old.Value, incarnation);
+        _link = new ReliableLink();
+        _generation++;
+        _awaitingCore = true;
+        return true;
+    }
+
+    /// <summary>
+    /// Handles the peer's handshake on an inbound connection and returns the HelloAccepted to
+    /// send. A newer inbound connection replaces an older one, which is aborted: the peer only
+    /// redials when it believes the old one is dead. A new incarnation of the peer is announced
+    /// to the core before the answer is returned, so the notice precedes the new process's envelopes.
+    /// </summary>
+    public async ValueTask<HelloAccepted> AcceptInboundAsync(Hello hello, FramedConnection connection)
+    {
+        bool restarted;
+        lock (_gate)
+        {
+            restarted = ObserveIncarnation(hello.Incarnation);
+        }
+        if (restarted)
+        {
+            await _announceRestart(this, hello.Incarnation).ConfigureAwait(false);
+        }
+        lock (_gate)
+        {
             _inbound?.Abort();
             _inbound = connection;
-            return (new HelloAccepted
+            return new HelloAccepted
             {
                 ProtocolVersion = ProtocolVersion.Current,
                 ReplicaId = _self.ReplicaId,
                 Incarnation = _self.Incarnation,
                 ResumeFrom = _link.NextExpected,
                 MaxFrameBytes = _config.MaxFrameBytes,
-            }, null);
+            };
         }
     }
 
@@ -144,7 +197,7 @@ internal sealed class PeerLink
             catch (PeerRestartedException e)
             {
                 failure = e.Message;
-                backoff = MaxBackoff;
+                backoff = MinBackoff;
             }
             catch (Exception e) when (e is SocketException or IOException or FrameException or HandshakeException or ObjectDisposedException)
             {
@@ -207,16 +260,25 @@ internal sealed class PeerLink
             throw new HandshakeException($"{Address.Host}:{Address.Port} is replica {accepted.ReplicaId}, not {PeerId}: check cluster.json");
         }
         long resumeFrom;
+        int generation;
+        bool restarted;
         lock (_gate)
         {
-            if (_peerIncarnationSeenOutbound is long known && known != accepted.Incarnation)
+            restarted = ObserveIncarnation(accepted.Incarnation);
+        }
+        if (restarted)
+        {
+            await _announceRestart(this, accepted.Incarnation).ConfigureAwait(false);
+        }
+        lock (_gate)
+        {
+            if (accepted.Incarnation != _peerIncarnation)
             {
-                ReportRestart(known, accepted.Incarnation);
-                throw new PeerRestartedException($"replica {PeerId} restarted and lost its state");
+                throw new PeerRestartedException($"replica {PeerId} restarted again during the handshake");
             }
-            _peerIncarnationSeenOutbound = accepted.Incarnation;
             _link.Confirm(accepted.ResumeFrom);
             resumeFrom = accepted.ResumeFrom;
+            generation = _generation;
             _outboundUp = true;
         }
         Log.PeerUp(_logger, PeerId, "outbound", connection.Remote);
@@ -231,7 +293,7 @@ internal sealed class PeerLink
         var watchClose = WatchForCloseAsync(connection, closed);
         try
         {
-            await SendLoopAsync(connection, resumeFrom, closed.Token).ConfigureAwait(false);
+            await SendLoopAsync(connection, resumeFrom, generation, closed.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
@@ -245,7 +307,7 @@ internal sealed class PeerLink
         }
     }
 
-    private async Task SendLoopAsync(FramedConnection connection, long nextToSend, CancellationToken cancellationToken)
+    private async Task SendLoopAsync(FramedConnection connection, long nextToSend, int generation, CancellationToken cancellationToken)
     {
         var batch = new List<ReplicaEnvelope>();
         while (true)
@@ -253,6 +315,11 @@ internal sealed class PeerLink
             batch.Clear();
             lock (_gate)
             {
+                if (generation != _generation)
+                {
+                    // The peer restarted (seen on the inbound side): this connection's numbering is void.
+                    throw new PeerRestartedException($"replica {PeerId} restarted; reconnecting with a fresh link");
+                }
                 nextToSend = _link.CopyPendingFrom(nextToSend, batch);
             }
             if (batch.Count == 0)
@@ -304,15 +371,6 @@ internal sealed class PeerLink
         {
             socket.Dispose();
             throw;
-        }
-    }
-
-    private void ReportRestart(long known, long seen)
-    {
-        if (_restartReported != seen)
-        {
-            _restartReported = seen;
-            Log.PeerRestarted(_logger, PeerId, known, seen);
         }
     }
 }

@@ -41,6 +41,34 @@ public sealed record ClusterConfig
     /// <summary>Held writes beyond which a replica refuses new writes with <see cref="ErrorCode.Busy"/>.</summary>
     public int MaxPendingWrites { get; init; } = 100_000;
 
+    /// <summary>
+    /// Where each replica keeps its write-ahead log and snapshots. <c>{id}</c> is replaced by the
+    /// replica id; a relative path is relative to the directory holding cluster.json.
+    /// </summary>
+    public string DataDir { get; init; } = "data/replica-{id}";
+
+    /// <summary>The directory cluster.json was read from (relative data directories start there).</summary>
+    public string ConfigDirectory { get; init; } = ".";
+
+    /// <summary>When the write-ahead log is forced to disk; see <see cref="Config.FsyncPolicy"/>.</summary>
+    public FsyncPolicy Fsync { get; init; } = FsyncPolicy.Always;
+
+    /// <summary>Under <see cref="FsyncPolicy.Batch"/>: the longest time an appended batch stays unsynced.</summary>
+    public TimeSpan FsyncBatchInterval { get; init; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>A snapshot is taken after this many delivered writes since the last one...</summary>
+    public int SnapshotEveryWrites { get; init; } = 200_000;
+
+    /// <summary>...or after this many bytes of log, whichever comes first.</summary>
+    public long SnapshotEveryLogBytes { get; init; } = 256L << 20;
+
+    /// <summary>Size at which a write-ahead log segment is closed and a new one started.</summary>
+    public long WalSegmentBytes { get; init; } = 64L << 20;
+
+    /// <summary>The data directory of replica <paramref name="id"/>, absolute.</summary>
+    public string DataDirectoryOf(int id) =>
+        Path.GetFullPath(Path.Combine(ConfigDirectory, DataDir.Replace("{id}", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)));
+
     /// <summary>A majority of the configured replicas.</summary>
     public int Majority => Replicas.Count / 2 + 1;
 

@@ -54,8 +54,28 @@ public static class ClusterConfigReader
         {
             throw new ConfigException($"{Where("maxFrameBytes")} ({maxFrameBytes}) must exceed maxValueBytes ({maxValueBytes}) by at least 65536, or no maximum-size value fits in a frame");
         }
+        string dataDir = json["dataDir"] ?? defaults.DataDir;
+        if (string.IsNullOrWhiteSpace(dataDir) || dataDir.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
+        {
+            throw new ConfigException($"{Where("dataDir")}: '{dataDir}' is not a usable directory path");
+        }
+        string fsyncText = json["fsync"] ?? "always";
+        FsyncPolicy fsync = fsyncText switch
+        {
+            "always" => FsyncPolicy.Always,
+            "batch" => FsyncPolicy.Batch,
+            "none" => FsyncPolicy.None,
+            _ => throw new ConfigException($"{Where("fsync")}: '{fsyncText}' is not one of always, batch, none"),
+        };
         return new ClusterConfig
         {
+            DataDir = dataDir,
+            ConfigDirectory = Path.GetDirectoryName(Path.GetFullPath(sourceName)) ?? ".",
+            Fsync = fsync,
+            FsyncBatchInterval = ReadMs(json, "fsyncBatchMs", Where("fsyncBatchMs"), 1, 10_000, defaults.FsyncBatchInterval),
+            SnapshotEveryWrites = ReadInt(json, "snapshotEveryWrites", Where("snapshotEveryWrites"), false, 1, int.MaxValue, defaults.SnapshotEveryWrites),
+            SnapshotEveryLogBytes = ReadInt(json, "snapshotEveryLogMiB", Where("snapshotEveryLogMiB"), false, 1, 1 << 20, (int)(defaults.SnapshotEveryLogBytes >> 20)) * (1L << 20),
+            WalSegmentBytes = ReadInt(json, "walSegmentMiB", Where("walSegmentMiB"), false, 1, 4096, (int)(defaults.WalSegmentBytes >> 20)) * (1L << 20),
             ClusterName = clusterName,
             Replicas = [.. replicas.OrderBy(r => r.Id)],
             MaxValueBytes = maxValueBytes,

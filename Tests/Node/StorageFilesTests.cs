@@ -1,6 +1,7 @@
 using System.Text;
 using KvReplica.Clock;
 using KvReplica.Node.Storage;
+using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
 using KvReplica.Store;

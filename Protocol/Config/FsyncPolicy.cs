@@ -1,4 +1,4 @@
-namespace KvReplica.Node.Storage;
+namespace KvReplica.Protocol.Config;
 
 /// <summary>When the write-ahead log forces its appends to disk (cluster.json <c>fsync</c>).</summary>
 public enum FsyncPolicy

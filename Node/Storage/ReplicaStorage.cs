@@ -1,0 +1,218 @@
+using System.Diagnostics;
+using KvReplica.Clock;
+using KvReplica.Protocol.Config;
+using KvReplica.Protocol.Core;
+using KvReplica.Store;
+using KvReplica.Store.Persistence;
+using Microsoft.Extensions.Logging;
+
+namespace KvReplica.Node.Storage;
+
+/// <summary>
+/// One replica's data directory: the write-ahead log, the snapshots and the lock that keeps a
+/// second process off them. Recovers the store and the core's state at start-up, persists each
+/// round of the core's <see cref="Ready"/> (one group commit), and takes snapshots in the
+/// background. Every method except the snapshot builder runs on the core loop's thread.
+/// </summary>
+/// <remarks>
+/// A snapshot must not stop writes, so it is not taken from the live store. Instead the log is
+/// rolled at a round boundary, which freezes everything logged so far in closed segments, and a
+/// background task rebuilds the state at the last delivered-through marker of those segments
+/// from the previous snapshot plus them (exactly what recovery would do), then saves it. Only
+/// when that snapshot is durable are the segments it covers deleted, back on the core thread.
+/// </remarks>
+internal sealed class ReplicaStorage : IDisposable
+{
+    private const string LockFileName = "LOCK";
+
+    private readonly ClusterConfig _config;
+    private readonly ILogger _logger;
+    private readonly FileStream _lock;
+    private readonly WalFile _wal;
+    private readonly SnapshotStore _snapshots;
+    private readonly List<LogEntry> _round = [];
+    private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
+    private long _deliveredSinceSnapshot;
+    private Task<Stamp>? _snapshotInProgress;
+    private bool _snapshotFailedLogged;
+
+    private ReplicaStorage(string directory, ClusterConfig config, ILogger logger, FileStream lockFile, WalFile wal, SnapshotStore snapshots)
+    {
+        Directory = directory;
+        _config = config;
+        _logger = logger;
+        _lock = lockFile;
+        _wal = wal;
+        _snapshots = snapshots;
+    }
+
+    /// <summary>The data directory, absolute.</summary>
+    public string Directory { get; }
+
+    /// <summary>
+    /// Locks <paramref name="directory"/>, loads the newest valid snapshot, replays the log after
+    /// it (truncating a torn tail) and returns the store and the core's recovery state. Throws
+    /// <see cref="NodeStartupException"/> with one line for anything that stops the replica:
+    /// another process holds the directory, the log is damaged before its tail.
+    /// </summary>
+    public static ReplicaStorage Open(string directory, ClusterConfig config, ILogger logger, out KvStore store, out CoreRecoveryState recovered)
+    {
+        var started = Stopwatch.StartNew();
+        FileStream lockFile;
+        try
+        {
+            System.IO.Directory.CreateDirectory(directory);
+            // FileShare.None takes an exclusive advisory lock (flock) on Unix: two replicas
+            // configured with the same directory would otherwise interleave their logs.
+            lockFile = new FileStream(Path.Combine(directory, LockFileName), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException e)
+        {
+            throw new NodeStartupException($"data directory {directory} is in use by another process (or unusable: {e.Message}); each replica needs its own dataDir");
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            throw new NodeStartupException($"data directory {directory} cannot be written: {e.Message}");
+        }
+        try
+        {
+            var snapshots = new SnapshotStore(directory);
+            var loaded = snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(logger, skipped));
+            store = loaded?.Store ?? new KvStore();
+            WalFile wal;
+            WalRecovery log;
+            try
+            {
+                wal = WalFile.Open(directory, config.Fsync, config.WalSegmentBytes, out log);
+            }
+            catch (StorageCorruptionException e)
+            {
+                throw new NodeStartupException($"write-ahead log is damaged, refusing to start: {e.Message}. Restore this replica's data directory from a backup or another replica");
+            }
+            if (log.TruncatedTail is not null)
+            {
+                Log.WalTailTruncated(logger, log.TruncatedTail);
+            }
+            recovered = Recovery.Rebuild(store, log.Entries, out int replayed);
+            Log.Recovered(logger, directory, loaded?.Path ?? "none", store.Count, replayed, recovered.Held.Count, recovered.LastDelivered.ToString(), started.ElapsedMilliseconds);
+            if (config.Fsync == FsyncPolicy.None)
+            {
+                Log.FsyncDisabled(logger);
+            }
+            return new ReplicaStorage(directory, config, logger, lockFile, wal, snapshots);
+        }
+        catch
+        {
+            lockFile.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Logs the round's newly held writes, then its delivered-through marker, as one group commit
+    /// (fsynced before returning under the <c>always</c> policy). The caller sends nothing of
+    /// this round before it returns.
+    /// </summary>
+    public void Persist(Ready ready)
+    {
+        _round.Clear();
+        foreach (var write in ready.NewlyHeld)
+        {
+            _round.Add(LogEntry.HeldWrite(write));
+        }
+        if (ready.DeliveredThrough != Stamp.Zero)
+        {
+            _round.Add(LogEntry.Delivered(ready.DeliveredThrough));
+        }
+        _wal.Append(_round);
+        _deliveredSinceSnapshot += ready.Delivered.Count;
+        if (_config.Fsync == FsyncPolicy.Batch && _sinceSync.Elapsed >= _config.FsyncBatchInterval)
+        {
+            _wal.Sync();
+            _sinceSync.Restart();
+        }
+        CollectSnapshot();
+        if (_snapshotInProgress is null
+            && (_deliveredSinceSnapshot >= _config.SnapshotEveryWrites || _wal.BytesSinceRoll >= _config.SnapshotEveryLogBytes))
+        {
+            StartSnapshot();
+        }
+    }
+
+    /// <summary>Under the <c>batch</c> policy, bounds how long a quiet replica leaves its last batch unsynced.</summary>
+    public void OnTick()
+    {
+        if (_config.Fsync == FsyncPolicy.Batch && _sinceSync.Elapsed >= _config.FsyncBatchInterval)
+        {
+            _wal.Sync();
+            _sinceSync.Restart();
+        }
+        CollectSnapshot();
+    }
+
+    private void StartSnapshot()
+    {
+        _deliveredSinceSnapshot = 0;
+        _wal.Roll();
+        var segments = _wal.ClosedSegmentPaths;
+        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments));
+    }
+
+    // Off the core thread: previous snapshot + frozen segments -> new snapshot, saved durably.
+    private Stamp BuildSnapshot(IReadOnlyList<string> segments)
+    {
+        var started = Stopwatch.StartNew();
+        var store = _snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(_logger, skipped))?.Store ?? new KvStore();
+        var entries = new List<LogEntry>();
+        foreach (string segment in segments)
+        {
+            var scan = WriteAheadLog.Scan(File.ReadAllBytes(segment));
+            if (scan.TailProblem is not null)
+            {
+                throw new StorageCorruptionException($"{segment}: {scan.TailProblem} in a closed segment");
+            }
+            entries.AddRange(scan.Entries);
+        }
+        Recovery.Rebuild(store, entries, out _);
+        string path = _snapshots.Save(store);
+        Log.SnapshotSaved(_logger, path, store.Count, store.LastApplied.ToString(), started.ElapsedMilliseconds);
+        return store.LastApplied;
+    }
+
+    private void CollectSnapshot()
+    {
+        if (_snapshotInProgress is not { IsCompleted: true } done)
+        {
+            return;
+        }
+        _snapshotInProgress = null;
+        if (done.IsCompletedSuccessfully)
+        {
+            _snapshotFailedLogged = false;
+            int deleted = _wal.DeleteSegmentsThrough(done.Result);
+            if (deleted > 0 && _logger.IsEnabled(LogLevel.Debug))
+            {
+                _logger.LogDebug("deleted {Count} log segments covered by the snapshot through {Stamp}", deleted, done.Result);
+            }
+        }
+        else if (!_snapshotFailedLogged)
+        {
+            // The log still holds everything, so nothing is lost; the next threshold retries.
+            _snapshotFailedLogged = true;
+            Log.SnapshotFailed(_logger, done.Exception?.GetBaseException().Message ?? "cancelled");
+        }
+    }
+
+    public void Dispose()
+    {
+        try
+        {
+            _snapshotInProgress?.Wait(TimeSpan.FromSeconds(30));
+        }
+        catch (AggregateException)
+        {
+        }
+        _wal.Dispose();
+        _lock.Dispose();
+    }
+}
