@@ -61,7 +61,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     public string ConfigPath { get; }
 
     /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
-    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000)
+    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000)
     {
         string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
@@ -72,7 +72,9 @@ internal sealed class LocalCluster : IAsyncDisposable
               "replicas": [{{string.Join(",", replicas.Select(r => $$"""{ "id": {{r.id}}, "host": "127.0.0.1", "port": {{r.Item2}} }"""))}}],
               "writeTimeoutMs": {{writeTimeoutMs}},
               "readTimeoutMs": {{readTimeoutMs}},
-              "clientRequestTimeoutMs": {{Math.Max(writeTimeoutMs, readTimeoutMs) + 2000}}
+              "clientRequestTimeoutMs": {{Math.Max(writeTimeoutMs, readTimeoutMs) + 2000}},
+              "fsync": "{{fsync}}",
+              "snapshotEveryWrites": {{snapshotEveryWrites}}
             }
             """;
         string configPath = Path.Combine(directory, "cluster.json");
@@ -82,9 +84,29 @@ internal sealed class LocalCluster : IAsyncDisposable
         {
             cluster.Start(id);
         }
-        await cluster.WaitUntilAsync(() => replicas.All(r => cluster.Log(r.id).Contains(" listening on ") && replicas.Where(p => p.id != r.id)
-            .All(p => cluster.Log(r.id).Contains($"peer {p.id} up (outbound"))), TimeSpan.FromSeconds(30), "every replica listening with all peer links up");
+        await cluster.WaitUntilAsync(() => replicas.All(r => cluster.IsLinked(r.id)), TimeSpan.FromSeconds(30), "every replica listening with all peer links up");
         return cluster;
+    }
+
+    /// <summary>The data directory of replica <paramref name="id"/> (cluster.json's default, beside the config).</summary>
+    public string DataDirectory(int id) => Path.Combine(_directory, "data", $"replica-{id}");
+
+    // Listening, with an outbound link up to every peer, in its current process's log.
+    private bool IsLinked(int id) => Log(id).Contains(" listening on ") && Replicas.Where(p => p.Id != id)
+        .All(p => Log(id).Contains($"peer {p.Id} up (outbound"));
+
+    /// <summary>Starts replica <paramref name="id"/> again (after <see cref="Kill"/>) and waits until it is linked to every peer.</summary>
+    public async Task RestartAsync(int id)
+    {
+        Start(id);
+        await WaitUntilAsync(() => IsLinked(id), TimeSpan.FromSeconds(30), $"restarted replica {id} listening with all peer links up");
+    }
+
+    /// <summary>Starts replica <paramref name="id"/> without waiting; for tests of start-up failures.</summary>
+    public Process StartProcess(int id)
+    {
+        Start(id);
+        return _processes[id];
     }
 
     private void Start(int id)
@@ -117,6 +139,10 @@ internal sealed class LocalCluster : IAsyncDisposable
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        if (_processes.TryGetValue(id, out var previous))
+        {
+            previous.Dispose();
+        }
         _processes[id] = process;
     }
 

@@ -1,0 +1,220 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text;
+using KvReplica.Client;
+using KvReplica.Protocol.Config;
+using KvReplica.Protocol.Wire;
+using NUnit.Framework;
+
+namespace KvReplica.Tests.Integration;
+
+/// <summary>
+/// Real <c>node</c> processes killed with SIGKILL under load and started again from their data
+/// directories: every write a client saw acknowledged must then be readable from every replica.
+/// </summary>
+[TestFixture]
+[Category("Integration")]
+[NonParallelizable]
+public sealed class DurabilityTests
+{
+    private static readonly TimeSpan ConvergenceDeadline = TimeSpan.FromSeconds(60);
+
+    [Test]
+    public async Task Twenty_SIGKILL_restarts_under_load_lose_no_acknowledged_write()
+    {
+        int seed = Environment.TickCount;
+        TestContext.Progress.WriteLine($"kill schedule seed {seed}");
+        var random = new Random(seed);
+        await using var cluster = await LocalCluster.StartAsync(writeTimeoutMs: 3000, snapshotEveryWrites: 2_000);
+        var config = ClusterConfigFile.Load(cluster.ConfigPath);
+        await using var writers = new Writers(config, count: 4);
+
+        int ackedAtLastRestart = 0;
+        for (int round = 0; round < 20; round++)
+        {
+            await Task.Delay(random.Next(100, 600));
+            int victim = random.Next(1, 4);
+            cluster.Kill(victim);
+            await Task.Delay(random.Next(0, 300));
+            await cluster.RestartAsync(victim);
+            ackedAtLastRestart = writers.Acked.Count;
+        }
+        // Writes must flow again after the last restart, not merely have happened before it.
+        await cluster.WaitUntilAsync(() => writers.Acked.Count > ackedAtLastRestart + 50, ConvergenceDeadline, "writes acknowledged after the last restart");
+        await writers.StopAsync();
+
+        TestContext.Progress.WriteLine($"acknowledged {writers.Acked.Count} writes, {writers.Failed} failed or unknown");
+        Assert.That(writers.Acked, Has.Count.GreaterThan(500), "the writers made progress through the kills");
+        foreach (int replica in new[] { 1, 2, 3 })
+        {
+            await AssertHoldsEveryAckedWriteAsync(cluster, config, replica, writers.Acked);
+        }
+        Assert.That(cluster.Log(1) + cluster.Log(2) + cluster.Log(3), Does.Contain("snapshot "), "snapshots were taken during the run, so recovery from a snapshot plus log was exercised");
+    }
+
+    [Test]
+    public async Task Killing_every_replica_mid_load_and_restarting_loses_no_acknowledged_write()
+    {
+        await using var cluster = await LocalCluster.StartAsync(writeTimeoutMs: 3000);
+        var config = ClusterConfigFile.Load(cluster.ConfigPath);
+        var writers = new Writers(config, count: 4);
+        await cluster.WaitUntilAsync(() => writers.Acked.Count > 300, ConvergenceDeadline, "writes acknowledged before the crash");
+        foreach (int id in new[] { 1, 2, 3 })
+        {
+            cluster.Kill(id);
+        }
+        await writers.DisposeAsync();
+
+        await Task.WhenAll(cluster.RestartAsync(1), cluster.RestartAsync(2), cluster.RestartAsync(3));
+        foreach (int id in new[] { 1, 2, 3 })
+        {
+            Assert.That(cluster.Log(id), Does.Contain("recovered from "), $"replica {id} recovered from its data directory");
+        }
+        var acked = new Dictionary<string, string>(writers.Acked);
+        foreach (int replica in new[] { 1, 2, 3 })
+        {
+            await AssertHoldsEveryAckedWriteAsync(cluster, config, replica, acked);
+        }
+        // And the restarted cluster takes new writes.
+        await using var client = await KvClient.ConnectAsync(config);
+        await client.PutAsync("after-restart", "yes");
+        Assert.That(Encoding.UTF8.GetString((await client.GetAsync("after-restart")).Value.Span), Is.EqualTo("yes"));
+    }
+
+    [Test]
+    public async Task A_torn_log_tail_is_truncated_with_its_offset_and_the_replica_rejoins()
+    {
+        await using var cluster = await LocalCluster.StartAsync();
+        var config = ClusterConfigFile.Load(cluster.ConfigPath);
+        await using (var client = await KvClient.ConnectAsync(config))
+        {
+            await client.PutAsync("before-tear", "kept");
+        }
+        cluster.Kill(2);
+        string segment = Directory.GetFiles(cluster.DataDirectory(2), "wal-*.log").Order(StringComparer.Ordinal).Last();
+        long length = new FileInfo(segment).Length;
+        // A record cut short, as a crash mid-append leaves: the file's first record header (valid
+        // length and checksum) followed by only part of its payload.
+        byte[] start = await File.ReadAllBytesAsync(segment);
+        await File.AppendAllBytesAsync(segment, start[..20]);
+
+        await cluster.RestartAsync(2);
+        Assert.That(cluster.Log(2), Does.Contain("torn or corrupt tail").And.Contain($"truncated to {length} bytes"));
+        Assert.That(new FileInfo(segment).Length, Is.EqualTo(length));
+        await using var local = await KvClient.ConnectAsync(config, new KvClientOptions { PreferredReplicaId = 2, ReadMode = ReadMode.Local });
+        Assert.That(Encoding.UTF8.GetString((await local.GetAsync("before-tear")).Value.Span), Is.EqualTo("kept"));
+    }
+
+    [Test]
+    public async Task Damage_in_the_middle_of_the_log_stops_the_replica_with_one_clear_line()
+    {
+        await using var cluster = await LocalCluster.StartAsync();
+        var config = ClusterConfigFile.Load(cluster.ConfigPath);
+        await using (var client = await KvClient.ConnectAsync(config))
+        {
+            for (int i = 0; i < 20; i++)
+            {
+                await client.PutAsync($"k{i}", new string('v', 100));
+            }
+        }
+        cluster.Kill(3);
+        string segment = Directory.GetFiles(cluster.DataDirectory(3), "wal-*.log").Single();
+        byte[] bytes = await File.ReadAllBytesAsync(segment);
+        bytes[bytes.Length / 3] ^= 0x10;
+        await File.WriteAllBytesAsync(segment, bytes);
+
+        var process = cluster.StartProcess(3);
+        Assert.That(process.WaitForExit(30_000), Is.True, "the replica stops instead of running on a damaged log");
+        Assert.That(process.ExitCode, Is.Not.Zero);
+        await cluster.WaitUntilAsync(() => cluster.Log(3).Contains("write-ahead log is damaged"), TimeSpan.FromSeconds(10), "the error line");
+        string line = cluster.Log(3).Split('\n').Single(l => l.Contains("write-ahead log is damaged"));
+        Assert.That(line, Does.Contain(segment).And.Contain("offset"), "the line names the file and where in it");
+    }
+
+    private static async Task AssertHoldsEveryAckedWriteAsync(LocalCluster cluster, ClusterConfig config, int replica, IReadOnlyDictionary<string, string> acked)
+    {
+        await using var client = await KvClient.ConnectAsync(config, new KvClientOptions { PreferredReplicaId = replica, ReadMode = ReadMode.Local });
+        var missing = new List<string>();
+        var clock = Stopwatch.StartNew();
+        foreach (var (key, value) in acked)
+        {
+            // A replica may still be delivering the last writes it holds: wait for each, with a deadline.
+            while (true)
+            {
+                var got = await client.GetAsync(key);
+                if (got.Found && Encoding.UTF8.GetString(got.Value.Span) == value)
+                {
+                    break;
+                }
+                if (clock.Elapsed > ConvergenceDeadline)
+                {
+                    missing.Add(key);
+                    break;
+                }
+                await Task.Delay(20);
+            }
+        }
+        Assert.That(missing, Is.Empty, $"acknowledged writes missing on replica {replica} (of {acked.Count}); logs:\n{cluster.Log(replica)}");
+    }
+
+    /// <summary>Clients writing unique keys in closed loops, recording each write acknowledged.</summary>
+    private sealed class Writers : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task[] _loops;
+        private int _failed;
+
+        public Writers(ClusterConfig config, int count)
+        {
+            _loops = [.. Enumerable.Range(0, count).Select(w => Task.Run(() => RunAsync(config, w)))];
+        }
+
+        public ConcurrentDictionary<string, string> Acked { get; } = new();
+
+        public int Failed => _failed;
+
+        private async Task RunAsync(ClusterConfig config, int writer)
+        {
+            KvClient? client = null;
+            for (int i = 0; !_stop.IsCancellationRequested; i++)
+            {
+                string key = $"w{writer}-{i}";
+                string value = $"{key}-{Guid.NewGuid():N}";
+                try
+                {
+                    client ??= await KvClient.ConnectAsync(config, new KvClientOptions { RequestTimeout = TimeSpan.FromSeconds(5) }, _stop.Token);
+                    await client.PutAsync(key, value, _stop.Token);
+                    Acked[key] = value;
+                }
+                catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception e) when (e is KvException or IOException or System.Net.Sockets.SocketException or TimeoutException)
+                {
+                    // Failed or unknown: it may or may not be applied; only acknowledged writes are checked.
+                    Interlocked.Increment(ref _failed);
+                }
+            }
+            if (client is not null)
+            {
+                await client.DisposeAsync();
+            }
+        }
+
+        public async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+            await Task.WhenAll(_loops);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_stop.IsCancellationRequested)
+            {
+                await StopAsync();
+            }
+            _stop.Dispose();
+        }
+    }
+}
