@@ -15,3 +15,6 @@ internal sealed record PeerEnvelopeInput(PeerLink From, long Incarnation, Replic
 internal sealed record PeerRestartedInput(PeerLink Peer, long Incarnation) : CoreInput;
 
 internal sealed record TickInput(long NowMs) : CoreInput;
+
+/// <summary>A backup connection wants a snapshot; the core loop asks storage for one and hands back the task.</summary>
+internal sealed record BackupInput(TaskCompletionSource<Task<(KvReplica.Clock.Stamp Through, string Path)>> Snapshot) : CoreInput;

@@ -1,17 +1,19 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using KvReplica.Node;
+using KvReplica.Node.Storage;
 using KvReplica.Protocol.Config;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
-const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--verbose]";
+const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--restore <backup-file>] [--verbose]";
 
 var positional = new List<string>();
 bool verbose = false;
 string? dataDirOverride = null;
+string? restoreFrom = null;
 for (int i = 0; i < args.Length; i++)
 {
     switch (args[i])
@@ -28,6 +30,13 @@ for (int i = 0; i < args.Length; i++)
                 return Fail($"--data-dir needs a directory; {Usage}", 2);
             }
             dataDirOverride = Path.GetFullPath(args[++i]);
+            break;
+        case "--restore":
+            if (i + 1 >= args.Length || string.IsNullOrWhiteSpace(args[i + 1]))
+            {
+                return Fail($"--restore needs a backup file; {Usage}", 2);
+            }
+            restoreFrom = Path.GetFullPath(args[++i]);
             break;
         case var flag when flag.StartsWith("--", StringComparison.Ordinal):
             return Fail($"unknown option '{flag}'; {Usage}", 2);
@@ -57,6 +66,20 @@ catch (ConfigException e)
 if (config.Find(replicaId) is null)
 {
     return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", 2);
+}
+
+if (restoreFrom is not null)
+{
+    // Seed the data directory and stop: the operator starts the replica as usual afterwards.
+    try
+    {
+        Console.WriteLine($"node: {BackupRestore.Seed(restoreFrom, dataDirOverride ?? config.DataDirectoryOf(replicaId))}");
+        return 0;
+    }
+    catch (NodeStartupException e)
+    {
+        return Fail(e.Message, 1);
+    }
 }
 
 var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });

@@ -24,6 +24,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
 {
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+    private const int BackupChunkBytes = 1 << 20;
 
     private readonly NodeIdentity _identity;
     private readonly ClusterConfig _config;
@@ -217,6 +218,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 _core.Tick(t.NowMs);
                 _storage!.OnTick();
                 break;
+            case BackupInput b:
+                b.Snapshot.TrySetResult(_storage!.SnapshotForBackup());
+                break;
             case PeerRestartedInput r:
                 _core.OnPeerRestarted(r.Peer.PeerId);
                 r.Peer.ResumeAfterRestart(r.Incarnation);
@@ -340,6 +344,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 case PeerKind.Replica:
                     await ServePeerAsync(connection, hello, stopping).ConfigureAwait(false);
                     break;
+                case PeerKind.Backup:
+                    await ServeBackupAsync(connection, stopping).ConfigureAwait(false);
+                    break;
                 default:
                     await RejectAsync(connection, $"unknown peer kind {(int)hello.Kind}", stopping).ConfigureAwait(false);
                     break;
@@ -415,6 +422,62 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             {
                 Log.PeerDown(_logger, peer.PeerId, "inbound", reason);
             }
+        }
+    }
+
+    // A backup: a fresh snapshot (cut after everything delivered here so far), streamed from its
+    // file in chunks. Each chunk waits for the socket to drain (the pipe's flush), so a slow
+    // reader slows the stream instead of filling memory.
+    private async Task ServeBackupAsync(FramedConnection connection, CancellationToken stopping)
+    {
+        await connection.SendAsync(new HelloAccepted
+        {
+            ProtocolVersion = ProtocolVersion.Current,
+            ReplicaId = _identity.ReplicaId,
+            Incarnation = _identity.Incarnation,
+            MaxFrameBytes = _config.MaxFrameBytes,
+        }, stopping).ConfigureAwait(false);
+        var asked = new TaskCompletionSource<Task<(Clock.Stamp Through, string Path)>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
+        Clock.Stamp through;
+        FileStream file;
+        try
+        {
+            (through, string path) = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
+            // Open at once: the snapshot stays on disk until two newer ones exist, and an open
+            // file stays readable after it is deleted.
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 20);
+        }
+        catch (IOException e)
+        {
+            await connection.SendAsync(new BackupChunk { Last = true, Error = e.Message }, stopping).ConfigureAwait(false);
+            return;
+        }
+        await using (file.ConfigureAwait(false))
+        {
+            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            var buffer = new byte[Math.Min(BackupChunkBytes, _config.MaxFrameBytes - 4096)];
+            long offset = 0;
+            while (true)
+            {
+                int read = await file.ReadAsync(buffer, stopping).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+                sha.AppendData(buffer, 0, read);
+                await connection.SendAsync(new BackupChunk { Offset = offset, Data = buffer[..read] }, stopping).ConfigureAwait(false);
+                offset += read;
+            }
+            await connection.SendAsync(new BackupChunk
+            {
+                Offset = offset,
+                Last = true,
+                Sha256 = sha.GetHashAndReset(),
+                ThroughTime = through.Time,
+                ThroughReplica = through.ReplicaId,
+            }, stopping).ConfigureAwait(false);
+            Log.BackupServed(_logger, connection.Remote, offset, through.ToString());
         }
     }
 

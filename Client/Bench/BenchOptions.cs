@@ -15,11 +15,16 @@ public sealed record BenchOptions
     public int ValueSize { get; init; } = 100;
     /// <summary>Keys are drawn uniformly from this many (bench-0 … bench-(K-1)).</summary>
     public int Keys { get; init; } = 10_000;
+    /// <summary>
+    /// Keys in order (bench-0, bench-1, …, wrapping at K) shared by all connections instead of at
+    /// random: with write ratio 1 and enough operations, every key gets written (loading a store).
+    /// </summary>
+    public bool Fill { get; init; }
     /// <summary>Time run before measuring; excluded from the statistics.</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Parses <c>--connections N --duration S --write-ratio R --value-size B --keys K --warmup S</c>
+    /// Parses <c>--connections N --duration S --write-ratio R --value-size B --keys K --warmup S --fill</c>
     /// (seconds may be fractional). Returns null and a one-line <paramref name="error"/> on bad input.
     /// </summary>
     public static BenchOptions? Parse(IReadOnlyList<string> args, out string? error)
@@ -29,6 +34,11 @@ public sealed record BenchOptions
         for (int i = 0; i < args.Count; i++)
         {
             string flag = args[i];
+            if (flag == "--fill")
+            {
+                options = options with { Fill = true };
+                continue;
+            }
             if (i + 1 >= args.Count)
             {
                 error = flag.StartsWith("--", StringComparison.Ordinal) ? $"bench {flag} needs a value" : $"bench: unexpected argument '{flag}'";

@@ -100,7 +100,7 @@ public static class BenchRunner
         double seconds = run.MeasuredSeconds;
         var inv = CultureInfo.InvariantCulture;
         await stdout.WriteLineAsync(string.Create(inv,
-            $"config: connections={bench.Connections} duration={bench.Duration.TotalSeconds:0.###}s warmup={bench.Warmup.TotalSeconds:0.###}s write-ratio={bench.WriteRatio:0.###} value-size={bench.ValueSize} keys={bench.Keys}")).ConfigureAwait(false);
+            $"config: connections={bench.Connections} duration={bench.Duration.TotalSeconds:0.###}s warmup={bench.Warmup.TotalSeconds:0.###}s write-ratio={bench.WriteRatio:0.###} value-size={bench.ValueSize} keys={bench.Keys}{(bench.Fill ? " fill" : "")}")).ConfigureAwait(false);
         await stdout.WriteLineAsync(Line("writes", writes, seconds)).ConfigureAwait(false);
         await stdout.WriteLineAsync(Line("reads", reads, seconds)).ConfigureAwait(false);
         await stdout.WriteLineAsync(Line("all", all, seconds)).ConfigureAwait(false);
@@ -141,6 +141,7 @@ public static class BenchRunner
 
         public WorkerStats[] Workers { get; }
         public long CompletedOps;
+        private long _nextFillKey;
         public long Errors;
         public string? FirstError;
 
@@ -164,7 +165,8 @@ public static class BenchRunner
                     return;
                 }
                 bool isWrite = random.NextDouble() < _options.WriteRatio;
-                string key = "bench-" + random.Next(_options.Keys).ToString(CultureInfo.InvariantCulture);
+                long keyIndex = _options.Fill ? (Interlocked.Increment(ref _nextFillKey) - 1) % _options.Keys : random.Next(_options.Keys);
+                string key = "bench-" + keyIndex.ToString(CultureInfo.InvariantCulture);
                 bool ok = true;
                 try
                 {

@@ -78,6 +78,10 @@ public static class CliApplication
             }
             return await BenchRunner.RunAsync(config, options, benchOptions, stdout, stderr, ct).ConfigureAwait(false);
         }
+        if (arguments.Command == "backup")
+        {
+            return await RunBackupAsync(config, arguments, stdout, stderr, ct).ConfigureAwait(false);
+        }
         if (arguments.Command is not null)
         {
             return await RunOneShotAsync(config, options, arguments, stdout, stderr, ct).ConfigureAwait(false);
@@ -98,6 +102,27 @@ public static class CliApplication
             return stdinIsTerminal
                 ? await LineModes.RunInteractiveAsync(client, stdin, stdout, ct).ConfigureAwait(false)
                 : await LineModes.RunBatchAsync(client, stdin, stdout, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<int> RunBackupAsync(ClusterConfig config, CliArguments arguments, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        if (arguments.CommandArguments.Count != 1)
+        {
+            return UsageError(stderr, "backup needs exactly one argument: the file to write");
+        }
+        string path = arguments.CommandArguments[0];
+        try
+        {
+            var result = await Backup.BackupDownloader.DownloadAsync(config, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"backup: {result.Bytes} bytes through write {result.ThroughTime}.{result.ThroughReplica} from replica {result.ReplicaId} written to {path}")).ConfigureAwait(false);
+            return ExitCodes.Ok;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            await stderr.WriteLineAsync($"client: backup failed: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Error;
         }
     }
 

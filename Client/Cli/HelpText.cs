@@ -36,7 +36,10 @@ public static class HelpText
           client <config> get|put|delete ...    one command; exit 0 = OK or value, 1 = (not found),
                                                 2 = usage or config error, 3 = ERROR
           client <config> bench [--connections N] [--duration S] [--write-ratio R]
-                                [--value-size B] [--keys K] [--warmup S]
+                                [--value-size B] [--keys K] [--warmup S] [--fill]
+          client <config> backup <file>         a snapshot of the cluster's state (as of one point
+                                                in the write order) into <file>; restore it with
+                                                node <id> <config> --restore <file>
                                                 closed-loop load test; report on stdout
         Options (before the command):
           --replica <id>    try this replica first (then the others by id)

@@ -86,7 +86,7 @@ internal sealed class ReplicaConnection
                 Kind = PeerKind.Client,
             });
             await writer.FlushAsync(ct).ConfigureAwait(false);
-            var answer = await ReadHandshakeAnswerAsync(reader, config.MaxFrameBytes, ct).ConfigureAwait(false);
+            var answer = await ReadFrameAsync(reader, config.MaxFrameBytes, "handshake", ct).ConfigureAwait(false);
             switch (answer)
             {
                 case HelloAccepted:
@@ -131,7 +131,8 @@ internal sealed class ReplicaConnection
         _closed.TrySetResult();
     }
 
-    private static async Task<Message> ReadHandshakeAnswerAsync(PipeReader reader, int maxFrameBytes, CancellationToken ct)
+    /// <summary>Reads one whole frame; <paramref name="during"/> names the exchange in the error if the replica closes first.</summary>
+    internal static async Task<Message> ReadFrameAsync(PipeReader reader, int maxFrameBytes, string during, CancellationToken ct)
     {
         while (true)
         {
@@ -146,8 +147,8 @@ internal sealed class ReplicaConnection
                 if (result.IsCompleted)
                 {
                     throw new IOException(buffer.IsEmpty
-                        ? "closed the connection during the handshake"
-                        : "closed the connection in the middle of the handshake answer");
+                        ? $"closed the connection during the {during}"
+                        : $"closed the connection in the middle of a frame of the {during}");
                 }
             }
             finally

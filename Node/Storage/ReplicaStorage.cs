@@ -23,7 +23,7 @@ namespace KvReplica.Node.Storage;
 /// </remarks>
 internal sealed class ReplicaStorage : IDisposable
 {
-    private const string LockFileName = "LOCK";
+    public const string LockFileName = "LOCK";
 
     private readonly ClusterConfig _config;
     private readonly ILogger _logger;
@@ -33,7 +33,11 @@ internal sealed class ReplicaStorage : IDisposable
     private readonly List<LogEntry> _round = [];
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
     private long _deliveredSinceSnapshot;
-    private Task<Stamp>? _snapshotInProgress;
+    private Task<(Stamp Through, string Path)>? _snapshotInProgress;
+    // Backups asked for since the current snapshot started: they need a snapshot that starts
+    // after they were asked, so they wait for the next one.
+    private readonly List<TaskCompletionSource<(Stamp, string)>> _backupsWaiting = [];
+    private readonly List<TaskCompletionSource<(Stamp, string)>> _backupsOfCurrent = [];
     private bool _snapshotFailedLogged;
 
     private ReplicaStorage(string directory, ClusterConfig config, ILogger logger, FileStream lockFile, WalFile wal, SnapshotStore snapshots)
@@ -133,10 +137,27 @@ internal sealed class ReplicaStorage : IDisposable
         }
         CollectSnapshot();
         if (_snapshotInProgress is null
-            && (_deliveredSinceSnapshot >= _config.SnapshotEveryWrites || _wal.BytesSinceRoll >= _config.SnapshotEveryLogBytes))
+            && (_backupsWaiting.Count > 0 || _deliveredSinceSnapshot >= _config.SnapshotEveryWrites || _wal.BytesSinceRoll >= _config.SnapshotEveryLogBytes))
         {
             StartSnapshot();
         }
+    }
+
+    /// <summary>
+    /// Asks for a snapshot cut after everything this replica has delivered so far, for a backup;
+    /// completes with its stamp and file once it is durable. Called on the core loop, after the
+    /// round's <see cref="Persist"/>.
+    /// </summary>
+    public Task<(Stamp Through, string Path)> SnapshotForBackup()
+    {
+        var waiter = new TaskCompletionSource<(Stamp, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _backupsWaiting.Add(waiter);
+        CollectSnapshot();
+        if (_snapshotInProgress is null)
+        {
+            StartSnapshot();
+        }
+        return waiter.Task;
     }
 
     /// <summary>Under the <c>batch</c> policy, bounds how long a quiet replica leaves its last batch unsynced.</summary>
@@ -148,10 +169,16 @@ internal sealed class ReplicaStorage : IDisposable
             _sinceSync.Restart();
         }
         CollectSnapshot();
+        if (_snapshotInProgress is null && _backupsWaiting.Count > 0)
+        {
+            StartSnapshot();
+        }
     }
 
     private void StartSnapshot()
     {
+        _backupsOfCurrent.AddRange(_backupsWaiting);
+        _backupsWaiting.Clear();
         _deliveredSinceSnapshot = 0;
         _wal.Roll();
         var segments = _wal.ClosedSegmentPaths;
@@ -159,7 +186,7 @@ internal sealed class ReplicaStorage : IDisposable
     }
 
     // Off the core thread: previous snapshot + frozen segments -> new snapshot, saved durably.
-    private Stamp BuildSnapshot(IReadOnlyList<string> segments)
+    private (Stamp, string) BuildSnapshot(IReadOnlyList<string> segments)
     {
         var started = Stopwatch.StartNew();
         var store = _snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(_logger, skipped))?.Store ?? new KvStore();
@@ -176,7 +203,7 @@ internal sealed class ReplicaStorage : IDisposable
         Recovery.Rebuild(store, entries, out _);
         string path = _snapshots.Save(store);
         Log.SnapshotSaved(_logger, path, store.Count, store.LastApplied.ToString(), started.ElapsedMilliseconds);
-        return store.LastApplied;
+        return (store.LastApplied, path);
     }
 
     private void CollectSnapshot()
@@ -189,18 +216,31 @@ internal sealed class ReplicaStorage : IDisposable
         if (done.IsCompletedSuccessfully)
         {
             _snapshotFailedLogged = false;
-            int deleted = _wal.DeleteSegmentsThrough(done.Result);
+            int deleted = _wal.DeleteSegmentsThrough(done.Result.Through);
             if (deleted > 0 && _logger.IsEnabled(LogLevel.Debug))
             {
-                _logger.LogDebug("deleted {Count} log segments covered by the snapshot through {Stamp}", deleted, done.Result);
+                _logger.LogDebug("deleted {Count} log segments covered by the snapshot through {Stamp}", deleted, done.Result.Through);
+            }
+            foreach (var backup in _backupsOfCurrent)
+            {
+                backup.TrySetResult(done.Result);
             }
         }
-        else if (!_snapshotFailedLogged)
+        else
         {
-            // The log still holds everything, so nothing is lost; the next threshold retries.
-            _snapshotFailedLogged = true;
-            Log.SnapshotFailed(_logger, done.Exception?.GetBaseException().Message ?? "cancelled");
+            string reason = done.Exception?.GetBaseException().Message ?? "cancelled";
+            if (!_snapshotFailedLogged)
+            {
+                // The log still holds everything, so nothing is lost; the next threshold retries.
+                _snapshotFailedLogged = true;
+                Log.SnapshotFailed(_logger, reason);
+            }
+            foreach (var backup in _backupsOfCurrent)
+            {
+                backup.TrySetException(new IOException($"the snapshot for the backup failed: {reason}"));
+            }
         }
+        _backupsOfCurrent.Clear();
     }
 
     public void Dispose()
@@ -211,6 +251,11 @@ internal sealed class ReplicaStorage : IDisposable
         }
         catch (AggregateException)
         {
+        }
+        CollectSnapshot();
+        foreach (var backup in _backupsWaiting.Concat(_backupsOfCurrent))
+        {
+            backup.TrySetException(new IOException("the replica is stopping"));
         }
         _wal.Dispose();
         _lock.Dispose();

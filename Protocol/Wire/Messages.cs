@@ -12,6 +12,7 @@ namespace KvReplica.Protocol.Wire;
 [Union(2, typeof(HelloRejected))]
 [Union(10, typeof(ClientRequest))]
 [Union(11, typeof(ClientReply))]
+[Union(12, typeof(BackupChunk))]
 [Union(20, typeof(ReplicaEnvelope))]
 public abstract class Message
 {
@@ -22,6 +23,8 @@ public enum PeerKind
 {
     Client = 0,
     Replica = 1,
+    /// <summary>A backup download: after HelloAccepted the replica streams <see cref="BackupChunk"/>s and closes.</summary>
+    Backup = 2,
 }
 
 /// <summary>
@@ -142,6 +145,29 @@ public sealed class ClientReply : Message
     [Key(5)] public long VersionTime { get; set; }
     /// <summary>Replica id half of the version stamp.</summary>
     [Key(6)] public int VersionReplica { get; set; }
+}
+
+/// <summary>
+/// One piece of a backup (a snapshot file of the store, docs/protocol.md "Backup"), sent in order
+/// on a connection opened with <see cref="PeerKind.Backup"/>. The last chunk carries the SHA-256
+/// of the whole file, or an error instead.
+/// </summary>
+[MessagePackObject]
+public sealed class BackupChunk : Message
+{
+    /// <summary>Byte offset of <see cref="Data"/> in the file.</summary>
+    [Key(0)] public long Offset { get; set; }
+    /// <summary>At most 1 MiB.</summary>
+    [Key(1)] public byte[] Data { get; set; } = [];
+    /// <summary>True on the final chunk.</summary>
+    [Key(2)] public bool Last { get; set; }
+    /// <summary>Final chunk: SHA-256 of the whole file.</summary>
+    [Key(3)] public byte[]? Sha256 { get; set; }
+    /// <summary>Final chunk: the stamp of the last write the backup includes (time, replica).</summary>
+    [Key(4)] public long ThroughTime { get; set; }
+    [Key(5)] public int ThroughReplica { get; set; }
+    /// <summary>Non-null: the backup failed; one line for a person. No more chunks follow.</summary>
+    [Key(6)] public string? Error { get; set; }
 }
 
 /// <summary>
