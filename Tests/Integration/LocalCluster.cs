@@ -61,7 +61,8 @@ internal sealed class LocalCluster : IAsyncDisposable
     public string ConfigPath { get; }
 
     /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
-    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000)
+    /// <remarks><paramref name="restoreFrom"/>: a backup file each replica's data directory is seeded from (<c>node --restore</c>) before it starts.</remarks>
+    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000, string? restoreFrom = null)
     {
         string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
@@ -80,6 +81,13 @@ internal sealed class LocalCluster : IAsyncDisposable
         string configPath = Path.Combine(directory, "cluster.json");
         await File.WriteAllTextAsync(configPath, json);
         var cluster = new LocalCluster(directory, replicas, configPath);
+        if (restoreFrom is not null)
+        {
+            foreach (var (id, _) in replicas)
+            {
+                await cluster.RestoreAsync(id, restoreFrom);
+            }
+        }
         foreach (var (id, _) in replicas)
         {
             cluster.Start(id);
@@ -100,6 +108,23 @@ internal sealed class LocalCluster : IAsyncDisposable
     {
         Start(id);
         await WaitUntilAsync(() => IsLinked(id), TimeSpan.FromSeconds(30), $"restarted replica {id} listening with all peer links up");
+    }
+
+    /// <summary>Runs <c>node id config --restore file</c> to completion; fails the test unless it succeeds.</summary>
+    public async Task RestoreAsync(int id, string backupFile)
+    {
+        using var process = Process.Start(new ProcessStartInfo(BuiltExecutables.Node, [id.ToString(), ConfigPath, "--restore", backupFile])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        })!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(deadline.Token);
+        Assert.That(process.ExitCode, Is.Zero, $"node {id} --restore failed: {await output}{await errors}");
+        TestContext.Progress.WriteLine($"[restore {id}] {(await output).Trim()}");
     }
 
     /// <summary>Starts replica <paramref name="id"/> without waiting; for tests of start-up failures.</summary>
