@@ -33,6 +33,10 @@ public sealed class WireStabilityTests
             Assert.That(Hex(new ClientReply { RequestId = 1, Status = ReplyStatus.NotFound }), Is.EqualTo("0000000a920b970101c000c00000"));
             Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new ReadQuery { ReadId = 5, Key = "k" } }),
                 Is.EqualTo("0000000b9214930101920192" + "05a16b"));
+            Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new OrderBatch { AckOrigins = [1], AckTimes = [2], Clock = 3, DeliveredTimes = [4] } }),
+                Is.EqualTo("00000010" + "9214930101" + "920095" + "90" + "9101" + "9102" + "03" + "9104"));
+            Assert.That(Hex(new BackupChunk { Offset = 1, Data = [7], Last = true, ThroughTime = 2, ThroughReplica = 3 }),
+                Is.EqualTo("0000000c" + "920c97" + "01" + "c40107" + "c3" + "c0" + "02" + "03" + "c0"));
         });
     }
 
@@ -55,6 +59,7 @@ public sealed class WireStabilityTests
             Assert.That((int)ReadMode.Local, Is.EqualTo(1));
             Assert.That((int)PeerKind.Client, Is.EqualTo(0));
             Assert.That((int)PeerKind.Replica, Is.EqualTo(1));
+            Assert.That((int)PeerKind.Backup, Is.EqualTo(2));
             Assert.That(ProtocolVersion.Current, Is.EqualTo(1));
         });
     }
