@@ -19,28 +19,64 @@ internal sealed class WiredCores
     public readonly List<ClientResponse> Replies = [];
     private readonly Dictionary<(int From, int To), Queue<PeerMessage>> _links = new();
     public readonly HashSet<int> Silent = [];
+    /// <summary>What each core asked to persist, in order: the write-ahead log a Node would keep.</summary>
+    public readonly Dictionary<int, List<KvReplica.Store.Persistence.LogEntry>> Logs = new();
     public long Now;
+    private readonly int[] _ids;
+    private readonly int _maxPendingWrites;
 
     public WiredCores(int count = 3, int maxPendingWrites = 100_000)
     {
         var ids = Enumerable.Range(1, count).ToArray();
+        _ids = ids;
+        _maxPendingWrites = maxPendingWrites;
         foreach (int id in ids)
         {
             Stores[id] = new KvStore();
-            Cores[id] = new ReplicaCore(new ReplicaCoreOptions
-            {
-                SelfId = id,
-                Members = ids,
-                ReadTimeoutMs = 1000,
-                WriteTimeoutMs = 2000,
-                MaxPendingWrites = maxPendingWrites,
-            }, Stores[id]);
+            Cores[id] = NewCore(id, Stores[id], null);
+            Logs[id] = [];
             Delivered[id] = [];
             foreach (int other in ids.Where(o => o != id))
             {
                 _links[(id, other)] = new Queue<PeerMessage>();
             }
         }
+    }
+
+    private ReplicaCore NewCore(int id, KvStore store, CoreRecoveryState? recovered) => new(new ReplicaCoreOptions
+    {
+        SelfId = id,
+        Members = _ids,
+        ReadTimeoutMs = 1000,
+        WriteTimeoutMs = 2000,
+        MaxPendingWrites = _maxPendingWrites,
+    }, store, recovered);
+
+    /// <summary>
+    /// Crashes replica <paramref name="id"/> and starts it again from its log alone, as a Node
+    /// would after SIGKILL: messages in flight to and from it are lost (the links start afresh)
+    /// and its peers are told it restarted. Returns how many writes recovery replayed.
+    /// </summary>
+    public int Restart(int id, Func<List<KvReplica.Store.Persistence.LogEntry>, IEnumerable<KvReplica.Store.Persistence.LogEntry>>? damage = null)
+    {
+        foreach (var ((from, to), queue) in _links)
+        {
+            if (from == id || to == id)
+            {
+                queue.Clear();
+            }
+        }
+        var store = new KvStore();
+        var log = damage is null ? Logs[id] : [.. damage(Logs[id])];
+        Logs[id] = log;
+        var recovered = KvReplica.Store.Persistence.Recovery.Rebuild(store, log, out int replayed);
+        Stores[id] = store;
+        Cores[id] = NewCore(id, store, recovered);
+        foreach (int other in _ids.Where(o => o != id))
+        {
+            Cores[other].OnPeerRestarted(id);
+        }
+        return replayed;
     }
 
     /// <summary>Collects every core's outputs and passes messages on until nothing moves.</summary>
@@ -53,6 +89,12 @@ internal sealed class WiredCores
             foreach (var (id, core) in Cores)
             {
                 var ready = core.TakeReady();
+                // Persist before anything of this round leaves (the Ready contract).
+                Logs[id].AddRange(ready.NewlyHeld.Select(KvReplica.Store.Persistence.LogEntry.HeldWrite));
+                if (ready.DeliveredThrough != Stamp.Zero)
+                {
+                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.Delivered(ready.DeliveredThrough));
+                }
                 Delivered[id].AddRange(ready.Delivered);
                 Replies.AddRange(ready.Replies);
                 foreach (var m in ready.Messages)
