@@ -15,6 +15,12 @@ public sealed partial class ReplicaCore
     private readonly Dictionary<int, long> _deliveredThrough = new();
     // Peers whose link starts afresh: the next batch to each re-sends our undelivered writes.
     private readonly SortedSet<int> _resendTo = [];
+    // Peers that have not sent a batch since this core started. Until each has, this replica
+    // stamps no write: a peer's first batch is what reveals (CheckNothingLost) that this replica
+    // came back with less than it had sent, and a write stamped from a clock that went back
+    // could collide with a stamp the peers already hold. Under all-member delivery no write
+    // could complete without those peers anyway.
+    private readonly SortedSet<int> _notHeardSinceStart = [];
     // Writes this replica stamped since the last batch went out; the same batch goes to every peer.
     private readonly List<WriteEntry> _outgoingWrites = [];
     private bool _acksChanged;
@@ -30,6 +36,12 @@ public sealed partial class ReplicaCore
 
     private void StartWrite(long connectionId, ClientRequest request)
     {
+        if (_notHeardSinceStart.Count > 0)
+        {
+            ReplyError(connectionId, request.RequestId, ErrorCode.Busy,
+                $"replica {SelfId} is rejoining: waiting to hear from replica{(_notHeardSinceStart.Count > 1 ? "s" : "")} {string.Join(", ", _notHeardSinceStart)}; retry later");
+            return;
+        }
         if (_holdBack.Count >= _options.MaxPendingWrites)
         {
             ReplyError(connectionId, request.RequestId, ErrorCode.Busy,
@@ -109,6 +121,7 @@ public sealed partial class ReplicaCore
     private void ReceiveBatch(int from, OrderBatch batch)
     {
         int duplicates = ValidateBatch(from, batch);
+        _notHeardSinceStart.Remove(from);
         long newest = batch.Clock;
         for (int i = duplicates; i < batch.Writes.Length; i++)
         {

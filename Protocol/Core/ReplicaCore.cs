@@ -28,7 +28,11 @@ public sealed partial class ReplicaCore
 
     /// <param name="options">Identity, view and timeouts.</param>
     /// <param name="stateMachine">The store, already holding every write up to <paramref name="recovered"/>'s LastDelivered.</param>
-    /// <param name="recovered">What a restarted replica read back from its data directory; null for a fresh one.</param>
+    /// <param name="recovered">
+    /// What the replica read back from its data directory (empty for an empty one): the core then
+    /// stamps no write until every peer has sent it a batch. Null only for a core known to be new
+    /// to a new cluster (tests, the simulation's first start).
+    /// </param>
     public ReplicaCore(ReplicaCoreOptions options, IReplicatedStateMachine stateMachine, CoreRecoveryState? recovered = null)
     {
         _options = options;
@@ -48,6 +52,9 @@ public sealed partial class ReplicaCore
         if (recovered is not null)
         {
             Recover(recovered);
+            // A replica started from a data directory (the Node always is, even an empty one)
+            // cannot know it is not behind what it once promised until each peer has spoken.
+            _notHeardSinceStart.UnionWith(_peers);
         }
         // Every link starts afresh, at first start as after a restart: the first batch to each
         // peer re-sends this replica's undelivered writes (see OnPeerRestarted).

@@ -148,4 +148,38 @@ public sealed class CoreRecoveryTests
         var lost = Assert.Throws<StateLostException>(() => cluster.Advance(100));
         Assert.That(lost!.Message, Does.Contain("this replica"));
     }
+
+    [Test]
+    public void A_restarted_replica_stamps_no_write_until_every_peer_has_spoken()
+    {
+        var cluster = new WiredCores();
+        cluster.Put(2, "mine", "v");
+        cluster.Settle();
+        // Its own write lost: were it to stamp now, its clock (rebuilt from what is left) would
+        // reuse a time its peers already hold for replica 2, and they would drop the new write
+        // as a duplicate. So it must hear from them first, and that is when the loss shows.
+        cluster.Restart(2, damage: log => log.Where(e => e.Held is null));
+        cluster.Silent.Add(2);
+        long early = cluster.Put(2, "too-early", "x");
+        cluster.Settle();
+        cluster.Silent.Remove(2);
+        var reply = cluster.Replies.Single(r => r.Reply.RequestId == early).Reply;
+        Assert.That(reply.Error, Is.EqualTo(ErrorCode.Busy));
+        Assert.That(reply.ErrorMessage, Does.Contain("rejoining").And.Contain("1, 3"));
+        Assert.Throws<StateLostException>(() => cluster.Advance(100));
+    }
+
+    [Test]
+    public void A_restarted_replica_with_its_log_intact_takes_writes_once_its_peers_have_spoken()
+    {
+        var cluster = new WiredCores();
+        cluster.Put(1, "k", "v");
+        cluster.Settle();
+        cluster.Restart(3);
+        cluster.Settle();
+        long put = cluster.Put(3, "after", "ok");
+        cluster.Settle();
+        Assert.That(cluster.ReplyTo(put)?.Status, Is.EqualTo(ReplyStatus.Ok));
+        AssertSameState(cluster);
+    }
 }
