@@ -62,7 +62,7 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
     /// <remarks><paramref name="restoreFrom"/>: a backup file each replica's data directory is seeded from (<c>node --restore</c>) before it starts.</remarks>
-    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000, string? restoreFrom = null)
+    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000, string? restoreFrom = null, int maxPendingWrites = 100_000)
     {
         string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
@@ -75,7 +75,8 @@ internal sealed class LocalCluster : IAsyncDisposable
               "readTimeoutMs": {{readTimeoutMs}},
               "clientRequestTimeoutMs": {{Math.Max(writeTimeoutMs, readTimeoutMs) + 2000}},
               "fsync": "{{fsync}}",
-              "snapshotEveryWrites": {{snapshotEveryWrites}}
+              "snapshotEveryWrites": {{snapshotEveryWrites}},
+              "maxPendingWrites": {{maxPendingWrites}}
             }
             """;
         string configPath = Path.Combine(directory, "cluster.json");
