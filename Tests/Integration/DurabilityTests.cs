@@ -217,6 +217,48 @@ public sealed class DurabilityTests
         }
     }
 
+    [Test]
+    public async Task A_replica_whose_data_directory_was_wiped_stops_and_rejoins_once_reseeded_from_a_backup()
+    {
+        string backup = Path.Combine(Path.GetTempPath(), $"kvreplica-reseed-{Guid.NewGuid():N}.snap");
+        try
+        {
+            await using var cluster = await LocalCluster.StartAsync();
+            var config = ClusterConfigFile.Load(cluster.ConfigPath);
+            await using (var writers = new Writers(config, count: 2))
+            {
+                await cluster.WaitUntilAsync(() => writers.Acked.Count > 200, ConvergenceDeadline, "writes before the wipe");
+                await writers.StopAsync();
+                cluster.Kill(3);
+                Directory.Delete(cluster.DataDirectory(3), recursive: true);
+
+                // Back with nothing, it must not rejoin as if it had never acknowledged anything.
+                var wiped = cluster.StartProcess(3);
+                Assert.That(wiped.WaitForExit(30_000), Is.True, "the wiped replica stops");
+                Assert.That(wiped.ExitCode, Is.EqualTo(3));
+                await cluster.WaitUntilAsync(() => cluster.Log(3).Contains("this replica's data is behind what its peers know it promised"), TimeSpan.FromSeconds(10), "the lost-state line");
+
+                // The README's remedy: a backup from the running replicas, restored into a fresh directory.
+                var download = await ClientProcess.RunAsync(cluster.ConfigPath, [], TimeSpan.FromSeconds(60), "backup", backup);
+                Assert.That(download.Lines.Single(), Does.StartWith("backup: "));
+                Directory.Delete(cluster.DataDirectory(3), recursive: true);
+                await cluster.RestoreAsync(3, backup);
+                await cluster.RestartAsync(3);
+                await AssertHoldsEveryAckedWriteAsync(cluster, config, 3, writers.Acked);
+            }
+            await using var client = await KvClient.ConnectAsync(config, new KvClientOptions { PreferredReplicaId = 3 });
+            await client.PutAsync("after-reseed", "yes");
+            foreach (int replica in new[] { 1, 2, 3 })
+            {
+                await AssertHoldsEveryAckedWriteAsync(cluster, config, replica, new Dictionary<string, string> { ["after-reseed"] = "yes" });
+            }
+        }
+        finally
+        {
+            File.Delete(backup);
+        }
+    }
+
     private static async Task AssertHoldsEveryAckedWriteAsync(LocalCluster cluster, ClusterConfig config, int replica, IReadOnlyDictionary<string, string> acked)
     {
         await using var client = await KvClient.ConnectAsync(config, new KvClientOptions { PreferredReplicaId = replica, ReadMode = ReadMode.Local });
