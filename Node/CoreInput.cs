@@ -17,4 +17,7 @@ internal sealed record PeerRestartedInput(PeerLink Peer, long Incarnation) : Cor
 internal sealed record TickInput(long NowMs) : CoreInput;
 
 /// <summary>A backup connection wants a snapshot; the core loop asks storage for one and hands back the task.</summary>
-internal sealed record BackupInput(TaskCompletionSource<Task<(KvReplica.Clock.Stamp Through, string Path)>> Snapshot) : CoreInput;
+internal sealed record BackupInput(TaskCompletionSource<Task<KvReplica.Node.Storage.SnapshotCut>> Snapshot) : CoreInput;
+
+/// <summary>A restarting peer asks what this replica knows; the core loop answers with the core's summary.</summary>
+internal sealed record StateSummaryInput(TaskCompletionSource<StateSummary> Summary) : CoreInput;

@@ -71,6 +71,18 @@ internal static partial class Log
     [LoggerMessage(5006, LogLevel.Critical, "this replica's data is behind what its peers know it promised: {Reason}. Its data directory was lost or replaced; stopping. Re-seed it from a backup or another replica's data directory (README, \"Recovering a replica\")")]
     public static partial void StateLost(ILogger logger, string reason);
 
-    [LoggerMessage(5007, LogLevel.Information, "backup sent to {Remote}: {Bytes} bytes, through {Stamp}")]
-    public static partial void BackupServed(ILogger logger, string remote, long bytes, string stamp);
+    [LoggerMessage(5007, LogLevel.Information, "{What} sent to {Remote}: {Bytes} bytes, through {Stamp}")]
+    public static partial void BackupServed(ILogger logger, string what, string remote, long bytes, string stamp);
+
+    [LoggerMessage(5008, LogLevel.Warning, "catching up from replica {PeerId}: {Reason}")]
+    public static partial void CatchingUp(ILogger logger, int peerId, string reason);
+
+    [LoggerMessage(5009, LogLevel.Information, "caught up from replica {PeerId}: {Bytes} bytes through {Stamp} in {ElapsedMs} ms; the old log and snapshots are in {Lost}")]
+    public static partial void CaughtUp(ILogger logger, int peerId, long bytes, string stamp, long elapsedMs, string lost);
+
+    [LoggerMessage(5010, LogLevel.Warning, "catch-up from replica {PeerId} failed, asking again: {Reason}")]
+    public static partial void CatchUpFailed(ILogger logger, int peerId, string reason);
+
+    [LoggerMessage(5011, LogLevel.Error, "still behind after {Attempts} catch-ups ({Reason}); starting anyway, and the core stops this replica if a peer shows it is behind")]
+    public static partial void StillBehind(ILogger logger, int attempts, string reason);
 }

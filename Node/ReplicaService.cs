@@ -57,12 +57,13 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private ValueTask AnnounceRestartAsync(PeerLink peer, long incarnation) =>
         _inputs.Writer.WriteAsync(new PeerRestartedInput(peer, incarnation), _stopping.Token);
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         var self = _config.Find(_identity.ReplicaId)!;
-        // Recover before listening: nothing may be answered from a state that is not yet whole.
+        // Recover, and catch up if peers know more, before listening: nothing may be answered
+        // from a state that is not yet whole.
         string dataDirectory = _identity.DataDirectory ?? _config.DataDirectoryOf(_identity.ReplicaId);
-        _storage = ReplicaStorage.Open(dataDirectory, _config, _logger, out var store, out var recovered);
+        var (store, recovered) = await RecoverAndCatchUpAsync(dataDirectory, cancellationToken).ConfigureAwait(false);
         _core = new ReplicaCore(new ReplicaCoreOptions
         {
             SelfId = _identity.ReplicaId,
@@ -79,7 +80,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
         catch
         {
-            _storage.Dispose();
+            _storage?.Dispose();
             _storage = null;
             throw;
         }
@@ -93,7 +94,81 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         {
             _tasks.Add(Task.Run(() => peer.RunOutboundAsync(stopping), CancellationToken.None));
         }
-        return Task.CompletedTask;
+    }
+
+    private const int MaxCatchUps = 3;
+    private static readonly TimeSpan StateQueryTimeout = TimeSpan.FromSeconds(2);
+
+    // Opens the data directory; then asks every reachable peer what it knows. A peer that holds
+    // or delivered more than this replica's log admits means the log was lost or cut short
+    // (docs/design.md, "Catch-up"): fetch that peer's snapshot and log suffix, install them in
+    // place of ours, and recover again. Unreachable peers are skipped: the core still checks
+    // every peer's first batch, and stops the replica if it is behind after all.
+    private async Task<(KvStore Store, CoreRecoveryState Recovered)> RecoverAndCatchUpAsync(string dataDirectory, CancellationToken ct)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            _storage = ReplicaStorage.Open(dataDirectory, _config, _logger, out var store, out var recovered);
+            var ahead = await FindPeerAheadAsync(recovered, ct).ConfigureAwait(false);
+            if (ahead is null)
+            {
+                return (store, recovered);
+            }
+            if (attempt > MaxCatchUps)
+            {
+                Log.StillBehind(_logger, MaxCatchUps, ahead.Value.Reason);
+                return (store, recovered);
+            }
+            var (peer, reason) = ahead.Value;
+            Log.CatchingUp(_logger, peer.Id, reason);
+            var clock = Stopwatch.StartNew();
+            string incoming = Path.Combine(dataDirectory, "incoming");
+            Directory.CreateDirectory(incoming);
+            string snapshotFile = Path.Combine(incoming, "snapshot"), suffixFile = Path.Combine(incoming, "suffix");
+            Client.Backup.BackupResult fetched;
+            try
+            {
+                fetched = await Client.Backup.BackupDownloader.ReceiveStreamAsync(_config, peer, PeerKind.CatchUp, _identity.ReplicaId, [snapshotFile, suffixFile], ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // The next attempt asks the peers again, and may pick another one.
+                Log.CatchUpFailed(_logger, peer.Id, e.Message);
+                _storage.Dispose();
+                continue;
+            }
+            _storage.Dispose();
+            string lost = ReplicaStorage.InstallPeerState(dataDirectory, snapshotFile, suffixFile, new Clock.Stamp(fetched.ThroughTime, fetched.ThroughReplica));
+            Log.CaughtUp(_logger, peer.Id, fetched.Bytes, $"{fetched.ThroughTime}.{fetched.ThroughReplica}", clock.ElapsedMilliseconds, lost);
+        }
+    }
+
+    private async Task<(ReplicaAddress Peer, string Reason)?> FindPeerAheadAsync(CoreRecoveryState recovered, CancellationToken ct)
+    {
+        var peers = _config.Replicas.Where(r => r.Id != _identity.ReplicaId).ToList();
+        var answers = await Task.WhenAll(peers.Select(async peer =>
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(StateQueryTimeout);
+            try
+            {
+                return await Client.Backup.StateQuery.AskAsync(_config, peer, _identity.ReplicaId, timeout.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                // Down, or not started yet: it cannot tell us anything now.
+                _logger.LogDebug("state query to replica {PeerId} failed: {Reason}", peer.Id, e.Message);
+                return null;
+            }
+        })).ConfigureAwait(false);
+        // Of the peers that know more, the one that delivered most.
+        return peers.Zip(answers)
+            .Where(p => p.Second is not null)
+            .Select(p => (Peer: p.First, Summary: p.Second!, Reason: ReplicaCore.WhatWasLost(_identity.ReplicaId, recovered.HeldThrough, p.First.Id, p.Second!.Origins, p.Second.HeldThrough, p.Second.DeliveredThrough)))
+            .Where(p => p.Reason is not null)
+            .OrderByDescending(p => p.Summary.DeliveredThrough.Sum())
+            .Select(p => ((ReplicaAddress, string)?)(p.Peer, p.Reason!))
+            .FirstOrDefault();
     }
 
     private static Socket Bind(ReplicaAddress self)
@@ -219,7 +294,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 _storage!.OnTick();
                 break;
             case BackupInput b:
-                b.Snapshot.TrySetResult(_storage!.SnapshotForBackup());
+                b.Snapshot.TrySetResult(_storage!.SnapshotNow());
+                break;
+            case StateSummaryInput q:
+                q.Summary.TrySetResult(_core.Summary());
                 break;
             case PeerRestartedInput r:
                 _core.OnPeerRestarted(r.Peer.PeerId);
@@ -345,7 +423,13 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                     await ServePeerAsync(connection, hello, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.Backup:
-                    await ServeBackupAsync(connection, stopping).ConfigureAwait(false);
+                    await ServeSnapshotStreamAsync(connection, withSuffix: false, stopping).ConfigureAwait(false);
+                    break;
+                case PeerKind.CatchUp:
+                    await ServeSnapshotStreamAsync(connection, withSuffix: true, stopping).ConfigureAwait(false);
+                    break;
+                case PeerKind.StateQuery:
+                    await ServeStateQueryAsync(connection, stopping).ConfigureAwait(false);
                     break;
                 default:
                     await RejectAsync(connection, $"unknown peer kind {(int)hello.Kind}", stopping).ConfigureAwait(false);
@@ -425,38 +509,42 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
     }
 
-    // A backup: a fresh snapshot (cut after everything delivered here so far), streamed from its
-    // file in chunks. Each chunk waits for the socket to drain (the pipe's flush), so a slow
-    // reader slows the stream instead of filling memory.
-    private async Task ServeBackupAsync(FramedConnection connection, CancellationToken stopping)
+    // A backup (the snapshot) or a peer catching up (the snapshot, then its log suffix): a fresh
+    // snapshot cut after everything delivered here so far, streamed from its files in chunks.
+    // Each chunk waits for the socket to drain (the pipe's flush), so a slow reader slows the
+    // stream instead of filling memory: one chunk is all it ever holds, however large the store.
+    private async Task ServeSnapshotStreamAsync(FramedConnection connection, bool withSuffix, CancellationToken stopping)
     {
-        await connection.SendAsync(new HelloAccepted
-        {
-            ProtocolVersion = ProtocolVersion.Current,
-            ReplicaId = _identity.ReplicaId,
-            Incarnation = _identity.Incarnation,
-            MaxFrameBytes = _config.MaxFrameBytes,
-        }, stopping).ConfigureAwait(false);
-        var asked = new TaskCompletionSource<Task<(Clock.Stamp Through, string Path)>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
+        var asked = new TaskCompletionSource<Task<SnapshotCut>>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
-        Clock.Stamp through;
-        FileStream file;
+        var files = new List<FileStream>();
+        SnapshotCut cut;
         try
         {
-            (through, string path) = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
-            // Open at once: the snapshot stays on disk until two newer ones exist, and an open
+            cut = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
+            // Open at once: the files stay on disk until newer ones replace them, and an open
             // file stays readable after it is deleted.
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 20);
+            foreach (string path in withSuffix ? [cut.SnapshotPath, cut.SuffixPath!] : new[] { cut.SnapshotPath })
+            {
+                files.Add(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 20));
+            }
         }
         catch (IOException e)
         {
+            foreach (var file in files)
+            {
+                await file.DisposeAsync().ConfigureAwait(false);
+            }
             await connection.SendAsync(new BackupChunk { Last = true, Error = e.Message }, stopping).ConfigureAwait(false);
             return;
         }
-        await using (file.ConfigureAwait(false))
+        long total = 0;
+        var buffer = new byte[Math.Min(BackupChunkBytes, _config.MaxFrameBytes - 4096)];
+        for (int part = 0; part < files.Count; part++)
         {
+            await using var file = files[part];
             using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-            var buffer = new byte[Math.Min(BackupChunkBytes, _config.MaxFrameBytes - 4096)];
             long offset = 0;
             while (true)
             {
@@ -466,20 +554,39 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                     break;
                 }
                 sha.AppendData(buffer, 0, read);
-                await connection.SendAsync(new BackupChunk { Offset = offset, Data = buffer[..read] }, stopping).ConfigureAwait(false);
+                await connection.SendAsync(new BackupChunk { Part = part, Offset = offset, Data = buffer[..read] }, stopping).ConfigureAwait(false);
                 offset += read;
             }
             await connection.SendAsync(new BackupChunk
             {
+                Part = part,
                 Offset = offset,
                 Last = true,
                 Sha256 = sha.GetHashAndReset(),
-                ThroughTime = through.Time,
-                ThroughReplica = through.ReplicaId,
+                ThroughTime = cut.Through.Time,
+                ThroughReplica = cut.Through.ReplicaId,
             }, stopping).ConfigureAwait(false);
-            Log.BackupServed(_logger, connection.Remote, offset, through.ToString());
+            total += offset;
         }
+        Log.BackupServed(_logger, withSuffix ? "catch-up" : "backup", connection.Remote, total, cut.Through.ToString());
     }
+
+    // A restarting peer's question: what does this replica hold and deliver, per origin?
+    private async Task ServeStateQueryAsync(FramedConnection connection, CancellationToken stopping)
+    {
+        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
+        var answer = new TaskCompletionSource<StateSummary>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _inputs.Writer.WriteAsync(new StateSummaryInput(answer), stopping).ConfigureAwait(false);
+        await connection.SendAsync(await answer.Task.ConfigureAwait(false), stopping).ConfigureAwait(false);
+    }
+
+    private HelloAccepted AcceptedHello() => new()
+    {
+        ProtocolVersion = ProtocolVersion.Current,
+        ReplicaId = _identity.ReplicaId,
+        Incarnation = _identity.Incarnation,
+        MaxFrameBytes = _config.MaxFrameBytes,
+    };
 
     private async Task ServeClientAsync(FramedConnection connection, CancellationToken stopping)
     {

@@ -45,14 +45,25 @@ public static class BackupDownloader
         throw new IOException($"no replica could serve the backup ({string.Join("; ", failures)})");
     }
 
-    private static async Task<BackupResult> DownloadFromAsync(ClusterConfig config, ReplicaAddress replica, string path, CancellationToken ct)
+    private static Task<BackupResult> DownloadFromAsync(ClusterConfig config, ReplicaAddress replica, string path, CancellationToken ct) =>
+        ReceiveStreamAsync(config, replica, PeerKind.Backup, 0, [path], ct);
+
+    /// <summary>
+    /// Opens a connection of <paramref name="kind"/> (<see cref="PeerKind.Backup"/>, or
+    /// <see cref="PeerKind.CatchUp"/> for a replica fetching a peer's state) and writes each part
+    /// of the stream to the matching path in <paramref name="paths"/>. Every part is checked
+    /// (offsets without gaps, its SHA-256), written under a temporary name, fsynced and renamed
+    /// into place only when whole. Throws <see cref="IOException"/> (and socket or frame
+    /// exceptions) with one line on any failure; nothing partial is left behind.
+    /// </summary>
+    public static async Task<BackupResult> ReceiveStreamAsync(ClusterConfig config, ReplicaAddress replica, PeerKind kind, int selfReplicaId, IReadOnlyList<string> paths, CancellationToken ct)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(replica.Host, replica.Port, ct).ConfigureAwait(false);
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var reader = PipeReader.Create(stream);
         var writer = PipeWriter.Create(stream);
-        FrameCodec.WriteFrame(writer, new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = config.ClusterName, Kind = PeerKind.Backup });
+        FrameCodec.WriteFrame(writer, new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = config.ClusterName, Kind = kind, ReplicaId = selfReplicaId });
         await writer.FlushAsync(ct).ConfigureAwait(false);
         switch (await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "handshake", ct).ConfigureAwait(false))
         {
@@ -64,53 +75,59 @@ public static class BackupDownloader
                 throw new Transport.ProtocolViolationException($"answered the handshake with {other.GetType().Name}");
         }
 
-        string partial = path + ".partial";
-        try
+        long total = 0;
+        BackupChunk? last = null;
+        for (int part = 0; part < paths.Count; part++)
         {
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            long written = 0;
-            BackupResult? result = null;
-            await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            string partial = paths[part] + ".partial";
+            try
             {
-                while (result is null)
+                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                long written = 0;
+                await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
                 {
-                    var message = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "backup stream", ct).ConfigureAwait(false);
-                    if (message is not BackupChunk chunk)
+                    last = null;
+                    while (last is null)
                     {
-                        throw new Transport.ProtocolViolationException($"sent {message.GetType().Name} in the backup stream");
-                    }
-                    if (chunk.Error is not null)
-                    {
-                        throw new IOException($"the replica failed to make the backup: {chunk.Error}");
-                    }
-                    if (chunk.Offset != written)
-                    {
-                        throw new IOException($"backup chunk at offset {chunk.Offset}, expected {written}");
-                    }
-                    await file.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
-                    sha.AppendData(chunk.Data);
-                    written += chunk.Data.Length;
-                    if (chunk.Last)
-                    {
-                        byte[] expected = chunk.Sha256 ?? throw new IOException("the last backup chunk has no checksum");
-                        if (!CryptographicOperations.FixedTimeEquals(expected, sha.GetHashAndReset()))
+                        var message = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "snapshot stream", ct).ConfigureAwait(false);
+                        if (message is not BackupChunk chunk)
                         {
-                            throw new IOException("the backup's SHA-256 does not match what the replica sent; the transfer was damaged");
+                            throw new Transport.ProtocolViolationException($"sent {message.GetType().Name} in the snapshot stream");
                         }
-                        file.Flush(flushToDisk: true);
-                        result = new BackupResult(replica.Id, written, chunk.ThroughTime, chunk.ThroughReplica);
+                        if (chunk.Error is not null)
+                        {
+                            throw new IOException($"replica {replica.Id} failed to make the snapshot: {chunk.Error}");
+                        }
+                        if (chunk.Part != part || chunk.Offset != written)
+                        {
+                            throw new IOException($"chunk of part {chunk.Part} at offset {chunk.Offset}, expected part {part} at {written}");
+                        }
+                        await file.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
+                        sha.AppendData(chunk.Data);
+                        written += chunk.Data.Length;
+                        if (chunk.Last)
+                        {
+                            byte[] expected = chunk.Sha256 ?? throw new IOException($"the last chunk of part {part} has no checksum");
+                            if (!CryptographicOperations.FixedTimeEquals(expected, sha.GetHashAndReset()))
+                            {
+                                throw new IOException($"the SHA-256 of part {part} does not match what replica {replica.Id} sent; the transfer was damaged");
+                            }
+                            file.Flush(flushToDisk: true);
+                            last = chunk;
+                        }
                     }
                 }
+                File.Move(partial, paths[part], overwrite: true);
+                total += written;
             }
-            File.Move(partial, path, overwrite: true);
-            return result;
-        }
-        finally
-        {
-            if (File.Exists(partial))
+            finally
             {
-                File.Delete(partial);
+                if (File.Exists(partial))
+                {
+                    File.Delete(partial);
+                }
             }
         }
+        return new BackupResult(replica.Id, total, last!.ThroughTime, last.ThroughReplica);
     }
 }

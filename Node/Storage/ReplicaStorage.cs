@@ -24,6 +24,7 @@ namespace KvReplica.Node.Storage;
 internal sealed class ReplicaStorage : IDisposable
 {
     public const string LockFileName = "LOCK";
+    private const string SuffixPrefix = "transfer-";
 
     private readonly ClusterConfig _config;
     private readonly ILogger _logger;
@@ -33,11 +34,11 @@ internal sealed class ReplicaStorage : IDisposable
     private readonly List<LogEntry> _round = [];
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
     private long _deliveredSinceSnapshot;
-    private Task<(Stamp Through, string Path)>? _snapshotInProgress;
+    private Task<SnapshotCut>? _snapshotInProgress;
     // Backups asked for since the current snapshot started: they need a snapshot that starts
     // after they were asked, so they wait for the next one.
-    private readonly List<TaskCompletionSource<(Stamp, string)>> _backupsWaiting = [];
-    private readonly List<TaskCompletionSource<(Stamp, string)>> _backupsOfCurrent = [];
+    private readonly List<TaskCompletionSource<SnapshotCut>> _backupsWaiting = [];
+    private readonly List<TaskCompletionSource<SnapshotCut>> _backupsOfCurrent = [];
     private bool _snapshotFailedLogged;
 
     private ReplicaStorage(string directory, ClusterConfig config, ILogger logger, FileStream lockFile, WalFile wal, SnapshotStore snapshots)
@@ -144,13 +145,14 @@ internal sealed class ReplicaStorage : IDisposable
     }
 
     /// <summary>
-    /// Asks for a snapshot cut after everything this replica has delivered so far, for a backup;
-    /// completes with its stamp and file once it is durable. Called on the core loop, after the
-    /// round's <see cref="Persist"/>.
+    /// Asks for a snapshot cut after everything this replica has delivered so far, for a backup
+    /// or a peer catching up; completes once it is durable with its stamp, its file, and a file
+    /// of the log suffix after it (every write held at the cut and not in the snapshot, in
+    /// write-ahead log format). Called on the core loop, after the round's <see cref="Persist"/>.
     /// </summary>
-    public Task<(Stamp Through, string Path)> SnapshotForBackup()
+    public Task<SnapshotCut> SnapshotNow()
     {
-        var waiter = new TaskCompletionSource<(Stamp, string)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiter = new TaskCompletionSource<SnapshotCut>(TaskCreationOptions.RunContinuationsAsynchronously);
         _backupsWaiting.Add(waiter);
         CollectSnapshot();
         if (_snapshotInProgress is null)
@@ -182,11 +184,12 @@ internal sealed class ReplicaStorage : IDisposable
         _deliveredSinceSnapshot = 0;
         _wal.Roll();
         var segments = _wal.ClosedSegmentPaths;
-        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments));
+        bool withSuffix = _backupsOfCurrent.Count > 0;
+        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments, withSuffix));
     }
 
     // Off the core thread: previous snapshot + frozen segments -> new snapshot, saved durably.
-    private (Stamp, string) BuildSnapshot(IReadOnlyList<string> segments)
+    private SnapshotCut BuildSnapshot(IReadOnlyList<string> segments, bool withSuffix)
     {
         var started = Stopwatch.StartNew();
         var store = _snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(_logger, skipped))?.Store ?? new KvStore();
@@ -200,10 +203,32 @@ internal sealed class ReplicaStorage : IDisposable
             }
             entries.AddRange(scan.Entries);
         }
-        Recovery.Rebuild(store, entries, out _);
+        var state = Recovery.Rebuild(store, entries, out _);
         string path = _snapshots.Save(store);
         Log.SnapshotSaved(_logger, path, store.Count, store.LastApplied.ToString(), started.ElapsedMilliseconds);
-        return (store.LastApplied, path);
+        return new SnapshotCut(store.LastApplied, path, withSuffix ? WriteSuffix(store.LastApplied, state.Held) : null);
+    }
+
+    // The log suffix of a snapshot: the writes held at the cut that it does not include, then a
+    // delivered-through marker at its stamp. Written like a snapshot (temporary file, fsync,
+    // rename); only the newest is kept.
+    private string WriteSuffix(Stamp through, IReadOnlyList<WriteCommand> held)
+    {
+        string path = Path.Combine(Directory, $"{SuffixPrefix}{through.Time:D20}-{through.ReplicaId:D7}.wal");
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        WriteAheadLog.Append(buffer, [.. held.Select(LogEntry.HeldWrite), LogEntry.Delivered(through)]);
+        using (var file = new FileStream(path + ".tmp", FileMode.Create, FileAccess.Write, FileShare.None))
+        {
+            file.Write(buffer.WrittenSpan);
+            file.Flush(flushToDisk: true);
+        }
+        File.Move(path + ".tmp", path, overwrite: true);
+        foreach (string old in System.IO.Directory.EnumerateFiles(Directory, SuffixPrefix + "*").Where(f => f != path))
+        {
+            File.Delete(old);
+        }
+        DirectorySync.Fsync(Directory);
+        return path;
     }
 
     private void CollectSnapshot()
@@ -243,6 +268,32 @@ internal sealed class ReplicaStorage : IDisposable
         _backupsOfCurrent.Clear();
     }
 
+    /// <summary>
+    /// Replaces the state in <paramref name="directory"/> (whose storage must be closed) with a
+    /// peer's: its snapshot and the log suffix after it, as fetched by a catch-up. The old log and
+    /// snapshots are moved, not deleted, into <c>lost-&lt;time&gt;/</c> for inspection. A crash
+    /// half-way leaves a directory that recovery reads as behind, so the next start catches up again.
+    /// </summary>
+    public static string InstallPeerState(string directory, string snapshotFile, string suffixFile, Stamp through)
+    {
+        string lost = Path.Combine(directory, "lost-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss-fff", System.Globalization.CultureInfo.InvariantCulture));
+        System.IO.Directory.CreateDirectory(lost);
+        foreach (string file in System.IO.Directory.EnumerateFiles(directory))
+        {
+            string name = Path.GetFileName(file);
+            if (name.StartsWith("wal-", StringComparison.Ordinal) || name.StartsWith("snapshot-", StringComparison.Ordinal) || name.StartsWith(SuffixPrefix, StringComparison.Ordinal))
+            {
+                File.Move(file, Path.Combine(lost, name));
+            }
+        }
+        DirectorySync.Fsync(lost);
+        File.Move(snapshotFile, Path.Combine(directory, SnapshotStore.FileNameFor(through)));
+        // The suffix is in log format, so it becomes the first segment of the new log.
+        File.Move(suffixFile, Path.Combine(directory, "wal-000001.log"));
+        DirectorySync.Fsync(directory);
+        return lost;
+    }
+
     public void Dispose()
     {
         try
@@ -261,3 +312,6 @@ internal sealed class ReplicaStorage : IDisposable
         _lock.Dispose();
     }
 }
+
+/// <summary>A durable snapshot: the stamp it includes through, its file, and (when asked for) its log suffix file.</summary>
+internal sealed record SnapshotCut(Stamp Through, string SnapshotPath, string? SuffixPath);

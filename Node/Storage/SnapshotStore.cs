@@ -20,8 +20,7 @@ internal sealed class SnapshotStore(string directory)
     {
         Directory.CreateDirectory(directory);
         var stamp = store.LastApplied;
-        string name = $"{Prefix}{stamp.Time.ToString("D20", CultureInfo.InvariantCulture)}-{stamp.ReplicaId.ToString("D7", CultureInfo.InvariantCulture)}{Suffix}";
-        string path = Path.Combine(directory, name);
+        string path = Path.Combine(directory, FileNameFor(stamp));
         string temporary = path + ".tmp";
         using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
         {
@@ -36,6 +35,10 @@ internal sealed class SnapshotStore(string directory)
         }
         return path;
     }
+
+    /// <summary>The file name of a snapshot through <paramref name="stamp"/>; names sort in stamp order.</summary>
+    public static string FileNameFor(KvReplica.Clock.Stamp stamp) =>
+        $"{Prefix}{stamp.Time.ToString("D20", CultureInfo.InvariantCulture)}-{stamp.ReplicaId.ToString("D7", CultureInfo.InvariantCulture)}{Suffix}";
 
     /// <summary>
     /// Loads the newest snapshot that reads back intact, reporting each damaged one skipped

@@ -199,23 +199,45 @@ public sealed partial class ReplicaCore
     // carrying on could deliver a different order. Stop instead.
     private void CheckNothingLost(int from, OrderBatch batch)
     {
-        for (int i = 0; i < batch.AckOrigins.Length; i++)
+        string? lost = WhatWasLost(SelfId, _heldThrough, from, batch.AckOrigins, batch.AckTimes, batch.DeliveredTimes);
+        if (lost is not null)
         {
-            int origin = batch.AckOrigins[i];
-            if (!_heldThrough.TryGetValue(origin, out long held))
-            {
-                continue;
-            }
-            if (origin == SelfId && batch.AckTimes[i] > held)
-            {
-                throw new StateLostException($"replica {from} holds this replica's writes through time {batch.AckTimes[i]}, but this replica's log ends at {held}: its data directory lost writes it had sent");
-            }
-            if (batch.DeliveredTimes.Length > 0 && batch.DeliveredTimes[i] > held)
-            {
-                throw new StateLostException($"replica {from} delivered writes of replica {origin} through time {batch.DeliveredTimes[i]}, but this replica holds them only through {held}: its data directory lost writes it had acknowledged");
-            }
+            throw new StateLostException(lost);
         }
     }
+
+    /// <summary>
+    /// Compares what replica <paramref name="self"/> holds per origin (<paramref name="heldThrough"/>)
+    /// with what peer <paramref name="from"/> says it holds and delivered. Returns why this
+    /// replica's state is behind what it once promised, or null if it is not. The core applies it
+    /// to every batch; a restarting Node applies it to its peers' <see cref="StateSummary"/>s
+    /// before it starts, to fetch a peer's state instead of stopping.
+    /// </summary>
+    public static string? WhatWasLost(int self, IReadOnlyDictionary<int, long> heldThrough, int from, int[] origins, long[] peerHeldThrough, long[] peerDeliveredThrough)
+    {
+        for (int i = 0; i < origins.Length && i < peerHeldThrough.Length; i++)
+        {
+            int origin = origins[i];
+            long held = heldThrough.GetValueOrDefault(origin);
+            if (origin == self && peerHeldThrough[i] > held)
+            {
+                return $"replica {from} holds this replica's writes through time {peerHeldThrough[i]}, but this replica's log ends at {held}: its data directory lost writes it had sent";
+            }
+            if (i < peerDeliveredThrough.Length && peerDeliveredThrough[i] > held)
+            {
+                return $"replica {from} delivered writes of replica {origin} through time {peerDeliveredThrough[i]}, but this replica holds them only through {held}: its data directory lost writes it had acknowledged";
+            }
+        }
+        return null;
+    }
+
+    /// <summary>What this replica holds and delivered per origin, for a restarting peer's <see cref="StateSummary"/> query.</summary>
+    public StateSummary Summary() => new()
+    {
+        Origins = _members,
+        HeldThrough = [.. _members.Select(m => _heldThrough[m])],
+        DeliveredThrough = [.. _members.Select(m => _deliveredThrough[m])],
+    };
 
     // Delivers every write the hold-back queue releases, in stamp order, then wakes the reads
     // that were waiting for those writes.

@@ -13,6 +13,7 @@ namespace KvReplica.Protocol.Wire;
 [Union(10, typeof(ClientRequest))]
 [Union(11, typeof(ClientReply))]
 [Union(12, typeof(BackupChunk))]
+[Union(13, typeof(StateSummary))]
 [Union(20, typeof(ReplicaEnvelope))]
 public abstract class Message
 {
@@ -25,6 +26,16 @@ public enum PeerKind
     Replica = 1,
     /// <summary>A backup download: after HelloAccepted the replica streams <see cref="BackupChunk"/>s and closes.</summary>
     Backup = 2,
+    /// <summary>
+    /// A restarting replica asking what a peer knows (its id in <see cref="Hello.ReplicaId"/>): the
+    /// peer answers one <see cref="StateSummary"/> and closes.
+    /// </summary>
+    StateQuery = 3,
+    /// <summary>
+    /// A restarting replica that lost state fetching a peer's: the peer streams a snapshot and
+    /// the log suffix after it as <see cref="BackupChunk"/>s (parts 0 and 1) and closes.
+    /// </summary>
+    CatchUp = 4,
 }
 
 /// <summary>
@@ -168,6 +179,25 @@ public sealed class BackupChunk : Message
     [Key(5)] public int ThroughReplica { get; set; }
     /// <summary>Non-null: the backup failed; one line for a person. No more chunks follow.</summary>
     [Key(6)] public string? Error { get; set; }
+    /// <summary>
+    /// Which file of the stream this chunk belongs to: 0 the snapshot; 1, in a catch-up stream
+    /// only, the log suffix (write-ahead log records) that follows it. Each part ends with its
+    /// own Last chunk and checksum; offsets start at 0 in each.
+    /// </summary>
+    [Key(7)] public int Part { get; set; }
+}
+
+/// <summary>
+/// What a replica knows, per origin replica: the largest time of that origin's writes it holds
+/// (its cumulative acknowledgement) and the largest it has delivered. A restarting replica
+/// compares it with its own state to find out whether it lost writes it once acknowledged.
+/// </summary>
+[MessagePackObject]
+public sealed class StateSummary : Message
+{
+    [Key(0)] public int[] Origins { get; set; } = [];
+    [Key(1)] public long[] HeldThrough { get; set; } = [];
+    [Key(2)] public long[] DeliveredThrough { get; set; } = [];
 }
 
 /// <summary>
