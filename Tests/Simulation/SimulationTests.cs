@@ -20,14 +20,15 @@ public sealed class SimulationTests
     private static int SeedCount =>
         int.TryParse(Environment.GetEnvironmentVariable("SIM_SEEDS"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 2000;
 
+    // The main sweep crashes replicas (up to three crash events per run) on the real store.
     private static SimulationSettings SettingsFor(long seed) =>
-        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25 };
+        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 3 };
 
-    private static (int Ops, int Writes, int MaxInFlight) RunSeed(long seed)
+    private static (int Ops, int Writes, int MaxInFlight, SimulationStats Stats) RunSeed(long seed)
     {
         var cluster = new SimulatedCluster(seed, SettingsFor(seed));
         cluster.Run();
-        return (cluster.Operations, cluster.WritesDelivered, cluster.MaxInFlight);
+        return (cluster.Operations, cluster.WritesDelivered, cluster.MaxInFlight, cluster.Stats);
     }
 
     [Test]
@@ -42,7 +43,7 @@ public sealed class SimulationTests
         {
             var cluster = new SimulatedCluster(seed, SettingsFor(seed) with { Replicas = replicas });
             cluster.Run();
-            TestContext.Out.WriteLine($"seed {seed}, {replicas} replicas: {cluster.Operations} operations, {cluster.WritesDelivered} writes delivered, all checks passed");
+            TestContext.Out.WriteLine($"seed {seed}, {replicas} replicas: {cluster.Operations} operations, {cluster.WritesDelivered} writes delivered, {cluster.Stats}, all checks passed");
         }
     }
 
@@ -57,14 +58,16 @@ public sealed class SimulationTests
         int count = SeedCount / 2;
         long ops = 0, writes = 0;
         int maxInFlight = 0;
+        var stats = SimulationStats.None;
         for (long seed = 1; seed <= count; seed++)
         {
-            var (o, w, inFlight) = RunSeed(seed);
+            var (o, w, inFlight, st) = RunSeed(seed);
             ops += o;
             writes += w;
             maxInFlight = Math.Max(maxInFlight, inFlight);
+            stats += st;
         }
-        TestContext.Out.WriteLine($"simulation: seeds 1..{count} passed ({ops} operations, {writes} writes delivered, up to {maxInFlight} operations in flight per client)");
+        TestContext.Out.WriteLine($"simulation: seeds 1..{count} passed ({ops} operations, {writes} writes delivered, up to {maxInFlight} operations in flight per client; {stats})");
         Assert.That(ops, Is.GreaterThan(count * 30L), "the runs did real work");
         Assert.That(maxInFlight, Is.GreaterThanOrEqualTo(2), "some clients pipelined their operations");
     }
@@ -79,14 +82,15 @@ public sealed class SimulationTests
         }
         int count = SeedCount - SeedCount / 2;
         int ran = 0;
+        var stats = SimulationStats.None;
         var config = Config.QuickThrowOnFailure.WithMaxTest(count).WithQuietOnSuccess(true);
         Prop.ForAll(Gen.Choose(1, int.MaxValue).Select(s => (long)s + 1_000_000).ToArbitrary(), seed =>
         {
             ran++;
-            RunSeed(seed);
+            stats += RunSeed(seed).Stats;
             return true;
         }).Check(config);
-        TestContext.Out.WriteLine($"simulation: {ran} FsCheck-generated seeds passed");
+        TestContext.Out.WriteLine($"simulation: {ran} FsCheck-generated seeds passed; {stats}");
         Assert.That(ran, Is.EqualTo(count));
     }
 
@@ -114,7 +118,7 @@ public sealed class SimulationTests
         {
             try
             {
-                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = () => new RetryForgettingStore() }).Run();
+                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = () => new RetryForgettingStore(), Crashes = 0 }).Run();
             }
             catch (SimulationFailure e)
             {
@@ -154,7 +158,7 @@ public sealed class SimulationTests
         {
             try
             {
-                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = () => new StaleReadStore(), QuiesceMs = 3000 }).Run();
+                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = () => new StaleReadStore(), QuiesceMs = 3000, Crashes = 0 }).Run();
             }
             catch (SimulationFailure e) when (e.Message.Contains("history NotLinearizable", StringComparison.Ordinal))
             {
@@ -176,6 +180,69 @@ public sealed class SimulationTests
         var b = new SimulatedCluster(77, SettingsFor(77));
         a.Run();
         b.Run();
-        Assert.That((a.Operations, a.WritesDelivered), Is.EqualTo((b.Operations, b.WritesDelivered)));
+        Assert.That((a.Operations, a.WritesDelivered, a.Stats), Is.EqualTo((b.Operations, b.WritesDelivered, b.Stats)));
+        Assert.That(a.Stats.Crashes, Is.GreaterThan(0), "seed 77 crashes a replica, so replay covers crashes too");
+    }
+
+    [Test]
+    public void Crashes_torn_writes_restarts_and_snapshots_really_happen_in_the_sweep()
+    {
+        // The sweep's settings on the first 200 seeds: every fault path must be taken, or the
+        // sweep could pass because it never exercised recovery.
+        var stats = SimulationStats.None;
+        int runsWithCrash = 0;
+        for (long seed = 1; seed <= 200; seed++)
+        {
+            var st = RunSeed(seed).Stats;
+            stats += st;
+            runsWithCrash += st.Crashes > 0 ? 1 : 0;
+        }
+        TestContext.Out.WriteLine($"200 seeds: {runsWithCrash} runs with a crash; {stats}");
+        Assert.Multiple(() =>
+        {
+            Assert.That(runsWithCrash, Is.GreaterThan(150), "most runs crash a replica");
+            Assert.That(stats.Crashes, Is.GreaterThan(0), "crashes");
+            Assert.That(stats.TornCrashes, Is.GreaterThan(0), "torn crashes");
+            Assert.That(stats.TornEntriesLost, Is.GreaterThan(0), "log records lost to a torn write");
+            Assert.That(stats.TornTailsTruncated, Is.GreaterThan(0), "torn tails found and truncated on restart");
+            Assert.That(stats.Restarts, Is.EqualTo(stats.Crashes), "every crashed replica restarts");
+            Assert.That(stats.Snapshots, Is.GreaterThan(0), "snapshots");
+            Assert.That(stats.RestartsFromSnapshot, Is.GreaterThan(0), "restarts from a snapshot");
+            Assert.That(stats.ReplayedWrites, Is.GreaterThan(0), "delivered writes replayed from the log");
+            Assert.That(stats.RecoveredHeldWrites, Is.GreaterThan(0), "held, undelivered writes recovered into the hold-back queue");
+            Assert.That(stats.ClientTimeouts, Is.GreaterThan(0), "clients timing out on a crashed replica");
+        });
+    }
+
+    [Test]
+    public void The_checks_catch_a_disk_that_forgets_writes_it_promised()
+    {
+        // Not vacuous: the disk drops held writes at restart that had been logged before the
+        // messages promising them were sent. A peer that delivered them, or holds our own writes
+        // beyond our log, must expose it (StateLostException), or the recovered store, agreement,
+        // convergence or linearizability must break.
+        var failures = new List<string>();
+        int forgetting = 0;
+        for (long seed = 1; seed <= 100; seed++)
+        {
+            var cluster = new SimulatedCluster(seed, SettingsFor(seed) with { DiskFault = DiskFault.ForgetLastHeldWrites });
+            try
+            {
+                cluster.Run();
+            }
+            catch (SimulationFailure e)
+            {
+                failures.Add(e.Message);
+            }
+            forgetting += cluster.Stats.ForgottenEntries > 0 ? 1 : 0;
+        }
+        TestContext.Out.WriteLine($"{failures.Count} of 100 runs failed ({forgetting} forgot something); {failures.Count(f => f.Contains("StateLostException", StringComparison.Ordinal))} by StateLostException");
+        foreach (var f in failures.Take(3))
+        {
+            TestContext.Out.WriteLine($"caught: {f.Split('\n')[0]}");
+        }
+        Assert.That(failures, Is.Not.Empty, "100 seeds with a disk that forgets promised writes all passed the checks");
+        Assert.That(failures, Has.All.StartWith("seed ").And.All.Contain("SEED="));
+        Assert.That(failures, Has.Some.Contain("StateLostException"), "the core itself notices it forgot what it promised");
     }
 }
