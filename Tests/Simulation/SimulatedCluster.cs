@@ -59,15 +59,18 @@ public sealed record SimulationStats(
     int ReplayedWrites,
     int Snapshots,
     int ClientTimeouts,
-    int ForgottenEntries)
+    int ForgottenEntries,
+    int RepeatedRestartNotices,
+    int RunsWithEveryReplicaDown)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
         a.TornTailsTruncated + b.TornTailsTruncated, a.Restarts + b.Restarts, a.RestartsFromSnapshot + b.RestartsFromSnapshot,
         a.RecoveredHeldWrites + b.RecoveredHeldWrites, a.ReplayedWrites + b.ReplayedWrites, a.Snapshots + b.Snapshots,
-        a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries);
+        a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
+        a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown);
 
-    public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /// <summary>A check that failed; the message names the seed, the simulated time and what broke.</summary>
@@ -168,7 +171,11 @@ public sealed class SimulatedCluster
     private long _order;
     private int _crashEventsLeft;
     private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot;
-    private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten;
+    private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices;
+    private bool _everyReplicaWasDown;
+    // Whether the write at each position of the canonical order was a retry the store recognised:
+    // the store decides it, so every replica must decide it alike.
+    private readonly List<bool> _canonicalDuplicate = [];
 
     public SimulatedCluster(long seed, SimulationSettings settings)
     {
@@ -229,7 +236,7 @@ public sealed class SimulatedCluster
 
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
-        _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten);
+        _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
@@ -459,7 +466,9 @@ public sealed class SimulatedCluster
         }
         if (--_crashEventsLeft > 0)
         {
-            Schedule(_random.Next(50, 1500), new CrashEvent());
+            // Sometimes a burst (several machines on one power feed), so that two or all
+            // replicas are down at once; otherwise spread out.
+            Schedule(_random.Next(100) < 30 ? _random.Next(0, 100) : _random.Next(50, 1500), new CrashEvent());
         }
         var candidates = _replicas.Values.Where(r => r.Up && r.TornCrashBy is null).ToList();
         if (candidates.Count == 0)
@@ -486,6 +495,7 @@ public sealed class SimulatedCluster
         r.Store = null;
         r.TornCrashBy = null;
         _crashes++;
+        _everyReplicaWasDown |= _replicas.Values.All(p => !p.Up);
         Schedule(_random.Next(20, 801), new RestartEvent(r.Id));
     }
 
@@ -557,6 +567,13 @@ public sealed class SimulatedCluster
             if (peer.Up)
             {
                 SendOnLink(r, peer.Id, null);
+                if (_random.Next(10) == 0)
+                {
+                    // The Node has a connection each way and may notice the new incarnation on
+                    // both: telling the core twice must be harmless.
+                    SendOnLink(r, peer.Id, null);
+                    _repeatedNotices++;
+                }
             }
         }
         Schedule(_random.Next(0, 10), new TickEvent(r.Id, r.Incarnation));
@@ -690,6 +707,10 @@ public sealed class SimulatedCluster
             {
                 Fail($"agreement violated: replica {r.Id} delivered {stamp} as write #{index + 1}, others delivered {_canonical[index].Stamp}");
             }
+            if (_canonicalDuplicate[index] != delivered.Duplicate)
+            {
+                Fail($"replica {r.Id} {(delivered.Duplicate ? "dropped" : "applied")} write #{index + 1} ({stamp}) as {(delivered.Duplicate ? "a retry" : "new")}, others did not");
+            }
         }
         else if (index > _canonical.Count)
         {
@@ -702,6 +723,7 @@ public sealed class SimulatedCluster
                 Fail($"write {stamp} delivered twice");
             }
             _canonical.Add(delivered.Command);
+            _canonicalDuplicate.Add(delivered.Duplicate);
         }
         var clientWrite = (delivered.Command.ClientId, delivered.Command.Sequence);
         bool applied = !delivered.Duplicate && delivered.Command.ClientId != 0;

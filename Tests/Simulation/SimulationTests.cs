@@ -20,9 +20,9 @@ public sealed class SimulationTests
     private static int SeedCount =>
         int.TryParse(Environment.GetEnvironmentVariable("SIM_SEEDS"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 2000;
 
-    // The main sweep crashes replicas (up to three crash events per run) on the real store.
+    // The main sweep crashes replicas (two to five crash events per run) on the real store.
     private static SimulationSettings SettingsFor(long seed) =>
-        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 3 };
+        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4) };
 
     private static (int Ops, int Writes, int MaxInFlight, SimulationStats Stats) RunSeed(long seed)
     {
@@ -211,6 +211,8 @@ public sealed class SimulationTests
             Assert.That(stats.ReplayedWrites, Is.GreaterThan(0), "delivered writes replayed from the log");
             Assert.That(stats.RecoveredHeldWrites, Is.GreaterThan(0), "held, undelivered writes recovered into the hold-back queue");
             Assert.That(stats.ClientTimeouts, Is.GreaterThan(0), "clients timing out on a crashed replica");
+            Assert.That(stats.RunsWithEveryReplicaDown, Is.GreaterThan(0), "runs in which every replica was down at once");
+            Assert.That(stats.RepeatedRestartNotices, Is.GreaterThan(0), "a peer told twice of one restart");
         });
     }
 
