@@ -39,7 +39,9 @@ public sealed record SimulationSettings
     /// </summary>
     public int Crashes { get; init; }
     /// <summary>Percentage of crashes that tear the batch being written (a prefix of it reaches the disk).</summary>
-    public int TornCrashPercent { get; init; } = 40;
+    public int TornCrashPercent { get; init; } = 35;
+    /// <summary>Percentage of crashes that come after a batch is durable, while its messages are being sent.</summary>
+    public int MidSendCrashPercent { get; init; } = 20;
     /// <summary>After a drain that delivered writes, a snapshot is taken with probability 1 in this.</summary>
     public int SnapshotOneIn { get; init; } = 25;
     /// <summary>A client with no reply after this long records the outcome as unknown and moves on.</summary>
@@ -61,16 +63,20 @@ public sealed record SimulationStats(
     int ClientTimeouts,
     int ForgottenEntries,
     int RepeatedRestartNotices,
-    int RunsWithEveryReplicaDown)
+    int RunsWithEveryReplicaDown,
+    int CrashesMidSend,
+    int UnsentMessages,
+    int CoveredEntriesKept)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
         a.TornTailsTruncated + b.TornTailsTruncated, a.Restarts + b.Restarts, a.RestartsFromSnapshot + b.RestartsFromSnapshot,
         a.RecoveredHeldWrites + b.RecoveredHeldWrites, a.ReplayedWrites + b.ReplayedWrites, a.Snapshots + b.Snapshots,
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
-        a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown);
+        a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
+        a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept);
 
-    public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /// <summary>A check that failed; the message names the seed, the simulated time and what broke.</summary>
@@ -138,8 +144,8 @@ public sealed class SimulatedCluster
         public int Incarnation = 1;
         /// <summary>The incarnation of each peer this replica's connections are with.</summary>
         public readonly Dictionary<int, int> Connected = new();
-        /// <summary>Set by a torn crash: the next drain with something to write crashes half-way.</summary>
-        public long? TornCrashBy;
+        /// <summary>A crash due inside a drain: the next one with something to write (or to send) crashes half-way.</summary>
+        public (bool MidSend, long By)? CrashInDrain;
 
         // The disk: what survives a crash.
         public readonly MemoryStream Log = new();
@@ -173,6 +179,7 @@ public sealed class SimulatedCluster
     private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot;
     private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices;
     private bool _everyReplicaWasDown;
+    private int _crashesMidSend, _unsentMessages, _coveredKept;
     // Whether the write at each position of the canonical order was a retry the store recognised:
     // the store decides it, so every replica must decide it alike.
     private readonly List<bool> _canonicalDuplicate = [];
@@ -236,7 +243,8 @@ public sealed class SimulatedCluster
 
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
-        _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0);
+        _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
+        _crashesMidSend, _unsentMessages, _coveredKept);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
@@ -247,7 +255,7 @@ public sealed class SimulatedCluster
             _now = at.Time;
             // Quiescence is measured from the moment the clients are done and every replica is up
             // (no crash is started once the clients are done, so every replica comes back).
-            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.TornCrashBy is null);
+            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.CrashInDrain is null);
             if (settled && _now > lastActivity + _settings.QuiesceMs)
             {
                 break;
@@ -388,7 +396,22 @@ public sealed class SimulatedCluster
             // before crashing must still agree with everyone else.
             CheckDelivery(r, delivered);
         }
-        if (r.TornCrashBy is long by && (entries.Count > 0 || _now >= by))
+        if (r.CrashInDrain is { MidSend: true } midSend && (ready.Messages.Count > 0 || _now >= midSend.By))
+        {
+            // The batch is durable and the process dies while sending: each link got a prefix
+            // of its messages (the list prefix keeps per-link order), the clients got nothing.
+            r.Log.Write(batch);
+            int sent = _random.Next(ready.Messages.Count + 1);
+            foreach (var message in ready.Messages.Take(sent))
+            {
+                Send(r, message.To, message.Message);
+            }
+            _unsentMessages += ready.Messages.Count - sent;
+            _crashesMidSend++;
+            Crash(r);
+            return;
+        }
+        if (r.CrashInDrain is { MidSend: false } torn && (entries.Count > 0 || _now >= torn.By))
         {
             // Power fails while the batch is being written: a prefix of its bytes (possibly none,
             // possibly all, possibly ending inside a record) is on the disk, and nothing of this
@@ -416,8 +439,10 @@ public sealed class SimulatedCluster
     }
 
     // Writes a snapshot of the store (everything delivered, whose marker is already in the log)
-    // and drops the log records it covers. Held writes above it stay: they are not delivered yet,
+    // and drops log records it covers. Held writes above it stay: they are not delivered yet,
     // and they are logged in hold order, not stamp order, so they can sit anywhere in the log.
+    // Half the time only the covered records in a prefix of the log go, as when whole segments
+    // are deleted (or the process dies before deleting them): recovery must skip the rest.
     private void TakeSnapshot(SimReplica r, KvStore store)
     {
         using (var file = new MemoryStream())
@@ -426,9 +451,18 @@ public sealed class SimulatedCluster
             r.Snapshot = file.ToArray();
         }
         var through = store.LastApplied;
-        var kept = WriteAheadLog.Scan(r.LogBytes).Entries
-            .Where(e => e.Held is { } w ? w.Stamp > through : e.DeliveredThrough > through)
-            .ToList();
+        var log = WriteAheadLog.Scan(r.LogBytes).Entries;
+        int prunedBelow = _random.Next(2) == 0 ? log.Count : _random.Next(log.Count + 1);
+        var kept = new List<LogEntry>(log.Count);
+        for (int i = 0; i < log.Count; i++)
+        {
+            bool covered = log[i].Held is { } w ? w.Stamp <= through : log[i].DeliveredThrough <= through;
+            if (!covered || i >= prunedBelow)
+            {
+                kept.Add(log[i]);
+                _coveredKept += covered ? 1 : 0;
+            }
+        }
         RewriteLog(r, kept);
         _snapshots++;
     }
@@ -470,17 +504,22 @@ public sealed class SimulatedCluster
             // replicas are down at once; otherwise spread out.
             Schedule(_random.Next(100) < 30 ? _random.Next(0, 100) : _random.Next(50, 1500), new CrashEvent());
         }
-        var candidates = _replicas.Values.Where(r => r.Up && r.TornCrashBy is null).ToList();
+        var candidates = _replicas.Values.Where(r => r.Up && r.CrashInDrain is null).ToList();
         if (candidates.Count == 0)
         {
             return; // every replica is already down or about to be
         }
         var victim = candidates[_random.Next(candidates.Count)];
-        if (_random.Next(100) < _settings.TornCrashPercent)
+        int roll = _random.Next(100);
+        if (roll < _settings.TornCrashPercent)
         {
             // Crash inside the next drain that writes something (or within 200 ms regardless),
             // so the torn batch usually holds records.
-            victim.TornCrashBy = _now + 200;
+            victim.CrashInDrain = (false, _now + 200);
+        }
+        else if (roll < _settings.TornCrashPercent + _settings.MidSendCrashPercent)
+        {
+            victim.CrashInDrain = (true, _now + 200);
         }
         else
         {
@@ -493,7 +532,7 @@ public sealed class SimulatedCluster
     {
         r.Core = null;
         r.Store = null;
-        r.TornCrashBy = null;
+        r.CrashInDrain = null;
         _crashes++;
         _everyReplicaWasDown |= _replicas.Values.All(p => !p.Up);
         Schedule(_random.Next(20, 801), new RestartEvent(r.Id));

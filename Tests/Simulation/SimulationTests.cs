@@ -213,6 +213,9 @@ public sealed class SimulationTests
             Assert.That(stats.ClientTimeouts, Is.GreaterThan(0), "clients timing out on a crashed replica");
             Assert.That(stats.RunsWithEveryReplicaDown, Is.GreaterThan(0), "runs in which every replica was down at once");
             Assert.That(stats.RepeatedRestartNotices, Is.GreaterThan(0), "a peer told twice of one restart");
+            Assert.That(stats.CrashesMidSend, Is.GreaterThan(0), "crashes while sending a durable batch");
+            Assert.That(stats.UnsentMessages, Is.GreaterThan(0), "messages lost to a crash while sending");
+            Assert.That(stats.CoveredEntriesKept, Is.GreaterThan(0), "log records a snapshot covers left for recovery to skip");
         });
     }
 
