@@ -59,13 +59,35 @@ public sealed class SimulationTests
         long ops = 0, writes = 0;
         int maxInFlight = 0;
         var stats = SimulationStats.None;
-        for (long seed = 1; seed <= count; seed++)
+        var failures = new List<(long Seed, SimulationFailure Failure)>();
+        var gate = new object();
+        // Seeds are independent runs, each on one thread, so they spread over the cores; every
+        // run is still exactly its seed's, and the smallest failing seed found is reported.
+        Parallel.For(1L, count + 1L, new ParallelOptions { MaxDegreeOfParallelism = Environment.ProcessorCount }, (seed, loop) =>
         {
-            var (o, w, inFlight, st) = RunSeed(seed);
-            ops += o;
-            writes += w;
-            maxInFlight = Math.Max(maxInFlight, inFlight);
-            stats += st;
+            try
+            {
+                var (o, w, inFlight, st) = RunSeed(seed);
+                lock (gate)
+                {
+                    ops += o;
+                    writes += w;
+                    maxInFlight = Math.Max(maxInFlight, inFlight);
+                    stats += st;
+                }
+            }
+            catch (SimulationFailure e)
+            {
+                lock (gate)
+                {
+                    failures.Add((seed, e));
+                }
+                loop.Stop();
+            }
+        });
+        if (failures.Count > 0)
+        {
+            throw failures.MinBy(f => f.Seed).Failure;
         }
         TestContext.Out.WriteLine($"simulation: seeds 1..{count} passed ({ops} operations, {writes} writes delivered, up to {maxInFlight} operations in flight per client; {stats})");
         Assert.That(ops, Is.GreaterThan(count * 30L), "the runs did real work");
