@@ -255,7 +255,7 @@ public sealed class SimulatedCluster
             _now = at.Time;
             // Quiescence is measured from the moment the clients are done and every replica is up
             // (no crash is started once the clients are done, so every replica comes back).
-            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.CrashInDrain is null);
+            bool settled = ClientsDone && _replicas.Values.All(r => r.Up);
             if (settled && _now > lastActivity + _settings.QuiesceMs)
             {
                 break;
@@ -390,6 +390,10 @@ public sealed class SimulatedCluster
             ends.Add(_scratch.WrittenCount);
         }
         var batch = _scratch.WrittenSpan;
+        if (r.CrashInDrain is not null && ClientsDone)
+        {
+            r.CrashInDrain = null; // no crash once the clients are done: the end needs everyone up
+        }
         foreach (var delivered in ready.Delivered)
         {
             // Checked even when the batch is about to be torn: what a replica applied in memory
@@ -398,15 +402,19 @@ public sealed class SimulatedCluster
         }
         if (r.CrashInDrain is { MidSend: true } midSend && (ready.Messages.Count > 0 || _now >= midSend.By))
         {
-            // The batch is durable and the process dies while sending: each link got a prefix
-            // of its messages (the list prefix keeps per-link order), the clients got nothing.
+            // The batch is durable and the process dies while sending: each link got its own
+            // random prefix of its messages (links are FIFO), the clients got nothing.
             r.Log.Write(batch);
-            int sent = _random.Next(ready.Messages.Count + 1);
-            foreach (var message in ready.Messages.Take(sent))
+            foreach (var link in ready.Messages.GroupBy(m => m.To))
             {
-                Send(r, message.To, message.Message);
+                var messages = link.ToList();
+                int sent = _random.Next(messages.Count + 1);
+                foreach (var message in messages.Take(sent))
+                {
+                    Send(r, message.To, message.Message);
+                }
+                _unsentMessages += messages.Count - sent;
             }
-            _unsentMessages += ready.Messages.Count - sent;
             _crashesMidSend++;
             Crash(r);
             return;
