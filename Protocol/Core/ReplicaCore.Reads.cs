@@ -74,6 +74,18 @@ public sealed partial class ReplicaCore
         }
     }
 
+    // The queries of a peer's old incarnation: its reads died with it (see OnPeerRestarted).
+    private void DropFencedReadsFor(int peer)
+    {
+        if (!_fencedReads.UnorderedItems.Any(w => w.Element.ReplyTo == peer))
+        {
+            return;
+        }
+        var keep = _fencedReads.UnorderedItems.Where(w => w.Element.ReplyTo != peer).ToList();
+        _fencedReads.Clear();
+        _fencedReads.EnqueueRange(keep);
+    }
+
     private void Answer(FenceWait wait)
     {
         var value = _stateMachine.Read(wait.Key);

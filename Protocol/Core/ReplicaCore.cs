@@ -119,7 +119,9 @@ public sealed partial class ReplicaCore
     /// dropped, and the next batch to the peer re-sends every write this replica stamped that is
     /// not yet delivered here, ahead of any acknowledgement: the restarted peer may have lost the
     /// ones it had not logged, and the FIFO argument of the delivery rule needs this replica's
-    /// writes to precede its acknowledgements on the new link.
+    /// writes to precede its acknowledgements on the new link. Read queries of the old
+    /// incarnation still waiting here behind a fence are dropped too: the new one numbers its
+    /// reads from 1 again and would take an old answer, possibly for another key, as its own.
     /// </summary>
     public void OnPeerRestarted(int peer)
     {
@@ -128,6 +130,7 @@ public sealed partial class ReplicaCore
             throw new ArgumentOutOfRangeException(nameof(peer), $"replica {peer} is not a peer in the view");
         }
         _ready.Messages.RemoveAll(m => m.To == peer);
+        DropFencedReadsFor(peer);
         _resendTo.Add(peer);
     }
 
