@@ -218,44 +218,44 @@ public sealed class DurabilityTests
     }
 
     [Test]
-    public async Task A_replica_whose_data_directory_was_wiped_stops_and_rejoins_once_reseeded_from_a_backup()
+    public async Task A_replica_whose_data_directory_was_wiped_catches_up_from_a_peer_before_it_serves()
     {
-        string backup = Path.Combine(Path.GetTempPath(), $"kvreplica-reseed-{Guid.NewGuid():N}.snap");
-        try
+        await using var cluster = await LocalCluster.StartAsync();
+        var config = ClusterConfigFile.Load(cluster.ConfigPath);
+        var filled = new Dictionary<string, string>();
+        await using (var client = await KvClient.ConnectAsync(config))
         {
-            await using var cluster = await LocalCluster.StartAsync();
-            var config = ClusterConfigFile.Load(cluster.ConfigPath);
-            await using (var writers = new Writers(config, count: 2))
+            // Enough state that the snapshot streams in several chunks (1 MiB each).
+            for (int i = 0; i < 12_000; i++)
             {
-                await cluster.WaitUntilAsync(() => writers.Acked.Count > 200, ConvergenceDeadline, "writes before the wipe");
-                await writers.StopAsync();
-                cluster.Kill(3);
-                Directory.Delete(cluster.DataDirectory(3), recursive: true);
-
-                // Back with nothing, it must not rejoin as if it had never acknowledged anything.
-                var wiped = cluster.StartProcess(3);
-                Assert.That(wiped.WaitForExit(30_000), Is.True, "the wiped replica stops");
-                Assert.That(wiped.ExitCode, Is.EqualTo(3));
-                await cluster.WaitUntilAsync(() => cluster.Log(3).Contains("this replica's data is behind what its peers know it promised"), TimeSpan.FromSeconds(10), "the lost-state line");
-
-                // The README's remedy: a backup from the running replicas, restored into a fresh directory.
-                var download = await ClientProcess.RunAsync(cluster.ConfigPath, [], TimeSpan.FromSeconds(60), "backup", backup);
-                Assert.That(download.Lines.Single(), Does.StartWith("backup: "));
-                Directory.Delete(cluster.DataDirectory(3), recursive: true);
-                await cluster.RestoreAsync(3, backup);
-                await cluster.RestartAsync(3);
-                await AssertHoldsEveryAckedWriteAsync(cluster, config, 3, writers.Acked);
+                filled[$"fill-{i}"] = $"{i}-{new string('f', 100)}";
             }
-            await using var client = await KvClient.ConnectAsync(config, new KvClientOptions { PreferredReplicaId = 3 });
-            await client.PutAsync("after-reseed", "yes");
-            foreach (int replica in new[] { 1, 2, 3 })
-            {
-                await AssertHoldsEveryAckedWriteAsync(cluster, config, replica, new Dictionary<string, string> { ["after-reseed"] = "yes" });
-            }
+            await Task.WhenAll(filled.Select(e => client.PutAsync(e.Key, e.Value)));
         }
-        finally
+        await using var writers = new Writers(config, count: 2);
+        await cluster.WaitUntilAsync(() => writers.Acked.Count > 200, ConvergenceDeadline, "writes before the wipe");
+        await writers.StopAsync();
+        cluster.Kill(3);
+        Directory.Delete(cluster.DataDirectory(3), recursive: true);
+
+        await cluster.RestartAsync(3);
+        string log = cluster.Log(3);
+        Assert.That(log, Does.Contain("catching up from replica").And.Contain("caught up from replica"));
+        int caughtUpAt = log.IndexOf("caught up from replica", StringComparison.Ordinal);
+        Assert.That(log.IndexOf(" listening on ", StringComparison.Ordinal), Is.GreaterThan(caughtUpAt), "it caught up before it listened, so it served nothing before");
+        var bytes = System.Text.RegularExpressions.Regex.Match(log, @"caught up from replica \d+: (\d+) bytes");
+        Assert.That(long.Parse(bytes.Groups[1].Value), Is.GreaterThan(1 << 20), "the transfer took more than one chunk");
+
+        foreach (var (key, value) in writers.Acked)
         {
-            File.Delete(backup);
+            filled[key] = value;
+        }
+        await AssertHoldsEveryAckedWriteAsync(cluster, config, 3, filled);
+        await using var after = await KvClient.ConnectAsync(config, new KvClientOptions { PreferredReplicaId = 3 });
+        await after.PutAsync("after-catch-up", "yes");
+        foreach (int replica in new[] { 1, 2, 3 })
+        {
+            await AssertHoldsEveryAckedWriteAsync(cluster, config, replica, new Dictionary<string, string> { ["after-catch-up"] = "yes" });
         }
     }
 

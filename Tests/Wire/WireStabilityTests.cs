@@ -35,8 +35,10 @@ public sealed class WireStabilityTests
                 Is.EqualTo("0000000b9214930101920192" + "05a16b"));
             Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new OrderBatch { AckOrigins = [1], AckTimes = [2], Clock = 3, DeliveredTimes = [4] } }),
                 Is.EqualTo("00000010" + "9214930101" + "920095" + "90" + "9101" + "9102" + "03" + "9104"));
-            Assert.That(Hex(new BackupChunk { Offset = 1, Data = [7], Last = true, ThroughTime = 2, ThroughReplica = 3 }),
-                Is.EqualTo("0000000c" + "920c97" + "01" + "c40107" + "c3" + "c0" + "02" + "03" + "c0"));
+            Assert.That(Hex(new BackupChunk { Offset = 1, Data = [7], Last = true, ThroughTime = 2, ThroughReplica = 3, Part = 1 }),
+                Is.EqualTo("0000000d" + "920c98" + "01" + "c40107" + "c3" + "c0" + "02" + "03" + "c0" + "01"));
+            Assert.That(Hex(new StateSummary { Origins = [1], HeldThrough = [2], DeliveredThrough = [3] }),
+                Is.EqualTo("00000009" + "920d93" + "9101" + "9102" + "9103"));
         });
     }
 
@@ -60,6 +62,8 @@ public sealed class WireStabilityTests
             Assert.That((int)PeerKind.Client, Is.EqualTo(0));
             Assert.That((int)PeerKind.Replica, Is.EqualTo(1));
             Assert.That((int)PeerKind.Backup, Is.EqualTo(2));
+            Assert.That((int)PeerKind.StateQuery, Is.EqualTo(3));
+            Assert.That((int)PeerKind.CatchUp, Is.EqualTo(4));
             Assert.That(ProtocolVersion.Current, Is.EqualTo(1));
         });
     }
