@@ -80,8 +80,8 @@ internal static partial class Log
     [LoggerMessage(5009, LogLevel.Information, "caught up from replica {PeerId}: {Bytes} bytes through {Stamp} in {ElapsedMs} ms; the old log and snapshots are in {Lost}")]
     public static partial void CaughtUp(ILogger logger, int peerId, long bytes, string stamp, long elapsedMs, string lost);
 
-    [LoggerMessage(5010, LogLevel.Warning, "catch-up from replica {PeerId} failed, asking again: {Reason}")]
-    public static partial void CatchUpFailed(ILogger logger, int peerId, string reason);
+    [LoggerMessage(5010, LogLevel.Warning, "catch-up stream from replica {PeerId} broke ({Reason}); {Next}")]
+    public static partial void CatchUpFailed(ILogger logger, int peerId, string reason, string next);
 
     [LoggerMessage(5011, LogLevel.Error, "still behind after {Attempts} catch-ups ({Reason}); starting anyway, and the core stops this replica if a peer shows it is behind")]
     public static partial void StillBehind(ILogger logger, int attempts, string reason);

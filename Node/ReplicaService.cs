@@ -97,6 +97,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     }
 
     private const int MaxCatchUps = 3;
+    private const int MaxStreamTries = 10;
     private static readonly TimeSpan StateQueryTimeout = TimeSpan.FromSeconds(2);
 
     // Opens the data directory; then asks every reachable peer what it knows. A peer that holds
@@ -125,19 +126,29 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             string incoming = Path.Combine(dataDirectory, "incoming");
             Directory.CreateDirectory(incoming);
             string snapshotFile = Path.Combine(incoming, "snapshot"), suffixFile = Path.Combine(incoming, "suffix");
-            Client.Backup.BackupResult fetched;
-            try
+            var progress = new Client.Backup.StreamProgress();
+            Client.Backup.BackupResult? fetched = null;
+            for (int tries = 1; fetched is null && tries <= MaxStreamTries; tries++)
             {
-                fetched = await Client.Backup.BackupDownloader.ReceiveStreamAsync(_config, peer, PeerKind.CatchUp, _identity.ReplicaId, [snapshotFile, suffixFile], ct).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // The next attempt asks the peers again, and may pick another one.
-                Log.CatchUpFailed(_logger, peer.Id, e.Message);
-                _storage.Dispose();
-                continue;
+                try
+                {
+                    fetched = await Client.Backup.BackupDownloader.ReceiveStreamAsync(_config, peer, PeerKind.CatchUp, _identity.ReplicaId, [snapshotFile, suffixFile], progress, ct).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // A broken connection resumes where it stopped; a stream the peer no longer
+                    // has (progress reset) starts again from a fresh snapshot.
+                    string next = progress.ThroughTime != 0 ? $"resuming part {progress.Part} at offset {progress.Offset}" : "asking for a fresh snapshot";
+                    Log.CatchUpFailed(_logger, peer.Id, e.Message, next);
+                    await Task.Delay(TimeSpan.FromMilliseconds(100 * tries), ct).ConfigureAwait(false);
+                }
             }
             _storage.Dispose();
+            if (fetched is null)
+            {
+                // The next attempt asks the peers again, and may pick another one.
+                continue;
+            }
             string lost = ReplicaStorage.InstallPeerState(dataDirectory, snapshotFile, suffixFile, new Clock.Stamp(fetched.ThroughTime, fetched.ThroughReplica));
             Log.CaughtUp(_logger, peer.Id, fetched.Bytes, $"{fetched.ThroughTime}.{fetched.ThroughReplica}", clock.ElapsedMilliseconds, lost);
         }
@@ -423,10 +434,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                     await ServePeerAsync(connection, hello, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.Backup:
-                    await ServeSnapshotStreamAsync(connection, withSuffix: false, stopping).ConfigureAwait(false);
+                    await ServeSnapshotStreamAsync(connection, catchUp: false, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.CatchUp:
-                    await ServeSnapshotStreamAsync(connection, withSuffix: true, stopping).ConfigureAwait(false);
+                    await ServeSnapshotStreamAsync(connection, catchUp: true, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.StateQuery:
                     await ServeStateQueryAsync(connection, stopping).ConfigureAwait(false);
@@ -510,22 +521,50 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     }
 
     // A backup (the snapshot) or a peer catching up (the snapshot, then its log suffix): a fresh
-    // snapshot cut after everything delivered here so far, streamed from its files in chunks.
-    // Each chunk waits for the socket to drain (the pipe's flush), so a slow reader slows the
-    // stream instead of filling memory: one chunk is all it ever holds, however large the store.
-    private async Task ServeSnapshotStreamAsync(FramedConnection connection, bool withSuffix, CancellationToken stopping)
+    // snapshot cut after everything delivered here so far, or the rest of an earlier one a peer
+    // was cut off from, streamed from its files in chunks. Each chunk waits for the socket to
+    // drain (the pipe's flush), so a slow reader slows the stream instead of filling memory: one
+    // chunk is all it ever holds, however large the store.
+    private async Task ServeSnapshotStreamAsync(FramedConnection connection, bool catchUp, CancellationToken stopping)
     {
         await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
-        var asked = new TaskCompletionSource<Task<SnapshotCut>>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
+        var request = new CatchUpRequest();
+        if (catchUp)
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            timeout.CancelAfter(HandshakeTimeout);
+            if (await connection.ReadOneAsync(timeout.Token).ConfigureAwait(false) is not CatchUpRequest asked)
+            {
+                Log.BadInput(_logger, connection.Remote, "a catch-up connection must send a CatchUpRequest after the handshake");
+                return;
+            }
+            request = asked;
+        }
         var files = new List<FileStream>();
-        SnapshotCut cut;
+        Clock.Stamp through;
         try
         {
-            cut = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
+            string[] paths;
+            if (request.ResumeThroughTime != 0)
+            {
+                through = new Clock.Stamp(request.ResumeThroughTime, request.ResumeThroughReplica);
+                paths = [Path.Combine(_storage!.Directory, SnapshotStore.FileNameFor(through)), Path.Combine(_storage.Directory, ReplicaStorage.SuffixFileNameFor(through))];
+                if (!paths.All(File.Exists) || request.ResumePart is < 0 or > 1)
+                {
+                    throw new IOException($"the snapshot through {through} is gone (a newer one replaced it); ask for a fresh one");
+                }
+            }
+            else
+            {
+                var asked = new TaskCompletionSource<Task<SnapshotCut>>(TaskCreationOptions.RunContinuationsAsynchronously);
+                await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
+                var cut = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
+                through = cut.Through;
+                paths = catchUp ? [cut.SnapshotPath, cut.SuffixPath!] : [cut.SnapshotPath];
+            }
             // Open at once: the files stay on disk until newer ones replace them, and an open
             // file stays readable after it is deleted.
-            foreach (string path in withSuffix ? [cut.SnapshotPath, cut.SuffixPath!] : new[] { cut.SnapshotPath })
+            foreach (string path in paths)
             {
                 files.Add(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 20));
             }
@@ -539,23 +578,38 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             await connection.SendAsync(new BackupChunk { Last = true, Error = e.Message }, stopping).ConfigureAwait(false);
             return;
         }
-        long total = 0;
+        long sent = 0;
         var buffer = new byte[Math.Min(BackupChunkBytes, _config.MaxFrameBytes - 4096)];
         for (int part = 0; part < files.Count; part++)
         {
             await using var file = files[part];
+            if (part < request.ResumePart)
+            {
+                continue;
+            }
+            // The checksum covers the whole part, so a resumed reader can check the file it pieced together.
             using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+            long skip = part == request.ResumePart ? request.ResumeOffset : 0;
             long offset = 0;
             while (true)
             {
-                int read = await file.ReadAsync(buffer, stopping).ConfigureAwait(false);
+                int read = await file.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, skip > offset ? skip - offset : buffer.Length)), stopping).ConfigureAwait(false);
                 if (read == 0)
                 {
                     break;
                 }
                 sha.AppendData(buffer, 0, read);
-                await connection.SendAsync(new BackupChunk { Part = part, Offset = offset, Data = buffer[..read] }, stopping).ConfigureAwait(false);
+                if (offset >= skip)
+                {
+                    await connection.SendAsync(new BackupChunk { Part = part, Offset = offset, Data = buffer[..read], ThroughTime = through.Time, ThroughReplica = through.ReplicaId }, stopping).ConfigureAwait(false);
+                    sent += read;
+                }
                 offset += read;
+            }
+            if (offset < skip)
+            {
+                await connection.SendAsync(new BackupChunk { Last = true, Error = $"resume offset {skip} is past the end of part {part} ({offset} bytes)" }, stopping).ConfigureAwait(false);
+                return;
             }
             await connection.SendAsync(new BackupChunk
             {
@@ -563,12 +617,11 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 Offset = offset,
                 Last = true,
                 Sha256 = sha.GetHashAndReset(),
-                ThroughTime = cut.Through.Time,
-                ThroughReplica = cut.Through.ReplicaId,
+                ThroughTime = through.Time,
+                ThroughReplica = through.ReplicaId,
             }, stopping).ConfigureAwait(false);
-            total += offset;
         }
-        Log.BackupServed(_logger, withSuffix ? "catch-up" : "backup", connection.Remote, total, cut.Through.ToString());
+        Log.BackupServed(_logger, catchUp ? (request.ResumeThroughTime != 0 ? "rest of a catch-up" : "catch-up") : "backup", connection.Remote, sent, through.ToString());
     }
 
     // A restarting peer's question: what does this replica hold and deliver, per origin?

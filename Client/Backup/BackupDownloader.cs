@@ -46,17 +46,23 @@ public static class BackupDownloader
     }
 
     private static Task<BackupResult> DownloadFromAsync(ClusterConfig config, ReplicaAddress replica, string path, CancellationToken ct) =>
-        ReceiveStreamAsync(config, replica, PeerKind.Backup, 0, [path], ct);
+        ReceiveStreamAsync(config, replica, PeerKind.Backup, 0, [path], new StreamProgress(), ct);
 
     /// <summary>
     /// Opens a connection of <paramref name="kind"/> (<see cref="PeerKind.Backup"/>, or
     /// <see cref="PeerKind.CatchUp"/> for a replica fetching a peer's state) and writes each part
     /// of the stream to the matching path in <paramref name="paths"/>. Every part is checked
-    /// (offsets without gaps, its SHA-256), written under a temporary name, fsynced and renamed
-    /// into place only when whole. Throws <see cref="IOException"/> (and socket or frame
-    /// exceptions) with one line on any failure; nothing partial is left behind.
+    /// (offsets without gaps, the SHA-256 of the whole file), written under a temporary name
+    /// (<c>.partial</c>), fsynced and renamed into place only when whole. Throws
+    /// <see cref="IOException"/> (or a socket or frame exception) with one line on failure.
     /// </summary>
-    public static async Task<BackupResult> ReceiveStreamAsync(ClusterConfig config, ReplicaAddress replica, PeerKind kind, int selfReplicaId, IReadOnlyList<string> paths, CancellationToken ct)
+    /// <remarks>
+    /// A catch-up stream can be resumed: <paramref name="progress"/> records how far it got, and
+    /// passing it back (same paths, same peer) asks only for the rest. A broken connection then
+    /// costs the bytes in flight, not the whole transfer.
+    /// </remarks>
+    public static async Task<BackupResult> ReceiveStreamAsync(ClusterConfig config, ReplicaAddress replica, PeerKind kind, int selfReplicaId,
+        IReadOnlyList<string> paths, StreamProgress progress, CancellationToken ct)
     {
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(replica.Host, replica.Port, ct).ConfigureAwait(false);
@@ -74,60 +80,85 @@ public static class BackupDownloader
             case var other:
                 throw new Transport.ProtocolViolationException($"answered the handshake with {other.GetType().Name}");
         }
+        bool resuming = progress.ThroughTime != 0;
+        if (kind == PeerKind.CatchUp)
+        {
+            FrameCodec.WriteFrame(writer, resuming
+                ? new CatchUpRequest { ResumeThroughTime = progress.ThroughTime, ResumeThroughReplica = progress.ThroughReplica, ResumePart = progress.Part, ResumeOffset = progress.Offset }
+                : new CatchUpRequest());
+            await writer.FlushAsync(ct).ConfigureAwait(false);
+        }
 
-        long total = 0;
         BackupChunk? last = null;
-        for (int part = 0; part < paths.Count; part++)
+        for (int part = resuming ? progress.Part : 0; part < paths.Count; part++)
         {
             string partial = paths[part] + ".partial";
-            try
+            long written = resuming && part == progress.Part ? progress.Offset : 0;
+            await using (var file = new FileStream(partial, FileMode.OpenOrCreate, FileAccess.Write, FileShare.Read, 1 << 20))
             {
-                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                long written = 0;
-                await using (var file = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+                file.SetLength(written);
+                file.Seek(written, SeekOrigin.Begin);
+                progress.Part = part;
+                progress.Offset = written;
+                last = null;
+                while (last is null)
                 {
-                    last = null;
-                    while (last is null)
+                    var message = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "snapshot stream", ct).ConfigureAwait(false);
+                    if (message is not BackupChunk chunk)
                     {
-                        var message = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "snapshot stream", ct).ConfigureAwait(false);
-                        if (message is not BackupChunk chunk)
-                        {
-                            throw new Transport.ProtocolViolationException($"sent {message.GetType().Name} in the snapshot stream");
-                        }
-                        if (chunk.Error is not null)
-                        {
-                            throw new IOException($"replica {replica.Id} failed to make the snapshot: {chunk.Error}");
-                        }
-                        if (chunk.Part != part || chunk.Offset != written)
-                        {
-                            throw new IOException($"chunk of part {chunk.Part} at offset {chunk.Offset}, expected part {part} at {written}");
-                        }
-                        await file.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
-                        sha.AppendData(chunk.Data);
-                        written += chunk.Data.Length;
-                        if (chunk.Last)
-                        {
-                            byte[] expected = chunk.Sha256 ?? throw new IOException($"the last chunk of part {part} has no checksum");
-                            if (!CryptographicOperations.FixedTimeEquals(expected, sha.GetHashAndReset()))
-                            {
-                                throw new IOException($"the SHA-256 of part {part} does not match what replica {replica.Id} sent; the transfer was damaged");
-                            }
-                            file.Flush(flushToDisk: true);
-                            last = chunk;
-                        }
+                        throw new Transport.ProtocolViolationException($"sent {message.GetType().Name} in the snapshot stream");
+                    }
+                    if (chunk.Error is not null)
+                    {
+                        progress.Reset();
+                        throw new IOException($"replica {replica.Id} cannot serve the snapshot: {chunk.Error}");
+                    }
+                    if (chunk.Part != part || chunk.Offset != written)
+                    {
+                        throw new IOException($"chunk of part {chunk.Part} at offset {chunk.Offset}, expected part {part} at {written}");
+                    }
+                    await file.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
+                    written += chunk.Data.Length;
+                    (progress.ThroughTime, progress.ThroughReplica, progress.Offset) = (chunk.ThroughTime, chunk.ThroughReplica, written);
+                    if (chunk.Last)
+                    {
+                        file.Flush(flushToDisk: true);
+                        last = chunk;
                     }
                 }
-                File.Move(partial, paths[part], overwrite: true);
-                total += written;
             }
-            finally
+            byte[] expected = last.Sha256 ?? throw new IOException($"the last chunk of part {part} has no checksum");
+            byte[] actual;
+            await using (var check = new FileStream(partial, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
             {
-                if (File.Exists(partial))
-                {
-                    File.Delete(partial);
-                }
+                actual = await SHA256.HashDataAsync(check, ct).ConfigureAwait(false);
             }
+            if (!CryptographicOperations.FixedTimeEquals(expected, actual))
+            {
+                File.Delete(partial);
+                progress.Reset();
+                throw new IOException($"the SHA-256 of part {part} does not match what replica {replica.Id} sent; the transfer was damaged");
+            }
+            File.Move(partial, paths[part], overwrite: true);
+            progress.Bytes += written;
+            resuming = false;
         }
-        return new BackupResult(replica.Id, total, last!.ThroughTime, last.ThroughReplica);
+        return new BackupResult(replica.Id, progress.Bytes, last!.ThroughTime, last.ThroughReplica);
     }
+}
+
+/// <summary>How far a snapshot stream got, so that a broken one can be resumed (see <see cref="BackupDownloader.ReceiveStreamAsync"/>).</summary>
+public sealed class StreamProgress
+{
+    /// <summary>The stream's snapshot stamp; 0 until the first chunk arrived.</summary>
+    public long ThroughTime { get; internal set; }
+    public int ThroughReplica { get; internal set; }
+    /// <summary>The part being received, and the bytes of it already in its <c>.partial</c> file.</summary>
+    public int Part { get; internal set; }
+    public long Offset { get; internal set; }
+    /// <summary>Bytes of the parts completed.</summary>
+    public long Bytes { get; internal set; }
+
+    /// <summary>Forget the stream: the next attempt asks for a fresh one.</summary>
+    public void Reset() => (ThroughTime, ThroughReplica, Part, Offset, Bytes) = (0, 0, 0, 0, 0);
 }

@@ -209,12 +209,16 @@ internal sealed class ReplicaStorage : IDisposable
         return new SnapshotCut(store.LastApplied, path, withSuffix ? WriteSuffix(store.LastApplied, state.Held) : null);
     }
 
+    /// <summary>The file name of the log suffix written with the snapshot through <paramref name="through"/>.</summary>
+    public static string SuffixFileNameFor(Stamp through) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{SuffixPrefix}{through.Time:D20}-{through.ReplicaId:D7}.wal");
+
     // The log suffix of a snapshot: the writes held at the cut that it does not include, then a
     // delivered-through marker at its stamp. Written like a snapshot (temporary file, fsync,
     // rename); only the newest is kept.
     private string WriteSuffix(Stamp through, IReadOnlyList<WriteCommand> held)
     {
-        string path = Path.Combine(Directory, $"{SuffixPrefix}{through.Time:D20}-{through.ReplicaId:D7}.wal");
+        string path = Path.Combine(Directory, SuffixFileNameFor(through));
         var buffer = new System.Buffers.ArrayBufferWriter<byte>();
         WriteAheadLog.Append(buffer, [.. held.Select(LogEntry.HeldWrite), LogEntry.Delivered(through)]);
         using (var file = new FileStream(path + ".tmp", FileMode.Create, FileAccess.Write, FileShare.None))

@@ -14,6 +14,7 @@ namespace KvReplica.Protocol.Wire;
 [Union(11, typeof(ClientReply))]
 [Union(12, typeof(BackupChunk))]
 [Union(13, typeof(StateSummary))]
+[Union(14, typeof(CatchUpRequest))]
 [Union(20, typeof(ReplicaEnvelope))]
 public abstract class Message
 {
@@ -174,7 +175,7 @@ public sealed class BackupChunk : Message
     [Key(2)] public bool Last { get; set; }
     /// <summary>Final chunk: SHA-256 of the whole file.</summary>
     [Key(3)] public byte[]? Sha256 { get; set; }
-    /// <summary>Final chunk: the stamp of the last write the backup includes (time, replica).</summary>
+    /// <summary>The stamp of the last write the snapshot includes (time, replica), on every chunk: it names the stream for a resume.</summary>
     [Key(4)] public long ThroughTime { get; set; }
     [Key(5)] public int ThroughReplica { get; set; }
     /// <summary>Non-null: the backup failed; one line for a person. No more chunks follow.</summary>
@@ -185,6 +186,20 @@ public sealed class BackupChunk : Message
     /// own Last chunk and checksum; offsets start at 0 in each.
     /// </summary>
     [Key(7)] public int Part { get; set; }
+}
+
+/// <summary>
+/// First frame after <see cref="HelloAccepted"/> on a <see cref="PeerKind.CatchUp"/> connection:
+/// a fresh stream (all zero), or the rest of an earlier one, named by its snapshot stamp, from a
+/// part and offset. A peer that no longer has that snapshot answers with an error chunk.
+/// </summary>
+[MessagePackObject]
+public sealed class CatchUpRequest : Message
+{
+    [Key(0)] public long ResumeThroughTime { get; set; }
+    [Key(1)] public int ResumeThroughReplica { get; set; }
+    [Key(2)] public int ResumePart { get; set; }
+    [Key(3)] public long ResumeOffset { get; set; }
 }
 
 /// <summary>

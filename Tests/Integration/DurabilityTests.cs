@@ -259,6 +259,41 @@ public sealed class DurabilityTests
         }
     }
 
+    [Test]
+    public async Task A_catch_up_stream_cut_mid_transfer_resumes_where_it_stopped()
+    {
+        await using var cluster = await LocalCluster.StartAsync();
+        var config = ClusterConfigFile.Load(cluster.ConfigPath);
+        var filled = new Dictionary<string, string>();
+        await using (var client = await KvClient.ConnectAsync(config))
+        {
+            // About 48 MiB, so that the transfer is still running when the test cuts it.
+            for (int i = 0; i < 4_800; i++)
+            {
+                filled[$"big-{i}"] = $"{i}-{new string((char)('a' + i % 26), 10_000)}";
+            }
+            foreach (var batch in filled.Chunk(400))
+            {
+                await Task.WhenAll(batch.Select(e => client.PutAsync(e.Key, e.Value)));
+            }
+        }
+        cluster.Kill(3);
+        Directory.Delete(cluster.DataDirectory(3), recursive: true);
+
+        cluster.StartProcess(3);
+        string partial = Path.Combine(cluster.DataDirectory(3), "incoming", "snapshot.partial");
+        await cluster.WaitUntilAsync(() => File.Exists(partial) && new FileInfo(partial).Length > 4 << 20, TimeSpan.FromSeconds(60), "the catch-up stream under way");
+        // Cut every connection served by replicas 1 and 2: the stream, and their links, which resume by themselves.
+        await LocalCluster.CutConnectionsServedAtAsync([cluster.Port(1), cluster.Port(2)]);
+        await cluster.WaitUntilAsync(() => cluster.Log(3).Contains(" listening on "), TimeSpan.FromSeconds(60), "replica 3 started after catching up");
+
+        string log = cluster.Log(3);
+        Assert.That(log, Does.Contain("catch-up stream from replica").And.Contain("resuming part 0 at offset"), "the cut was noticed and the stream resumed, not restarted");
+        Assert.That(cluster.Log(1) + cluster.Log(2), Does.Contain("rest of a catch-up sent"));
+        Assert.That(log, Does.Contain("caught up from replica"));
+        await AssertHoldsEveryAckedWriteAsync(cluster, config, 3, filled);
+    }
+
     private static async Task AssertHoldsEveryAckedWriteAsync(LocalCluster cluster, ClusterConfig config, int replica, IReadOnlyDictionary<string, string> acked)
     {
         await using var client = await KvClient.ConnectAsync(config, new KvClientOptions { PreferredReplicaId = replica, ReadMode = ReadMode.Local });

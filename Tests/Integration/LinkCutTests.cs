@@ -13,17 +13,6 @@ namespace KvReplica.Tests.Integration;
 [NonParallelizable]
 public sealed class LinkCutTests
 {
-    private static async Task CutConnectionsAsync(IEnumerable<int> ports)
-    {
-        string filter = "( " + string.Join(" or ", ports.Select(p => $"sport = :{p}")) + " )";
-        var start = new ProcessStartInfo("ss", ["-K", "-tn", "state", "established", filter]) { RedirectStandardOutput = true, RedirectStandardError = true };
-        using var ss = Process.Start(start) ?? throw new InvalidOperationException("cannot start ss (iproute2)");
-        string errors = await ss.StandardError.ReadToEndAsync();
-        await ss.StandardOutput.ReadToEndAsync();
-        await ss.WaitForExitAsync();
-        Assert.That(ss.ExitCode, Is.Zero, $"ss -K failed (needs root and iproute2): {errors}");
-    }
-
     [Test]
     public async Task Connections_cut_during_writes_lose_nothing_and_replicas_converge()
     {
@@ -40,7 +29,7 @@ public sealed class LinkCutTests
         while (!writers.All(w => w.IsCompleted) && cuts < 6 && clock.Elapsed < TimeSpan.FromSeconds(60))
         {
             await Task.WhenAny(Task.WhenAll(writers), Task.Delay(150));
-            await CutConnectionsAsync(ports);
+            await LocalCluster.CutConnectionsServedAtAsync(ports);
             cuts++;
         }
         var results = await Task.WhenAll(writers);

@@ -111,6 +111,21 @@ internal sealed class LocalCluster : IAsyncDisposable
         await WaitUntilAsync(() => IsLinked(id), TimeSpan.FromSeconds(30), $"restarted replica {id} listening with all peer links up");
     }
 
+    /// <summary>
+    /// Kills (<c>ss -K</c>, needs root and iproute2) every established TCP connection whose local
+    /// side is one of <paramref name="ports"/>: everything those replicas serve, peers' links included.
+    /// </summary>
+    public static async Task CutConnectionsServedAtAsync(IEnumerable<int> ports)
+    {
+        string filter = "( " + string.Join(" or ", ports.Select(p => $"sport = :{p}")) + " )";
+        var start = new ProcessStartInfo("ss", ["-K", "-tn", "state", "established", filter]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var ss = Process.Start(start) ?? throw new InvalidOperationException("cannot start ss (iproute2)");
+        string errors = await ss.StandardError.ReadToEndAsync();
+        await ss.StandardOutput.ReadToEndAsync();
+        await ss.WaitForExitAsync();
+        Assert.That(ss.ExitCode, Is.Zero, $"ss -K failed (needs root and iproute2): {errors}");
+    }
+
     /// <summary>Runs <c>node id config --restore file</c> to completion; fails the test unless it succeeds.</summary>
     public async Task RestoreAsync(int id, string backupFile)
     {
