@@ -21,3 +21,6 @@ internal sealed record BackupInput(TaskCompletionSource<Task<KvReplica.Node.Stor
 
 /// <summary>A restarting peer asks what this replica knows; the core loop answers with the core's summary.</summary>
 internal sealed record StateSummaryInput(TaskCompletionSource<StateSummary> Summary) : CoreInput;
+
+/// <summary>A peer catching up: open the files of a fresh transfer, or of the one it resumes, on the core loop.</summary>
+internal sealed record TransferInput(CatchUpRequest Request, TaskCompletionSource<KvReplica.Node.Storage.TransferFiles> Files) : CoreInput;

@@ -138,7 +138,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 {
                     // A broken connection resumes where it stopped; a stream the peer no longer
                     // has (progress reset) starts again from a fresh snapshot.
-                    string next = progress.ThroughTime != 0 ? $"resuming part {progress.Part} at offset {progress.Offset}" : "asking for a fresh snapshot";
+                    string next = progress.Started ? $"resuming part {progress.Part} at offset {progress.Offset}" : "asking for a fresh transfer";
                     Log.CatchUpFailed(_logger, peer.Id, e.Message, next);
                     await Task.Delay(TimeSpan.FromMilliseconds(100 * tries), ct).ConfigureAwait(false);
                 }
@@ -307,6 +307,19 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             case BackupInput b:
                 b.Snapshot.TrySetResult(_storage!.SnapshotNow());
                 break;
+            case TransferInput t:
+                try
+                {
+                    var request = t.Request;
+                    t.Files.TrySetResult(request.ResumeThroughTime != 0 || request.ResumeSuffixThrough != 0
+                        ? _storage!.OpenForResume(new Clock.Stamp(request.ResumeThroughTime, request.ResumeThroughReplica), request.ResumeSuffixFrom, request.ResumeSuffixThrough)
+                        : _storage!.OpenForTransfer());
+                }
+                catch (IOException e)
+                {
+                    t.Files.TrySetException(e);
+                }
+                break;
             case StateSummaryInput q:
                 q.Summary.TrySetResult(_core.Summary());
                 break;
@@ -434,10 +447,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                     await ServePeerAsync(connection, hello, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.Backup:
-                    await ServeSnapshotStreamAsync(connection, catchUp: false, stopping).ConfigureAwait(false);
+                    await ServeBackupAsync(connection, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.CatchUp:
-                    await ServeSnapshotStreamAsync(connection, catchUp: true, stopping).ConfigureAwait(false);
+                    await ServeCatchUpAsync(connection, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.StateQuery:
                     await ServeStateQueryAsync(connection, stopping).ConfigureAwait(false);
@@ -520,18 +533,42 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
     }
 
-    // A backup (the snapshot) or a peer catching up (the snapshot, then its log suffix): a fresh
-    // snapshot cut after everything delivered here so far, or the rest of an earlier one a peer
-    // was cut off from, streamed from its files in chunks. Each chunk waits for the socket to
-    // drain (the pipe's flush), so a slow reader slows the stream instead of filling memory: one
-    // chunk is all it ever holds, however large the store.
-    private async Task ServeSnapshotStreamAsync(FramedConnection connection, bool catchUp, CancellationToken stopping)
+    // A backup: a fresh snapshot cut after everything delivered here so far, streamed from its file.
+    private async Task ServeBackupAsync(FramedConnection connection, CancellationToken stopping)
     {
         await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
-        var request = new CatchUpRequest();
-        if (catchUp)
+        var asked = new TaskCompletionSource<Task<SnapshotCut>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
+        FileStream file;
+        SnapshotCut cut;
+        try
         {
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+            cut = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
+            // Open at once: the snapshot stays on disk until two newer ones exist, and an open
+            // file stays readable after it is deleted.
+            file = new FileStream(cut.SnapshotPath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 20);
+        }
+        catch (IOException e)
+        {
+            await connection.SendAsync(new BackupChunk { Last = true, Error = e.Message }, stopping).ConfigureAwait(false);
+            return;
+        }
+        await using (file.ConfigureAwait(false))
+        {
+            var template = new BackupChunk { ThroughTime = cut.Through.Time, ThroughReplica = cut.Through.ReplicaId };
+            long sent = await SendPartAsync(connection, template, 0, [file], 0, stopping).ConfigureAwait(false);
+            Log.BackupServed(_logger, "backup", connection.Remote, sent, cut.Through.ToString());
+        }
+    }
+
+    // A peer catching up: this replica's newest snapshot and the log after it (opened on the core
+    // loop at one moment), or the rest of such a transfer the peer was cut off from.
+    private async Task ServeCatchUpAsync(FramedConnection connection, CancellationToken stopping)
+    {
+        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
+        CatchUpRequest request;
+        using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+        {
             timeout.CancelAfter(HandshakeTimeout);
             if (await connection.ReadOneAsync(timeout.Token).ConfigureAwait(false) is not CatchUpRequest asked)
             {
@@ -540,60 +577,54 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             }
             request = asked;
         }
-        var files = new List<FileStream>();
-        Clock.Stamp through;
+        var opened = new TaskCompletionSource<TransferFiles>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _inputs.Writer.WriteAsync(new TransferInput(request, opened), stopping).ConfigureAwait(false);
+        TransferFiles files;
         try
         {
-            string[] paths;
-            if (request.ResumeThroughTime != 0)
-            {
-                through = new Clock.Stamp(request.ResumeThroughTime, request.ResumeThroughReplica);
-                paths = [Path.Combine(_storage!.Directory, SnapshotStore.FileNameFor(through)), Path.Combine(_storage.Directory, ReplicaStorage.SuffixFileNameFor(through))];
-                if (!paths.All(File.Exists) || request.ResumePart is < 0 or > 1)
-                {
-                    throw new IOException($"the snapshot through {through} is gone (a newer one replaced it); ask for a fresh one");
-                }
-            }
-            else
-            {
-                var asked = new TaskCompletionSource<Task<SnapshotCut>>(TaskCreationOptions.RunContinuationsAsynchronously);
-                await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
-                var cut = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
-                through = cut.Through;
-                paths = catchUp ? [cut.SnapshotPath, cut.SuffixPath!] : [cut.SnapshotPath];
-            }
-            // Open at once: the files stay on disk until newer ones replace them, and an open
-            // file stays readable after it is deleted.
-            foreach (string path in paths)
-            {
-                files.Add(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, 1 << 20));
-            }
+            files = await opened.Task.ConfigureAwait(false);
         }
         catch (IOException e)
         {
-            foreach (var file in files)
-            {
-                await file.DisposeAsync().ConfigureAwait(false);
-            }
             await connection.SendAsync(new BackupChunk { Last = true, Error = e.Message }, stopping).ConfigureAwait(false);
             return;
         }
-        long sent = 0;
-        var buffer = new byte[Math.Min(BackupChunkBytes, _config.MaxFrameBytes - 4096)];
-        for (int part = 0; part < files.Count; part++)
+        await using (files.ConfigureAwait(false))
         {
-            await using var file = files[part];
-            if (part < request.ResumePart)
+            var template = new BackupChunk
             {
-                continue;
+                ThroughTime = files.SnapshotThrough.Time,
+                ThroughReplica = files.SnapshotThrough.ReplicaId,
+                SuffixFrom = files.SuffixFrom,
+                SuffixThrough = files.SuffixThrough,
+            };
+            bool resuming = request.ResumeThroughTime != 0 || request.ResumeSuffixThrough != 0;
+            long sent = 0;
+            if (!resuming || request.ResumePart == 0)
+            {
+                sent += await SendPartAsync(connection, template, 0, [files.Snapshot], resuming ? request.ResumeOffset : 0, stopping).ConfigureAwait(false);
             }
-            // The checksum covers the whole part, so a resumed reader can check the file it pieced together.
-            using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-            long skip = part == request.ResumePart ? request.ResumeOffset : 0;
-            long offset = 0;
+            sent += await SendPartAsync(connection, template, 1, files.Segments, resuming && request.ResumePart == 1 ? request.ResumeOffset : 0, stopping).ConfigureAwait(false);
+            Log.BackupServed(_logger, resuming ? "rest of a catch-up" : "catch-up", connection.Remote, sent, $"snapshot {files.SnapshotThrough} + log segments {files.SuffixFrom}..{files.SuffixThrough}");
+        }
+    }
+
+    // Streams the concatenation of `sources` as one part, from byte `skip` on, in chunks. Each
+    // chunk waits for the socket to drain (the pipe's flush), so a slow reader slows the stream
+    // instead of filling memory: one chunk is all it holds, however large the files. The final
+    // chunk's SHA-256 covers the whole part, skipped bytes included, so a reader that pieced it
+    // together over several connections checks the whole. Returns the bytes sent.
+    private async Task<long> SendPartAsync(FramedConnection connection, BackupChunk template, int part, IReadOnlyList<Stream> sources, long skip, CancellationToken stopping)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var buffer = new byte[Math.Min(BackupChunkBytes, _config.MaxFrameBytes - 4096)];
+        long offset = 0, sent = 0;
+        foreach (var source in sources)
+        {
             while (true)
             {
-                int read = await file.ReadAsync(buffer.AsMemory(0, (int)Math.Min(buffer.Length, skip > offset ? skip - offset : buffer.Length)), stopping).ConfigureAwait(false);
+                int want = offset < skip ? (int)Math.Min(buffer.Length, skip - offset) : buffer.Length;
+                int read = await source.ReadAsync(buffer.AsMemory(0, want), stopping).ConfigureAwait(false);
                 if (read == 0)
                 {
                     break;
@@ -601,28 +632,33 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 sha.AppendData(buffer, 0, read);
                 if (offset >= skip)
                 {
-                    await connection.SendAsync(new BackupChunk { Part = part, Offset = offset, Data = buffer[..read], ThroughTime = through.Time, ThroughReplica = through.ReplicaId }, stopping).ConfigureAwait(false);
+                    await connection.SendAsync(Chunk(template, part, offset, buffer[..read]), stopping).ConfigureAwait(false);
                     sent += read;
                 }
                 offset += read;
             }
-            if (offset < skip)
-            {
-                await connection.SendAsync(new BackupChunk { Last = true, Error = $"resume offset {skip} is past the end of part {part} ({offset} bytes)" }, stopping).ConfigureAwait(false);
-                return;
-            }
-            await connection.SendAsync(new BackupChunk
-            {
-                Part = part,
-                Offset = offset,
-                Last = true,
-                Sha256 = sha.GetHashAndReset(),
-                ThroughTime = through.Time,
-                ThroughReplica = through.ReplicaId,
-            }, stopping).ConfigureAwait(false);
         }
-        Log.BackupServed(_logger, catchUp ? (request.ResumeThroughTime != 0 ? "rest of a catch-up" : "catch-up") : "backup", connection.Remote, sent, through.ToString());
+        if (offset < skip)
+        {
+            throw new IOException($"resume offset {skip} is past the end of part {part} ({offset} bytes)");
+        }
+        var last = Chunk(template, part, offset, []);
+        last.Last = true;
+        last.Sha256 = sha.GetHashAndReset();
+        await connection.SendAsync(last, stopping).ConfigureAwait(false);
+        return sent;
     }
+
+    private static BackupChunk Chunk(BackupChunk template, int part, long offset, byte[] data) => new()
+    {
+        Part = part,
+        Offset = offset,
+        Data = data,
+        ThroughTime = template.ThroughTime,
+        ThroughReplica = template.ThroughReplica,
+        SuffixFrom = template.SuffixFrom,
+        SuffixThrough = template.SuffixThrough,
+    };
 
     // A restarting peer's question: what does this replica hold and deliver, per origin?
     private async Task ServeStateQueryAsync(FramedConnection connection, CancellationToken stopping)

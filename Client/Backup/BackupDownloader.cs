@@ -80,11 +80,19 @@ public static class BackupDownloader
             case var other:
                 throw new Transport.ProtocolViolationException($"answered the handshake with {other.GetType().Name}");
         }
-        bool resuming = progress.ThroughTime != 0;
+        bool resuming = progress.Started;
         if (kind == PeerKind.CatchUp)
         {
             FrameCodec.WriteFrame(writer, resuming
-                ? new CatchUpRequest { ResumeThroughTime = progress.ThroughTime, ResumeThroughReplica = progress.ThroughReplica, ResumePart = progress.Part, ResumeOffset = progress.Offset }
+                ? new CatchUpRequest
+                {
+                    ResumeThroughTime = progress.ThroughTime,
+                    ResumeThroughReplica = progress.ThroughReplica,
+                    ResumeSuffixFrom = progress.SuffixFrom,
+                    ResumeSuffixThrough = progress.SuffixThrough,
+                    ResumePart = progress.Part,
+                    ResumeOffset = progress.Offset,
+                }
                 : new CatchUpRequest());
             await writer.FlushAsync(ct).ConfigureAwait(false);
         }
@@ -119,7 +127,8 @@ public static class BackupDownloader
                     }
                     await file.WriteAsync(chunk.Data, ct).ConfigureAwait(false);
                     written += chunk.Data.Length;
-                    (progress.ThroughTime, progress.ThroughReplica, progress.Offset) = (chunk.ThroughTime, chunk.ThroughReplica, written);
+                    (progress.ThroughTime, progress.ThroughReplica, progress.SuffixFrom, progress.SuffixThrough, progress.Offset) = (chunk.ThroughTime, chunk.ThroughReplica, chunk.SuffixFrom, chunk.SuffixThrough, written);
+                    progress.Started = true;
                     if (chunk.Last)
                     {
                         file.Flush(flushToDisk: true);
@@ -150,9 +159,14 @@ public static class BackupDownloader
 /// <summary>How far a snapshot stream got, so that a broken one can be resumed (see <see cref="BackupDownloader.ReceiveStreamAsync"/>).</summary>
 public sealed class StreamProgress
 {
-    /// <summary>The stream's snapshot stamp; 0 until the first chunk arrived.</summary>
+    /// <summary>Whether a chunk has arrived, so that the fields below name the stream.</summary>
+    public bool Started { get; internal set; }
+    /// <summary>The stream's snapshot stamp (zero for an empty store's snapshot).</summary>
     public long ThroughTime { get; internal set; }
     public int ThroughReplica { get; internal set; }
+    /// <summary>Catch-up streams: the log segments of the suffix.</summary>
+    public int SuffixFrom { get; internal set; }
+    public int SuffixThrough { get; internal set; }
     /// <summary>The part being received, and the bytes of it already in its <c>.partial</c> file.</summary>
     public int Part { get; internal set; }
     public long Offset { get; internal set; }
@@ -160,5 +174,5 @@ public sealed class StreamProgress
     public long Bytes { get; internal set; }
 
     /// <summary>Forget the stream: the next attempt asks for a fresh one.</summary>
-    public void Reset() => (ThroughTime, ThroughReplica, Part, Offset, Bytes) = (0, 0, 0, 0, 0);
+    public void Reset() => (Started, ThroughTime, ThroughReplica, SuffixFrom, SuffixThrough, Part, Offset, Bytes) = (false, 0, 0, 0, 0, 0, 0, 0);
 }

@@ -24,7 +24,6 @@ namespace KvReplica.Node.Storage;
 internal sealed class ReplicaStorage : IDisposable
 {
     public const string LockFileName = "LOCK";
-    private const string SuffixPrefix = "transfer-";
 
     private readonly ClusterConfig _config;
     private readonly ILogger _logger;
@@ -145,10 +144,9 @@ internal sealed class ReplicaStorage : IDisposable
     }
 
     /// <summary>
-    /// Asks for a snapshot cut after everything this replica has delivered so far, for a backup
-    /// or a peer catching up; completes once it is durable with its stamp, its file, and a file
-    /// of the log suffix after it (every write held at the cut and not in the snapshot, in
-    /// write-ahead log format). Called on the core loop, after the round's <see cref="Persist"/>.
+    /// Asks for a snapshot cut after everything this replica has delivered so far, for a backup;
+    /// completes with its stamp and file once it is durable. Called on the core loop, after the
+    /// round's <see cref="Persist"/>.
     /// </summary>
     public Task<SnapshotCut> SnapshotNow()
     {
@@ -161,6 +159,76 @@ internal sealed class ReplicaStorage : IDisposable
         }
         return waiter.Task;
     }
+
+    /// <summary>
+    /// For a peer catching up (core loop only): rolls the log, so that every segment but the new
+    /// empty one is closed and no longer changes, and opens the newest snapshot and those
+    /// segments. No snapshot is built: the peer replays the segments itself, so serving costs no
+    /// memory beyond the stream's buffer, however large the store.
+    /// </summary>
+    public TransferFiles OpenForTransfer()
+    {
+        _wal.Roll();
+        var newest = _snapshots.Newest();
+        var indexes = _wal.ClosedSegmentIndexes;
+        return Open(newest?.Through ?? Stamp.Zero, newest?.Path, indexes[0], indexes[^1]);
+    }
+
+    /// <summary>
+    /// The files of an earlier transfer, for a resume (core loop only); throws
+    /// <see cref="IOException"/> when any of them is gone (a later snapshot replaced them).
+    /// </summary>
+    public TransferFiles OpenForResume(Stamp snapshotThrough, int suffixFrom, int suffixThrough)
+    {
+        string? snapshot = snapshotThrough == Stamp.Zero ? null : Path.Combine(Directory, SnapshotStore.FileNameFor(snapshotThrough));
+        var indexes = _wal.ClosedSegmentIndexes;
+        bool segmentsThere = suffixFrom <= suffixThrough && indexes.Contains(suffixFrom) && indexes.Contains(suffixThrough);
+        if ((snapshot is not null && !File.Exists(snapshot)) || !segmentsThere)
+        {
+            throw new IOException($"the transfer of snapshot {snapshotThrough} with log segments {suffixFrom}..{suffixThrough} is no longer here (a newer snapshot replaced it); ask for a fresh one");
+        }
+        return Open(snapshotThrough, snapshot, suffixFrom, suffixThrough);
+    }
+
+    private TransferFiles Open(Stamp through, string? snapshot, int from, int to)
+    {
+        var opened = new List<FileStream>();
+        try
+        {
+            Stream snapshotStream;
+            if (snapshot is null)
+            {
+                // No snapshot yet, so no segment was ever deleted: the log holds everything.
+                var empty = new MemoryStream();
+                SnapshotFormat.Write(empty, new KvStore());
+                empty.Position = 0;
+                snapshotStream = empty;
+            }
+            else
+            {
+                snapshotStream = OpenShared(snapshot);
+                opened.Add((FileStream)snapshotStream);
+            }
+            var segments = new List<FileStream>();
+            for (int index = from; index <= to; index++)
+            {
+                var segment = OpenShared(_wal.PathOf(index));
+                opened.Add(segment);
+                segments.Add(segment);
+            }
+            return new TransferFiles(through, from, to, snapshotStream, segments);
+        }
+        catch
+        {
+            foreach (var file in opened)
+            {
+                file.Dispose();
+            }
+            throw;
+        }
+    }
+
+    private static FileStream OpenShared(string path) => new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 20);
 
     /// <summary>Under the <c>batch</c> policy, bounds how long a quiet replica leaves its last batch unsynced.</summary>
     public void OnTick()
@@ -184,12 +252,11 @@ internal sealed class ReplicaStorage : IDisposable
         _deliveredSinceSnapshot = 0;
         _wal.Roll();
         var segments = _wal.ClosedSegmentPaths;
-        bool withSuffix = _backupsOfCurrent.Count > 0;
-        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments, withSuffix));
+        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments));
     }
 
     // Off the core thread: previous snapshot + frozen segments -> new snapshot, saved durably.
-    private SnapshotCut BuildSnapshot(IReadOnlyList<string> segments, bool withSuffix)
+    private SnapshotCut BuildSnapshot(IReadOnlyList<string> segments)
     {
         var started = Stopwatch.StartNew();
         var store = _snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(_logger, skipped))?.Store ?? new KvStore();
@@ -203,36 +270,10 @@ internal sealed class ReplicaStorage : IDisposable
             }
             entries.AddRange(scan.Entries);
         }
-        var state = Recovery.Rebuild(store, entries, out _);
+        Recovery.Rebuild(store, entries, out _);
         string path = _snapshots.Save(store);
         Log.SnapshotSaved(_logger, path, store.Count, store.LastApplied.ToString(), started.ElapsedMilliseconds);
-        return new SnapshotCut(store.LastApplied, path, withSuffix ? WriteSuffix(store.LastApplied, state.Held) : null);
-    }
-
-    /// <summary>The file name of the log suffix written with the snapshot through <paramref name="through"/>.</summary>
-    public static string SuffixFileNameFor(Stamp through) =>
-        string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{SuffixPrefix}{through.Time:D20}-{through.ReplicaId:D7}.wal");
-
-    // The log suffix of a snapshot: the writes held at the cut that it does not include, then a
-    // delivered-through marker at its stamp. Written like a snapshot (temporary file, fsync,
-    // rename); only the newest is kept.
-    private string WriteSuffix(Stamp through, IReadOnlyList<WriteCommand> held)
-    {
-        string path = Path.Combine(Directory, SuffixFileNameFor(through));
-        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
-        WriteAheadLog.Append(buffer, [.. held.Select(LogEntry.HeldWrite), LogEntry.Delivered(through)]);
-        using (var file = new FileStream(path + ".tmp", FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            file.Write(buffer.WrittenSpan);
-            file.Flush(flushToDisk: true);
-        }
-        File.Move(path + ".tmp", path, overwrite: true);
-        foreach (string old in System.IO.Directory.EnumerateFiles(Directory, SuffixPrefix + "*").Where(f => f != path))
-        {
-            File.Delete(old);
-        }
-        DirectorySync.Fsync(Directory);
-        return path;
+        return new SnapshotCut(store.LastApplied, path);
     }
 
     private void CollectSnapshot()
@@ -285,7 +326,7 @@ internal sealed class ReplicaStorage : IDisposable
         foreach (string file in System.IO.Directory.EnumerateFiles(directory))
         {
             string name = Path.GetFileName(file);
-            if (name.StartsWith("wal-", StringComparison.Ordinal) || name.StartsWith("snapshot-", StringComparison.Ordinal) || name.StartsWith(SuffixPrefix, StringComparison.Ordinal))
+            if (name.StartsWith("wal-", StringComparison.Ordinal) || name.StartsWith("snapshot-", StringComparison.Ordinal))
             {
                 File.Move(file, Path.Combine(lost, name));
             }
@@ -317,5 +358,23 @@ internal sealed class ReplicaStorage : IDisposable
     }
 }
 
-/// <summary>A durable snapshot: the stamp it includes through, its file, and (when asked for) its log suffix file.</summary>
-internal sealed record SnapshotCut(Stamp Through, string SnapshotPath, string? SuffixPath);
+/// <summary>A durable snapshot: the stamp it includes through, and its file.</summary>
+internal sealed record SnapshotCut(Stamp Through, string SnapshotPath);
+
+/// <summary>
+/// What a peer catching up is sent, opened at one moment on the core loop: the newest snapshot
+/// (an empty store's when there is none yet) and every log segment after it, which together
+/// rebuild this replica's whole state at that moment. Named for a resume by the snapshot's stamp
+/// and the first and last segment. Open files stay readable if a later snapshot deletes them.
+/// </summary>
+internal sealed record TransferFiles(Stamp SnapshotThrough, int SuffixFrom, int SuffixThrough, Stream Snapshot, IReadOnlyList<FileStream> Segments) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        await Snapshot.DisposeAsync().ConfigureAwait(false);
+        foreach (var segment in Segments)
+        {
+            await segment.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -70,6 +70,22 @@ internal sealed class SnapshotStore(string directory)
         return null;
     }
 
+    /// <summary>The newest snapshot file and the stamp its name gives, or null when there is none.</summary>
+    public (string Path, KvReplica.Clock.Stamp Through)? Newest()
+    {
+        string? path = Snapshots().LastOrDefault();
+        if (path is null)
+        {
+            return null;
+        }
+        string[] parts = Path.GetFileName(path)[Prefix.Length..^Suffix.Length].Split('-');
+        if (parts.Length != 2 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long time) || !int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out int replica))
+        {
+            throw new IOException($"{path} is not named like a snapshot (snapshot-<time>-<replica>.snap)");
+        }
+        return (path, new KvReplica.Clock.Stamp(time, replica));
+    }
+
     private IEnumerable<string> Snapshots() =>
         Directory.Exists(directory)
             ? Directory.EnumerateFiles(directory, Prefix + "*" + Suffix).Order(StringComparer.Ordinal)

@@ -164,6 +164,12 @@ internal sealed class WalFile : IDisposable
     /// <summary>Paths of the closed segments, oldest first (a snapshot is built from them off the core thread).</summary>
     public IReadOnlyList<string> ClosedSegmentPaths => [.. _closedSegments.Select(c => SegmentPath(_directory, c.Index))];
 
+    /// <summary>Indexes of the closed segments, oldest first.</summary>
+    public IReadOnlyList<int> ClosedSegmentIndexes => [.. _closedSegments.Select(c => c.Index)];
+
+    /// <summary>The path of segment <paramref name="index"/> in this log's directory.</summary>
+    public string PathOf(int index) => SegmentPath(_directory, index);
+
     /// <summary>
     /// Closes the current segment (synced) and starts a new one, so that everything appended so
     /// far is in closed segments that no longer change.

@@ -186,6 +186,9 @@ public sealed class BackupChunk : Message
     /// own Last chunk and checksum; offsets start at 0 in each.
     /// </summary>
     [Key(7)] public int Part { get; set; }
+    /// <summary>Catch-up only, on every chunk: the first and last log segment of the suffix (with the stamp, the stream's name for a resume).</summary>
+    [Key(8)] public int SuffixFrom { get; set; }
+    [Key(9)] public int SuffixThrough { get; set; }
 }
 
 /// <summary>
@@ -200,6 +203,8 @@ public sealed class CatchUpRequest : Message
     [Key(1)] public int ResumeThroughReplica { get; set; }
     [Key(2)] public int ResumePart { get; set; }
     [Key(3)] public long ResumeOffset { get; set; }
+    [Key(4)] public int ResumeSuffixFrom { get; set; }
+    [Key(5)] public int ResumeSuffixThrough { get; set; }
 }
 
 /// <summary>

@@ -220,7 +220,8 @@ public sealed class DurabilityTests
     [Test]
     public async Task A_replica_whose_data_directory_was_wiped_catches_up_from_a_peer_before_it_serves()
     {
-        await using var cluster = await LocalCluster.StartAsync();
+        // Snapshots every 5,000 writes, so the transfer is a snapshot plus the log after it.
+        await using var cluster = await LocalCluster.StartAsync(snapshotEveryWrites: 5_000);
         var config = ClusterConfigFile.Load(cluster.ConfigPath);
         var filled = new Dictionary<string, string>();
         await using (var client = await KvClient.ConnectAsync(config))
@@ -245,6 +246,7 @@ public sealed class DurabilityTests
         Assert.That(log.IndexOf(" listening on ", StringComparison.Ordinal), Is.GreaterThan(caughtUpAt), "it caught up before it listened, so it served nothing before");
         var bytes = System.Text.RegularExpressions.Regex.Match(log, @"caught up from replica \d+: (\d+) bytes");
         Assert.That(long.Parse(bytes.Groups[1].Value), Is.GreaterThan(1 << 20), "the transfer took more than one chunk");
+        Assert.That(log, Does.Not.Contain("its snapshot through 0.0"), "a real snapshot was part of the transfer");
 
         foreach (var (key, value) in writers.Acked)
         {
@@ -281,14 +283,15 @@ public sealed class DurabilityTests
         Directory.Delete(cluster.DataDirectory(3), recursive: true);
 
         cluster.StartProcess(3);
-        string partial = Path.Combine(cluster.DataDirectory(3), "incoming", "snapshot.partial");
+        // The state is in the peers' logs (no snapshot yet at this size), so it streams as part 1.
+        string partial = Path.Combine(cluster.DataDirectory(3), "incoming", "suffix.partial");
         await cluster.WaitUntilAsync(() => File.Exists(partial) && new FileInfo(partial).Length > 4 << 20, TimeSpan.FromSeconds(60), "the catch-up stream under way");
         // Cut every connection served by replicas 1 and 2: the stream, and their links, which resume by themselves.
         await LocalCluster.CutConnectionsServedAtAsync([cluster.Port(1), cluster.Port(2)]);
         await cluster.WaitUntilAsync(() => cluster.Log(3).Contains(" listening on "), TimeSpan.FromSeconds(60), "replica 3 started after catching up");
 
         string log = cluster.Log(3);
-        Assert.That(log, Does.Contain("catch-up stream from replica").And.Contain("resuming part 0 at offset"), "the cut was noticed and the stream resumed, not restarted");
+        Assert.That(log, Does.Contain("catch-up stream from replica").And.Contain("resuming part 1 at offset"), "the cut was noticed and the stream resumed, not restarted");
         Assert.That(cluster.Log(1) + cluster.Log(2), Does.Contain("rest of a catch-up sent"));
         Assert.That(log, Does.Contain("caught up from replica"));
         await AssertHoldsEveryAckedWriteAsync(cluster, config, 3, filled);
