@@ -62,8 +62,8 @@ internal static partial class Log
     [LoggerMessage(5003, LogLevel.Warning, "fsync is \"none\": acknowledged writes can be lost if this machine loses power. Use this for tests and benchmarks only")]
     public static partial void FsyncDisabled(ILogger logger);
 
-    [LoggerMessage(5004, LogLevel.Information, "snapshot {Path}: {Keys} keys through {Stamp}, built in {ElapsedMs} ms")]
-    public static partial void SnapshotSaved(ILogger logger, string path, int keys, string stamp, long elapsedMs);
+    [LoggerMessage(5004, LogLevel.Information, "snapshot {Path}: {Keys} keys through {Stamp}, built in the background in {ElapsedMs} ms after a {RollMs:0.0} ms pause of the core loop to roll the log")]
+    public static partial void SnapshotSaved(ILogger logger, string path, int keys, string stamp, long elapsedMs, double rollMs);
 
     [LoggerMessage(5005, LogLevel.Error, "snapshot failed (the log keeps everything; retrying at the next threshold): {Reason}")]
     public static partial void SnapshotFailed(ILogger logger, string reason);

@@ -132,7 +132,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             {
                 try
                 {
-                    fetched = await Client.Backup.BackupDownloader.ReceiveStreamAsync(_config, peer, PeerKind.CatchUp, _identity.ReplicaId, [snapshotFile, suffixFile], progress, ct).ConfigureAwait(false);
+                    fetched = await Client.Backup.SnapshotStreamReceiver.ReceiveStreamAsync(_config, peer, PeerKind.CatchUp, _identity.ReplicaId, [snapshotFile, suffixFile], progress, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {

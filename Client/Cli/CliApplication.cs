@@ -114,7 +114,7 @@ public static class CliApplication
         string path = arguments.CommandArguments[0];
         try
         {
-            var result = await Backup.BackupDownloader.DownloadAsync(config, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
+            var result = await Backup.SnapshotStreamReceiver.DownloadAsync(config, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"backup: {result.Bytes} bytes through write {result.ThroughTime}.{result.ThroughReplica} from replica {result.ReplicaId} written to {path}")).ConfigureAwait(false);
             return ExitCodes.Ok;

@@ -250,13 +250,16 @@ internal sealed class ReplicaStorage : IDisposable
         _backupsOfCurrent.AddRange(_backupsWaiting);
         _backupsWaiting.Clear();
         _deliveredSinceSnapshot = 0;
+        // The only part of a snapshot on the core thread, so the only pause writes see.
+        var rolling = Stopwatch.StartNew();
         _wal.Roll();
+        double rollMs = rolling.Elapsed.TotalMilliseconds;
         var segments = _wal.ClosedSegmentPaths;
-        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments));
+        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments, rollMs));
     }
 
     // Off the core thread: previous snapshot + frozen segments -> new snapshot, saved durably.
-    private SnapshotCut BuildSnapshot(IReadOnlyList<string> segments)
+    private SnapshotCut BuildSnapshot(IReadOnlyList<string> segments, double rollMs)
     {
         var started = Stopwatch.StartNew();
         var store = _snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(_logger, skipped))?.Store ?? new KvStore();
@@ -272,7 +275,7 @@ internal sealed class ReplicaStorage : IDisposable
         }
         Recovery.Rebuild(store, entries, out _);
         string path = _snapshots.Save(store);
-        Log.SnapshotSaved(_logger, path, store.Count, store.LastApplied.ToString(), started.ElapsedMilliseconds);
+        Log.SnapshotSaved(_logger, path, store.Count, store.LastApplied.ToString(), started.ElapsedMilliseconds, rollMs);
         return new SnapshotCut(store.LastApplied, path);
     }
 

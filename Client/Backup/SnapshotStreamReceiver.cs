@@ -15,13 +15,14 @@ namespace KvReplica.Client.Backup;
 public sealed record BackupResult(int ReplicaId, long Bytes, long ThroughTime, int ThroughReplica);
 
 /// <summary>
-/// Downloads a backup (docs/protocol.md, "Backup"): asks one replica for a fresh snapshot of its
-/// store (the state after one point of the total order, which every replica passes through
-/// identically) and writes the streamed file, checking offsets and the SHA-256 the replica sends
-/// last. The file is written under a temporary name, fsynced and renamed only when it is whole,
-/// so a failed download never leaves something that looks like a backup.
+/// Receives the snapshot streams replicas serve (docs/protocol.md, "Backup"): a backup, a fresh
+/// snapshot of one replica's store (the state after one point of the total order, which every
+/// replica passes through identically), and a catch-up, a replica's snapshot and log suffix for a
+/// peer that lost its own. Files are written under temporary names, checked (offsets, SHA-256),
+/// fsynced and renamed only when whole, so a failed download never leaves something that looks
+/// like a finished one.
 /// </summary>
-public static class BackupDownloader
+public static class SnapshotStreamReceiver
 {
     /// <summary>
     /// Tries the replicas in order (<paramref name="preferredReplicaId"/> first) until one serves
@@ -156,7 +157,7 @@ public static class BackupDownloader
     }
 }
 
-/// <summary>How far a snapshot stream got, so that a broken one can be resumed (see <see cref="BackupDownloader.ReceiveStreamAsync"/>).</summary>
+/// <summary>How far a snapshot stream got, so that a broken one can be resumed (see <see cref="SnapshotStreamReceiver.ReceiveStreamAsync"/>).</summary>
 public sealed class StreamProgress
 {
     /// <summary>Whether a chunk has arrived, so that the fields below name the stream.</summary>
