@@ -186,4 +186,41 @@ public sealed class HoldBackQueue<T>
         }
         _members = next;
     }
+
+    /// <summary>
+    /// Removes the held writes of <paramref name="origin"/> with a time above
+    /// <paramref name="through"/> (a view change's trim of a removed member: no survivor will
+    /// deliver them) and returns them, oldest first. They are the tail of the origin's FIFO.
+    /// </summary>
+    public List<(Stamp Stamp, T Item)> TrimOrigin(int origin, long through)
+    {
+        var removed = new List<(Stamp, T)>();
+        if (!_byOrigin.TryGetValue(origin, out var fifo))
+        {
+            return removed;
+        }
+        var kept = new Queue<(Stamp Stamp, T Item)>();
+        foreach (var held in fifo)
+        {
+            if (held.Stamp.Time <= through)
+            {
+                kept.Enqueue(held);
+            }
+            else
+            {
+                removed.Add(held);
+            }
+        }
+        _byOrigin[origin] = kept;
+        Count -= removed.Count;
+        if (kept.Count > 0)
+        {
+            _byOriginTail[origin] = kept.Last().Stamp;
+        }
+        else if (_byOriginTail.TryGetValue(origin, out var tail) && tail.Time > through)
+        {
+            _byOriginTail[origin] = new Stamp(through, origin);
+        }
+        return removed;
+    }
 }

@@ -17,4 +17,14 @@ public sealed record CoreRecoveryState(
     IReadOnlyList<WriteCommand> Held,
     IReadOnlyDictionary<int, long> HeldThrough,
     IReadOnlyDictionary<int, long> DeliveredThrough,
-    long ClockTime);
+    long ClockTime)
+{
+    /// <summary>The last installed view's number (0: the configured one).</summary>
+    public long ViewNumber { get; init; }
+
+    /// <summary>The last installed view's members; empty for the configured view.</summary>
+    public IReadOnlyList<int> ViewMembers { get; init; } = [];
+
+    /// <summary>The highest view number promised (at least <see cref="ViewNumber"/>).</summary>
+    public long Promised { get; init; }
+}

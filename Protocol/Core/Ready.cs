@@ -38,5 +38,11 @@ public sealed class Ready
     /// <summary>Stamp of the last write delivered in this round, or <see cref="Clock.Stamp.Zero"/> if none was.</summary>
     public Clock.Stamp DeliveredThrough { get; set; }
 
-    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0;
+    /// <summary>A view number this replica promised to join (0 if none): persist it before sending, or a restart could promise twice.</summary>
+    public long Promised { get; set; }
+
+    /// <summary>A view this replica installed (null if none): persist it before sending, with its trims.</summary>
+    public ViewInstall? InstalledView { get; set; }
+
+    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Promised == 0 && InstalledView is null;
 }

@@ -36,6 +36,11 @@ public sealed partial class ReplicaCore
 
     private void StartWrite(long connectionId, ClientRequest request)
     {
+        if (Unavailable() is { } unavailable)
+        {
+            ReplyError(connectionId, request.RequestId, unavailable.Code, unavailable.Message);
+            return;
+        }
         if (_notHeardSinceStart.Count > 0)
         {
             ReplyError(connectionId, request.RequestId, ErrorCode.Busy,
@@ -108,10 +113,18 @@ public sealed partial class ReplicaCore
                 HoldWithoutLogging(write.Stamp, ToEntry(write));
             }
         }
-        foreach (int m in _members)
+        foreach (int m in _configured)
         {
             _heldThrough[m] = Math.Max(_heldThrough[m], recovered.HeldThrough.GetValueOrDefault(m));
             _deliveredThrough[m] = recovered.DeliveredThrough.GetValueOrDefault(m);
+        }
+        _viewNumber = recovered.ViewNumber;
+        _promised = Math.Max(recovered.Promised, recovered.ViewNumber);
+        if (Wedged)
+        {
+            // It promised a view that it never saw installed: it stays wedged, acknowledging no
+            // more than it held, until that view change completes or a newer one does.
+            _wedgedAcks = new Dictionary<int, long>(_heldThrough);
         }
         // Every time this replica ever acknowledged or stamped was logged first, so restarting
         // the clock above the largest logged time keeps new stamps above all of them.
@@ -243,6 +256,12 @@ public sealed partial class ReplicaCore
     // that were waiting for those writes.
     private void DeliverStable()
     {
+        if (Wedged || _removed)
+        {
+            // A wedged member's view is being replaced; what it may still deliver is decided
+            // by the next view's trim.
+            return;
+        }
         bool any = false;
         while (_holdBack.TryTakeDeliverable(out var stamp, out var entry))
         {
@@ -252,15 +271,7 @@ public sealed partial class ReplicaCore
             _ready.DeliveredThrough = stamp;
             _deliveredThrough[stamp.ReplicaId] = stamp.Time;
             _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
-            var held = _heldPerKey[entry.Key];
-            if (held.Count == 1)
-            {
-                _heldPerKey.Remove(entry.Key);
-            }
-            else
-            {
-                _heldPerKey[entry.Key] = (held.Max, held.Count - 1);
-            }
+            ForgetHeld(entry.Key);
             if (_waitingWriters.Remove(stamp, out var writer))
             {
                 _ready.Replies.Add(new ClientResponse(writer.ConnectionId, new ClientReply
@@ -293,7 +304,9 @@ public sealed partial class ReplicaCore
             _outgoingWrites.Clear();
             return;
         }
-        long[] ackTimes = [.. _members.Select(m => _heldThrough[m])];
+        // Wedged, it acknowledges nothing beyond what it reported when it joined the view change.
+        var acked = _wedgedAcks ?? _heldThrough;
+        long[] ackTimes = [.. _members.Select(m => acked.GetValueOrDefault(m))];
         long[] deliveredTimes = [.. _members.Select(m => _deliveredThrough[m])];
         var batch = new OrderBatch
         {
@@ -326,6 +339,20 @@ public sealed partial class ReplicaCore
             }
         }
         _resendTo.Clear();
+    }
+
+    // One held write of `key` is gone (delivered, or trimmed by a view change).
+    private void ForgetHeld(string key)
+    {
+        var held = _heldPerKey[key];
+        if (held.Count == 1)
+        {
+            _heldPerKey.Remove(key);
+        }
+        else
+        {
+            _heldPerKey[key] = (held.Max, held.Count - 1);
+        }
     }
 
     private void ExpireWrites()

@@ -28,6 +28,11 @@ public sealed partial class ReplicaCore
 
     private void StartRead(long connectionId, ClientRequest request)
     {
+        if (Unavailable() is { Code: ErrorCode.NoMajority } unavailable && (request.ReadMode == ReadMode.Majority || _removed))
+        {
+            ReplyError(connectionId, request.RequestId, unavailable.Code, unavailable.Message);
+            return;
+        }
         long readId = ++_nextReadId;
         int needed = request.ReadMode == ReadMode.Local ? 1 : Majority;
         _pendingReads[readId] = new PendingRead(connectionId, request.RequestId, needed, _now + _options.ReadTimeoutMs);

@@ -21,8 +21,9 @@ public sealed partial class ReplicaCore
     private readonly IReplicatedStateMachine _stateMachine;
     private readonly LamportClock _clock = new();
     private readonly HoldBackQueue<WriteEntry> _holdBack;
-    private readonly int[] _members;
-    private readonly int[] _peers;
+    // The current view's members, and the members other than this replica (view changes replace both).
+    private int[] _members;
+    private int[] _peers;
     private Ready _ready = new();
     private long _now;
 
@@ -37,14 +38,16 @@ public sealed partial class ReplicaCore
     {
         _options = options;
         _stateMachine = stateMachine;
-        _members = [.. options.Members.Distinct().Order()];
-        if (!_members.Contains(options.SelfId))
+        _configured = [.. options.Members.Distinct().Order()];
+        if (!_configured.Contains(options.SelfId))
         {
-            throw new ArgumentException($"replica {options.SelfId} is not among the members {string.Join(",", _members)}", nameof(options));
+            throw new ArgumentException($"replica {options.SelfId} is not among the members {string.Join(",", _configured)}", nameof(options));
         }
+        _members = recovered?.ViewMembers is { Count: > 0 } viewMembers ? [.. viewMembers.Order()] : _configured;
+        _removed = !_members.Contains(options.SelfId);
         _peers = [.. _members.Where(m => m != options.SelfId)];
-        _holdBack = new HoldBackQueue<WriteEntry>(_members);
-        foreach (int m in _members)
+        _holdBack = new HoldBackQueue<WriteEntry>(_removed ? _configured : _members);
+        foreach (int m in _configured)
         {
             _heldThrough[m] = 0;
             _deliveredThrough[m] = 0;
@@ -67,8 +70,8 @@ public sealed partial class ReplicaCore
     /// <summary>Members of the current view, in id order.</summary>
     public IReadOnlyList<int> Members => _members;
 
-    /// <summary>A majority of the configured replicas.</summary>
-    public int Majority => _members.Length / 2 + 1;
+    /// <summary>A majority of the configured replicas (a read needs this many answers, a view this many members).</summary>
+    public int Majority => _configured.Length / 2 + 1;
 
     /// <summary>Current Lamport time.</summary>
     public long ClockNow => _clock.Now;
@@ -99,6 +102,7 @@ public sealed partial class ReplicaCore
         }
         ExpireReads();
         ExpireWrites();
+        DetectFailures();
     }
 
     /// <summary>
@@ -161,12 +165,37 @@ public sealed partial class ReplicaCore
     /// </summary>
     public void OnPeerMessage(int from, PeerMessage message)
     {
-        if (from == SelfId || Array.IndexOf(_peers, from) < 0)
+        if (from == SelfId || Array.IndexOf(_configured, from) < 0)
         {
-            throw new ProtocolViolationException($"message from replica {from}, which is not a peer in the view");
+            throw new ProtocolViolationException($"message from replica {from}, which is not a configured replica");
         }
+        if (message is ViewInstall learned && (_removed || Array.IndexOf(_peers, from) < 0 || learned.Number > _viewNumber))
+        {
+            // A newer view, possibly one without this replica (it learns it was removed).
+            InstallView(learned);
+            return;
+        }
+        if (_removed)
+        {
+            return;
+        }
+        if (Array.IndexOf(_peers, from) < 0)
+        {
+            TellRemoved(from);
+            return;
+        }
+        Heard(from);
         switch (message)
         {
+            case ViewPropose propose:
+                ReceivePropose(from, propose);
+                break;
+            case ViewJoin join:
+                ReceiveJoin(from, join);
+                break;
+            case ViewInstall install:
+                InstallView(install);
+                break;
             case OrderBatch batch:
                 ReceiveBatch(from, batch);
                 break;

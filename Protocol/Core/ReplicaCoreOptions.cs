@@ -21,6 +21,9 @@ public sealed record ReplicaCoreOptions
     /// <summary>A write not delivered after this long gets an error reply; its outcome is then unknown to the client.</summary>
     public long WriteTimeoutMs { get; init; } = 5000;
 
+    /// <summary>A member silent for longer than this is suspected, and a view change removes it.</summary>
+    public long SuspicionTimeoutMs { get; init; } = 1000;
+
     /// <summary>Held writes beyond which new writes are refused with Busy.</summary>
     public int MaxPendingWrites { get; init; } = 100_000;
 }

@@ -238,6 +238,9 @@ public sealed class ReplicaEnvelope : Message
 [Union(0, typeof(OrderBatch))]
 [Union(1, typeof(ReadQuery))]
 [Union(2, typeof(ReadAnswer))]
+[Union(3, typeof(ViewPropose))]
+[Union(4, typeof(ViewJoin))]
+[Union(5, typeof(ViewInstall))]
 public abstract class PeerMessage
 {
 }
@@ -293,4 +296,44 @@ public sealed class ReadAnswer : PeerMessage
     [Key(2)] public byte[]? Value { get; set; }
     [Key(3)] public long VersionTime { get; set; }
     [Key(4)] public int VersionReplica { get; set; }
+}
+
+/// <summary>
+/// A view change's first step (docs/design.md, "View change"): the coordinator, the lowest id
+/// among the members it does not suspect, proposes view <see cref="Number"/> with
+/// <see cref="Members"/>. A member that has promised no higher number promises this one, stops
+/// delivering and acknowledging (it is wedged) and answers with a <see cref="ViewJoin"/>.
+/// </summary>
+[MessagePackObject]
+public sealed class ViewPropose : PeerMessage
+{
+    [Key(0)] public long Number { get; set; }
+    [Key(1)] public int[] Members { get; set; } = [];
+}
+
+/// <summary>
+/// A member's answer to a proposal: what it holds of each origin of the old view, as of the
+/// moment it wedged (the last acknowledgements it ever sends in the old view).
+/// </summary>
+[MessagePackObject]
+public sealed class ViewJoin : PeerMessage
+{
+    [Key(0)] public long Number { get; set; }
+    [Key(1)] public int[] Origins { get; set; } = [];
+    [Key(2)] public long[] HeldThrough { get; set; } = [];
+}
+
+/// <summary>
+/// The new view, sent by the coordinator once every proposed member joined: its number, its
+/// members, and for each removed member the time through which its writes survive (the
+/// smallest any joiner held); its later writes are discarded everywhere. Also sent to a replica
+/// that is not a member, so that it learns it was removed.
+/// </summary>
+[MessagePackObject]
+public sealed class ViewInstall : PeerMessage
+{
+    [Key(0)] public long Number { get; set; }
+    [Key(1)] public int[] Members { get; set; } = [];
+    [Key(2)] public int[] TrimOrigins { get; set; } = [];
+    [Key(3)] public long[] TrimTimes { get; set; } = [];
 }

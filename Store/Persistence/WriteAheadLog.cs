@@ -29,16 +29,20 @@ public sealed class LoggedWrite
 }
 
 /// <summary>
-/// One record of the write-ahead log: either a write this replica now holds (stamped here or
-/// received from a peer, logged before any acknowledgement covering it is sent), or a marker
-/// saying that every held write with a stamp up to <see cref="DeliveredThrough"/> has been
-/// delivered. Exactly one of the two is set.
+/// One record of the write-ahead log, exactly one of: a write this replica now holds (stamped
+/// here or received from a peer, logged before any acknowledgement covering it is sent); a
+/// marker saying that every held write with a stamp up to <see cref="DeliveredThrough"/> has
+/// been delivered; a view number this replica promised to join; a view it installed.
 /// </summary>
-public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough)
+public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough, long Promised = 0, ViewInstall? View = null)
 {
     public static LogEntry HeldWrite(WriteCommand write) => new(write, Stamp.Zero);
 
     public static LogEntry Delivered(Stamp through) => new(null, through);
+
+    public static LogEntry PromisedView(long number) => new(null, Stamp.Zero, number);
+
+    public static LogEntry InstalledView(ViewInstall view) => new(null, Stamp.Zero, 0, view);
 }
 
 /// <summary>What a scan of a log found.</summary>
@@ -57,6 +61,8 @@ public static class WriteAheadLog
 {
     private const byte HeldKind = 1;
     private const byte DeliveredKind = 2;
+    private const byte PromisedKind = 3;
+    private const byte ViewKind = 4;
     private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
 
     /// <summary>Appends one record per entry to <paramref name="writer"/>: a group-commit batch.</summary>
@@ -71,6 +77,18 @@ public static class WriteAheadLog
                 scratch.GetSpan(1)[0] = HeldKind;
                 scratch.Advance(1);
                 MessagePackSerializer.Serialize(scratch, LoggedWrite.From(write), Options);
+            }
+            else if (entry.View is { } view)
+            {
+                scratch.GetSpan(1)[0] = ViewKind;
+                scratch.Advance(1);
+                MessagePackSerializer.Serialize(scratch, view, Options);
+            }
+            else if (entry.Promised != 0)
+            {
+                scratch.GetSpan(1)[0] = PromisedKind;
+                scratch.Advance(1);
+                MessagePackSerializer.Serialize(scratch, entry.Promised, Options);
             }
             else
             {
@@ -116,6 +134,14 @@ public static class WriteAheadLog
             if (payload.Length > 1 && payload[0] == HeldKind)
             {
                 return LogEntry.HeldWrite(MessagePackSerializer.Deserialize<LoggedWrite>(payload[1..].ToArray(), Options).ToCommand());
+            }
+            if (payload.Length > 1 && payload[0] == PromisedKind)
+            {
+                return LogEntry.PromisedView(MessagePackSerializer.Deserialize<long>(payload[1..].ToArray(), Options));
+            }
+            if (payload.Length > 1 && payload[0] == ViewKind)
+            {
+                return LogEntry.InstalledView(MessagePackSerializer.Deserialize<ViewInstall>(payload[1..].ToArray(), Options));
             }
             if (payload.Length > 1 && payload[0] == DeliveredKind)
             {

@@ -1,0 +1,247 @@
+using KvReplica.Protocol.Wire;
+
+namespace KvReplica.Protocol.Core;
+
+// Views: failure suspicion, and the view change that removes suspected members so that writes
+// keep flowing (docs/design.md, "View change"). The rule that makes it safe: a wedged member
+// neither delivers nor acknowledges anything new, so the acknowledgement vector it reports when
+// it joins bounds every write anyone ever delivered on the strength of its acknowledgement.
+public sealed partial class ReplicaCore
+{
+    private readonly int[] _configured;
+    private long _viewNumber;
+    // Highest view number this replica promised to join; above _viewNumber while wedged.
+    private long _promised;
+    private readonly Dictionary<int, long> _lastHeard = new();
+    private readonly SortedSet<int> _suspected = [];
+    private Proposal? _proposing;
+    // The acknowledgement vector (per configured replica) at the moment this replica wedged:
+    // what it reports in every join, and all it acknowledges until the next view is installed.
+    private Dictionary<int, long>? _wedgedAcks;
+    // A newer view does not include this replica: it serves nothing until it rejoins.
+    private bool _removed;
+    // When a removed replica was last told so, to tell it at most once per suspicion timeout.
+    private readonly Dictionary<int, long> _toldRemoved = new();
+
+    private sealed class Proposal(long number, int[] members, long startedAt)
+    {
+        public long Number { get; } = number;
+        public int[] Members { get; } = members;
+        public long StartedAt { get; } = startedAt;
+        public Dictionary<int, ViewJoin> Joins { get; } = new();
+    }
+
+    /// <summary>Number of the installed view (0 is the configured one).</summary>
+    public long ViewNumber => _viewNumber;
+
+    /// <summary>Peers of the view this replica currently suspects of having failed.</summary>
+    public IReadOnlyCollection<int> Suspected => _suspected;
+
+    /// <summary>Whether a view change this replica joined is in progress (it delivers and acknowledges nothing new).</summary>
+    public bool Wedged => _promised > _viewNumber;
+
+    /// <summary>Whether a newer view excludes this replica.</summary>
+    public bool Removed => _removed;
+
+    private int ConfiguredMajority => _configured.Length / 2 + 1;
+
+    // Configured replicas this one can count on: itself and the members it does not suspect.
+    private int Reachable => 1 + _peers.Count(p => !_suspected.Contains(p));
+
+    private void Heard(int from) => _lastHeard[from] = _now;
+
+    // Called on every tick: suspect members silent for longer than the suspicion timeout, and
+    // start (or restart) a view change when this replica is the coordinator.
+    private void DetectFailures()
+    {
+        foreach (int peer in _peers)
+        {
+            if (!_lastHeard.TryGetValue(peer, out long heard))
+            {
+                _lastHeard[peer] = _now;
+            }
+            else if (_now - heard > _options.SuspicionTimeoutMs)
+            {
+                _suspected.Add(peer);
+            }
+            else
+            {
+                _suspected.Remove(peer);
+            }
+        }
+        if (_proposing is not null && _now - _proposing.StartedAt > _options.SuspicionTimeoutMs)
+        {
+            // Members that did not join in time are suspected, and the next proposal leaves them out.
+            _suspected.UnionWith(_proposing.Members.Where(m => m != SelfId && !_proposing.Joins.ContainsKey(m)));
+            _proposing = null;
+        }
+        MaybePropose();
+    }
+
+    private void MaybePropose()
+    {
+        if (_removed || _proposing is not null)
+        {
+            return;
+        }
+        int[] alive = [.. _members.Where(m => m == SelfId || !_suspected.Contains(m))];
+        if (alive.Length == _members.Length && !Wedged)
+        {
+            return;
+        }
+        // The coordinator is the lowest id among the members it believes alive; a member that
+        // believes otherwise waits, and suspects that coordinator in turn if it never completes.
+        if (alive[0] != SelfId || alive.Length < ConfiguredMajority)
+        {
+            return;
+        }
+        var proposal = new Proposal(Math.Max(_viewNumber, _promised) + 1, alive, _now);
+        _proposing = proposal;
+        var propose = new ViewPropose { Number = proposal.Number, Members = proposal.Members };
+        foreach (int member in proposal.Members.Where(m => m != SelfId))
+        {
+            _ready.Messages.Add(new Outgoing(member, propose));
+        }
+        ReceivePropose(SelfId, propose);
+    }
+
+    private void ReceivePropose(int from, ViewPropose propose)
+    {
+        if (propose.Number <= _promised || propose.Number <= _viewNumber || Array.IndexOf(propose.Members, SelfId) < 0 || _removed)
+        {
+            return;
+        }
+        if (!Wedged)
+        {
+            _wedgedAcks = new Dictionary<int, long>(_heldThrough);
+        }
+        _promised = propose.Number;
+        _ready.Promised = propose.Number;
+        if (_proposing is not null && _proposing.Number < propose.Number)
+        {
+            _proposing = null;
+        }
+        var join = new ViewJoin
+        {
+            Number = propose.Number,
+            Origins = _configured,
+            HeldThrough = [.. _configured.Select(o => _wedgedAcks!.GetValueOrDefault(o))],
+        };
+        if (from == SelfId)
+        {
+            ReceiveJoin(SelfId, join);
+        }
+        else
+        {
+            _ready.Messages.Add(new Outgoing(from, join));
+        }
+    }
+
+    private void ReceiveJoin(int from, ViewJoin join)
+    {
+        if (_proposing is null || join.Number != _proposing.Number || Array.IndexOf(_proposing.Members, from) < 0)
+        {
+            return;
+        }
+        if (join.Origins.Length != join.HeldThrough.Length)
+        {
+            throw new ProtocolViolationException($"replica {from} joined view {join.Number} with {join.Origins.Length} origins but {join.HeldThrough.Length} times");
+        }
+        _proposing.Joins[from] = join;
+        if (_proposing.Joins.Count < _proposing.Members.Length)
+        {
+            return;
+        }
+        // Every proposed member wedged and reported. A removed member's writes survive through
+        // the smallest time any joiner holds: each joiner holds all of them up to there, and
+        // nothing above it was delivered anywhere, since that would have needed every joiner's
+        // acknowledgement before it wedged.
+        int[] removed = [.. _configured.Except(_proposing.Members)];
+        var install = new ViewInstall
+        {
+            Number = _proposing.Number,
+            Members = _proposing.Members,
+            TrimOrigins = removed,
+            TrimTimes = [.. removed.Select(p => _proposing.Joins.Values.Min(j => j.HeldThrough[Array.IndexOf(j.Origins, p)]))],
+        };
+        foreach (int replica in _configured.Where(r => r != SelfId))
+        {
+            _ready.Messages.Add(new Outgoing(replica, install));
+        }
+        _proposing = null;
+        InstallView(install);
+    }
+
+    private void InstallView(ViewInstall view)
+    {
+        if (view.Number <= _viewNumber || view.Number < _promised)
+        {
+            return;
+        }
+        if (view.TrimOrigins.Length != view.TrimTimes.Length || view.Members.Length == 0)
+        {
+            throw new ProtocolViolationException($"view {view.Number} is malformed");
+        }
+        _ready.InstalledView = view;
+        _viewNumber = view.Number;
+        _promised = Math.Max(_promised, view.Number);
+        _wedgedAcks = null;
+        _proposing = null;
+        if (Array.IndexOf(view.Members, SelfId) < 0)
+        {
+            _removed = true;
+            return;
+        }
+        for (int i = 0; i < view.TrimOrigins.Length; i++)
+        {
+            int origin = view.TrimOrigins[i];
+            long through = view.TrimTimes[i];
+            foreach (var (_, entry) in _holdBack.TrimOrigin(origin, through))
+            {
+                ForgetHeld(entry.Key);
+            }
+            if (_heldThrough.TryGetValue(origin, out long held) && held > through)
+            {
+                _heldThrough[origin] = through;
+            }
+        }
+        _members = [.. view.Members.Order()];
+        _peers = [.. _members.Where(m => m != SelfId)];
+        _holdBack.ChangeMembers(_members);
+        _suspected.IntersectWith(_peers);
+        _resendTo.IntersectWith(_peers);
+        _notHeardSinceStart.IntersectWith(_peers);
+        _acksChanged = true;
+        DeliverStable();
+    }
+
+    // A message from a configured replica outside the view: it was removed and does not know it
+    // yet (a pause, a partition). Tell it, at most once per suspicion timeout.
+    private void TellRemoved(int replica)
+    {
+        if (_viewNumber == 0 || (_toldRemoved.TryGetValue(replica, out long told) && _now - told < _options.SuspicionTimeoutMs))
+        {
+            return;
+        }
+        _toldRemoved[replica] = _now;
+        _ready.Messages.Add(new Outgoing(replica, new ViewInstall { Number = _viewNumber, Members = _members }));
+    }
+
+    // Why this replica cannot take a write or a majority read right now, or null if it can.
+    private (ErrorCode Code, string Message)? Unavailable()
+    {
+        if (_removed)
+        {
+            return (ErrorCode.NoMajority, $"replica {SelfId} was removed from the view (view {_viewNumber}); it must rejoin before it serves again");
+        }
+        if (Reachable < ConfiguredMajority)
+        {
+            return (ErrorCode.NoMajority, $"no majority: {Reachable} of {_configured.Length} replicas reachable");
+        }
+        if (Wedged)
+        {
+            return (ErrorCode.Busy, $"view change to view {_promised} in progress; retry shortly");
+        }
+        return null;
+    }
+}
