@@ -31,6 +31,8 @@ internal sealed class ReplicaStorage : IDisposable
     private readonly WalFile _wal;
     private readonly SnapshotStore _snapshots;
     private readonly List<LogEntry> _round = [];
+    private long _promised;
+    private Protocol.Wire.ViewInstall? _view;
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
     private long _deliveredSinceSnapshot;
     private Task<SnapshotCut>? _snapshotInProgress;
@@ -103,7 +105,14 @@ internal sealed class ReplicaStorage : IDisposable
             {
                 Log.FsyncDisabled(logger);
             }
-            return new ReplicaStorage(directory, config, logger, lockFile, wal, snapshots);
+            var storage = new ReplicaStorage(directory, config, logger, lockFile, wal, snapshots);
+            if (recovered.ViewNumber != 0 || recovered.Promised != 0)
+            {
+                storage._promised = recovered.Promised;
+                storage._view = recovered.LastView;
+                wal.Preamble = storage.ViewPreamble();
+            }
+            return storage;
         }
         catch
         {
@@ -123,6 +132,20 @@ internal sealed class ReplicaStorage : IDisposable
         foreach (var write in ready.NewlyHeld)
         {
             _round.Add(LogEntry.HeldWrite(write));
+        }
+        if (ready.Promised != 0 || ready.InstalledView is not null)
+        {
+            _promised = Math.Max(_promised, ready.Promised);
+            _view = ready.InstalledView ?? _view;
+            if (ready.Promised != 0)
+            {
+                _round.Add(LogEntry.PromisedView(ready.Promised));
+            }
+            if (ready.InstalledView is { } view)
+            {
+                _round.Add(LogEntry.InstalledView(view));
+            }
+            _wal.Preamble = ViewPreamble();
         }
         if (ready.DeliveredThrough != Stamp.Zero)
         {
@@ -229,6 +252,20 @@ internal sealed class ReplicaStorage : IDisposable
     }
 
     private static FileStream OpenShared(string path) => new(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete, 1 << 20);
+
+    private List<LogEntry> ViewPreamble()
+    {
+        var preamble = new List<LogEntry>();
+        if (_view is not null)
+        {
+            preamble.Add(LogEntry.InstalledView(_view));
+        }
+        if (_promised > (_view?.Number ?? 0))
+        {
+            preamble.Add(LogEntry.PromisedView(_promised));
+        }
+        return preamble;
+    }
 
     /// <summary>Under the <c>batch</c> policy, bounds how long a quiet replica leaves its last batch unsynced.</summary>
     public void OnTick()

@@ -183,8 +183,23 @@ internal sealed class WalFile : IDisposable
         _currentMax = Stamp.Zero;
         _currentIndex++;
         _current = new FileStream(SegmentPath(_directory, _currentIndex), FileMode.CreateNew, FileAccess.Write, FileShare.Read);
+        if (Preamble.Count > 0)
+        {
+            // Records that must outlive the deletion of the segments they were first written to.
+            _batch.ResetWrittenCount();
+            WriteAheadLog.Append(_batch, Preamble);
+            _current.Write(_batch.WrittenSpan);
+            _current.Flush(flushToDisk: _policy != FsyncPolicy.None);
+            BytesSinceRoll += _batch.WrittenCount;
+        }
         DirectorySync.Fsync(_directory);
     }
+
+    /// <summary>
+    /// Records written again at the start of every new segment: the latest promised and installed
+    /// view, which carry no stamp, so no snapshot covers them and deleting old segments must not lose them.
+    /// </summary>
+    public IReadOnlyList<LogEntry> Preamble { get; set; } = [];
 
     /// <summary>
     /// Deletes closed segments, oldest first, while every write in the segment is at or before

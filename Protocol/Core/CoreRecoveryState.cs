@@ -19,11 +19,14 @@ public sealed record CoreRecoveryState(
     IReadOnlyDictionary<int, long> DeliveredThrough,
     long ClockTime)
 {
+    /// <summary>The last installed view, with its trims; null for the configured view.</summary>
+    public Wire.ViewInstall? LastView { get; init; }
+
     /// <summary>The last installed view's number (0: the configured one).</summary>
-    public long ViewNumber { get; init; }
+    public long ViewNumber => LastView?.Number ?? 0;
 
     /// <summary>The last installed view's members; empty for the configured view.</summary>
-    public IReadOnlyList<int> ViewMembers { get; init; } = [];
+    public IReadOnlyList<int> ViewMembers => LastView?.Members ?? [];
 
     /// <summary>The highest view number promised (at least <see cref="ViewNumber"/>).</summary>
     public long Promised { get; init; }

@@ -119,6 +119,7 @@ public sealed partial class ReplicaCore
             _deliveredThrough[m] = recovered.DeliveredThrough.GetValueOrDefault(m);
         }
         _viewNumber = recovered.ViewNumber;
+        _installedView = recovered.LastView;
         _promised = Math.Max(recovered.Promised, recovered.ViewNumber);
         if (Wedged)
         {
@@ -135,6 +136,7 @@ public sealed partial class ReplicaCore
     {
         int duplicates = ValidateBatch(from, batch);
         _notHeardSinceStart.Remove(from);
+        NotePeerWedge(from, batch.WedgedFor);
         long newest = batch.Clock;
         for (int i = duplicates; i < batch.Writes.Length; i++)
         {
@@ -315,6 +317,7 @@ public sealed partial class ReplicaCore
             AckTimes = ackTimes,
             Clock = _clock.Now,
             DeliveredTimes = deliveredTimes,
+            WedgedFor = Wedged ? _promised : 0,
         };
         _outgoingWrites.Clear();
         WriteEntry[]? undelivered = null;
@@ -331,6 +334,7 @@ public sealed partial class ReplicaCore
                     AckTimes = ackTimes,
                     Clock = _clock.Now,
                     DeliveredTimes = deliveredTimes,
+                    WedgedFor = Wedged ? _promised : 0,
                 }));
             }
             else

@@ -20,8 +20,14 @@ public sealed partial class ReplicaCore
     private Dictionary<int, long>? _wedgedAcks;
     // A newer view does not include this replica: it serves nothing until it rejoins.
     private bool _removed;
+    // The last view installed here, with its trims, to send again to a member that missed it.
+    private ViewInstall? _installedView;
     // When a removed replica was last told so, to tell it at most once per suspicion timeout.
     private readonly Dictionary<int, long> _toldRemoved = new();
+    // Peers that report being wedged, since when (as this replica first saw it).
+    private readonly Dictionary<int, long> _peerWedgedSince = new();
+    // The highest view number any peer reported promising, so a proposal can outbid it.
+    private long _highestPromiseSeen;
 
     private sealed class Proposal(long number, int[] members, long startedAt)
     {
@@ -78,6 +84,30 @@ public sealed partial class ReplicaCore
         MaybePropose();
     }
 
+    private void NotePeerWedge(int peer, long wedgedFor)
+    {
+        if (wedgedFor != 0 && wedgedFor <= _viewNumber && _installedView is not null)
+        {
+            // It waits for a view already installed here: it missed the install (it crashed
+            // before logging it). Send it again, at most once per suspicion timeout.
+            if (!_toldRemoved.TryGetValue(peer, out long told) || _now - told >= _options.SuspicionTimeoutMs)
+            {
+                _toldRemoved[peer] = _now;
+                _ready.Messages.Add(new Outgoing(peer, _installedView));
+            }
+            return;
+        }
+        if (wedgedFor > _viewNumber)
+        {
+            _peerWedgedSince.TryAdd(peer, _now);
+            _highestPromiseSeen = Math.Max(_highestPromiseSeen, wedgedFor);
+        }
+        else
+        {
+            _peerWedgedSince.Remove(peer);
+        }
+    }
+
     private void MaybePropose()
     {
         if (_removed || _proposing is not null)
@@ -85,7 +115,10 @@ public sealed partial class ReplicaCore
             return;
         }
         int[] alive = [.. _members.Where(m => m == SelfId || !_suspected.Contains(m))];
-        if (alive.Length == _members.Length && !Wedged)
+        // A peer wedged for long waits for a view change that will not complete (its coordinator
+        // gave up, or restarted): a new one, even with the same members, releases it.
+        bool peerStuck = _peerWedgedSince.Any(w => _now - w.Value > _options.SuspicionTimeoutMs);
+        if (alive.Length == _members.Length && !Wedged && !peerStuck)
         {
             return;
         }
@@ -95,7 +128,7 @@ public sealed partial class ReplicaCore
         {
             return;
         }
-        var proposal = new Proposal(Math.Max(_viewNumber, _promised) + 1, alive, _now);
+        var proposal = new Proposal(Math.Max(Math.Max(_viewNumber, _promised), _highestPromiseSeen) + 1, alive, _now);
         _proposing = proposal;
         var propose = new ViewPropose { Number = proposal.Number, Members = proposal.Members };
         foreach (int member in proposal.Members.Where(m => m != SelfId))
@@ -183,15 +216,11 @@ public sealed partial class ReplicaCore
             throw new ProtocolViolationException($"view {view.Number} is malformed");
         }
         _ready.InstalledView = view;
+        _installedView = view;
         _viewNumber = view.Number;
         _promised = Math.Max(_promised, view.Number);
         _wedgedAcks = null;
         _proposing = null;
-        if (Array.IndexOf(view.Members, SelfId) < 0)
-        {
-            _removed = true;
-            return;
-        }
         for (int i = 0; i < view.TrimOrigins.Length; i++)
         {
             int origin = view.TrimOrigins[i];
@@ -205,10 +234,16 @@ public sealed partial class ReplicaCore
                 _heldThrough[origin] = through;
             }
         }
+        if (Array.IndexOf(view.Members, SelfId) < 0)
+        {
+            _removed = true;
+            return;
+        }
         _members = [.. view.Members.Order()];
         _peers = [.. _members.Where(m => m != SelfId)];
         _holdBack.ChangeMembers(_members);
         _suspected.IntersectWith(_peers);
+        _peerWedgedSince.Clear();
         _resendTo.IntersectWith(_peers);
         _notHeardSinceStart.IntersectWith(_peers);
         _acksChanged = true;

@@ -129,9 +129,14 @@ public sealed partial class ReplicaCore
     /// </summary>
     public void OnPeerRestarted(int peer)
     {
+        if (Array.IndexOf(_configured, peer) < 0 || peer == SelfId)
+        {
+            throw new ArgumentOutOfRangeException(nameof(peer), $"replica {peer} is not a configured peer");
+        }
         if (Array.IndexOf(_peers, peer) < 0)
         {
-            throw new ArgumentOutOfRangeException(nameof(peer), $"replica {peer} is not a peer in the view");
+            // Not in the view (removed): nothing is sent to it until it rejoins.
+            return;
         }
         _ready.Messages.RemoveAll(m => m.To == peer);
         DropFencedReadsFor(peer);

@@ -278,6 +278,11 @@ public sealed class OrderBatch : PeerMessage
     /// directory wiped or rolled back) and must not carry on as if it had them.
     /// </summary>
     [Key(4)] public long[] DeliveredTimes { get; set; } = [];
+    /// <summary>
+    /// The view number the sender promised and waits to see installed (it is wedged), or 0. A
+    /// coordinator that sees a peer wedged for long starts a view change that completes it.
+    /// </summary>
+    [Key(5)] public long WedgedFor { get; set; }
 }
 
 /// <summary>Asks a replica for its current value of one key, for a majority read.</summary>

@@ -28,8 +28,34 @@ public static class Recovery
         var writes = new SortedDictionary<Stamp, WriteCommand>();
         var heldThrough = new Dictionary<int, long>(store.AppliedThroughByOrigin);
         long clock = snapshotThrough.Time;
+        long promised = 0;
+        Protocol.Wire.ViewInstall? view = null;
         foreach (var entry in log)
         {
+            if (entry.View is { } installed)
+            {
+                // A view change discarded the removed members' writes above their trim; so does recovery.
+                view = installed.Number > (view?.Number ?? -1) ? installed : view;
+                for (int i = 0; i < installed.TrimOrigins.Length; i++)
+                {
+                    int origin = installed.TrimOrigins[i];
+                    long through = installed.TrimTimes[i];
+                    foreach (var trimmed in writes.Keys.Where(s => s.ReplicaId == origin && s.Time > through).ToList())
+                    {
+                        writes.Remove(trimmed);
+                    }
+                    if (heldThrough.TryGetValue(origin, out long heldOfOrigin) && heldOfOrigin > through)
+                    {
+                        heldThrough[origin] = Math.Max(through, store.AppliedThroughByOrigin.GetValueOrDefault(origin));
+                    }
+                }
+                continue;
+            }
+            if (entry.Promised != 0)
+            {
+                promised = Math.Max(promised, entry.Promised);
+                continue;
+            }
             if (entry.Held is not { } write)
             {
                 deliveredThrough = entry.DeliveredThrough > deliveredThrough ? entry.DeliveredThrough : deliveredThrough;
@@ -57,6 +83,10 @@ public static class Recovery
                 held.Add(write);
             }
         }
-        return new CoreRecoveryState(store.LastApplied, held, heldThrough, new Dictionary<int, long>(store.AppliedThroughByOrigin), Math.Max(clock, deliveredThrough.Time));
+        return new CoreRecoveryState(store.LastApplied, held, heldThrough, new Dictionary<int, long>(store.AppliedThroughByOrigin), Math.Max(clock, deliveredThrough.Time))
+        {
+            LastView = view,
+            Promised = Math.Max(promised, view?.Number ?? 0),
+        };
     }
 }

@@ -377,6 +377,16 @@ public sealed class SimulatedCluster
     {
         var ready = r.LiveCore.TakeReady();
         var entries = ready.NewlyHeld.Select(LogEntry.HeldWrite).ToList();
+        // The order a Node logs them in: held writes, the promise, the view (whose trims apply
+        // to the writes before it), then the marker of what the round delivered.
+        if (ready.Promised != 0)
+        {
+            entries.Add(LogEntry.PromisedView(ready.Promised));
+        }
+        if (ready.InstalledView is { } view)
+        {
+            entries.Add(LogEntry.InstalledView(view));
+        }
         if (ready.DeliveredThrough != Stamp.Zero)
         {
             entries.Add(LogEntry.Delivered(ready.DeliveredThrough));
@@ -464,7 +474,10 @@ public sealed class SimulatedCluster
         var kept = new List<LogEntry>(log.Count);
         for (int i = 0; i < log.Count; i++)
         {
-            bool covered = log[i].Held is { } w ? w.Stamp <= through : log[i].DeliveredThrough <= through;
+            // Promises and views carry no stamp: no snapshot covers them (a Node re-logs them at
+            // the start of every segment, so deleting old segments never loses them).
+            bool covered = log[i].Held is { } w ? w.Stamp <= through
+                : log[i].View is null && log[i].Promised == 0 && log[i].DeliveredThrough <= through;
             if (!covered || i >= prunedBelow)
             {
                 kept.Add(log[i]);
@@ -833,17 +846,20 @@ public sealed class SimulatedCluster
             {
                 Fail($"replica {r.Id} is still down at the end of the run");
             }
-            if (r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count)
+            // A replica a view change removed delivers nothing more until it rejoins; agreement
+            // (its deliveries are a prefix of everyone's) was checked at every delivery.
+            if (!r.LiveCore.Removed && (r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count))
             {
-                Fail($"liveness: after the network quieted, replica {r.Id} delivered {r.DeliveredCount} of {_canonical.Count} writes with {r.LiveCore.PendingWrites} still held");
+                Fail($"liveness: after the network quieted, replica {r.Id} delivered {r.DeliveredCount} of {_canonical.Count} writes with {r.LiveCore.PendingWrites} still held; views: {string.Join("; ", _replicas.Values.Select(x => $"{x.Id}: view {x.LiveCore.ViewNumber} [{string.Join(",", x.LiveCore.Members)}]{(x.LiveCore.Wedged ? " wedged" : "")}{(x.LiveCore.Removed ? " removed" : "")} suspects [{string.Join(",", x.LiveCore.Suspected)}]"))}");
             }
         }
-        var reference = Contents(_replicas[1].LiveStore);
-        foreach (var r in _replicas.Values)
+        var members = _replicas.Values.Where(r => !r.LiveCore.Removed).ToList();
+        var reference = Contents(members[0].LiveStore);
+        foreach (var r in members)
         {
             if (Contents(r.LiveStore) != reference)
             {
-                Fail($"replica {r.Id}'s store differs from replica 1's after quiescence");
+                Fail($"replica {r.Id}'s store differs from replica {members[0].Id}'s after quiescence");
             }
         }
         var unfinished = _clients.Where(c => c.Done < _settings.OpsPerClient).Select(c => c.Id).ToList();
@@ -870,11 +886,12 @@ public sealed class SimulatedCluster
             }
             var store = r.Snapshot is { } snapshot ? SnapshotFormat.Read(new MemoryStream(snapshot)) : new KvStore();
             var recovered = Recovery.Rebuild(store, scan.Entries, out _);
-            if (recovered.LastDelivered != live.LastApplied || recovered.Held.Count != 0 || Describe(store) != Describe(live))
+            // A removed replica still holds the writes it received before it learned of its removal.
+            if (recovered.LastDelivered != live.LastApplied || recovered.Held.Count != r.LiveCore.PendingWrites || Describe(store) != Describe(live))
             {
                 Fail($"replica {r.Id}'s disk does not rebuild its state: recovered through {recovered.LastDelivered} with {recovered.Held.Count} held, live through {live.LastApplied}:\n  live      {Describe(live)}\n  recovered {Describe(store)}");
             }
-            CheckStoreIsCanonicalPrefix(r.Id, live, _canonical.Count, "at the end");
+            CheckStoreIsCanonicalPrefix(r.Id, live, r.DeliveredCount, "at the end");
         }
     }
 
@@ -882,7 +899,8 @@ public sealed class SimulatedCluster
     // and then lost (to a crash, or anything else) makes the history non-linearizable.
     private void AppendFinalReads()
     {
-        var store = _replicas[1 + _random.Next(_settings.Replicas)].LiveStore;
+        var members = _replicas.Values.Where(r => !r.LiveCore.Removed).ToList();
+        var store = members[_random.Next(members.Count)].LiveStore;
         for (int k = 0; k < _settings.Keys; k++)
         {
             string key = "k" + k;
