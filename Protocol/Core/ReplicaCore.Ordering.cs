@@ -249,9 +249,9 @@ public sealed partial class ReplicaCore
     /// <summary>What this replica holds and delivered per origin, for a restarting peer's <see cref="StateSummary"/> query.</summary>
     public StateSummary Summary() => new()
     {
-        Origins = _members,
-        HeldThrough = [.. _members.Select(m => _heldThrough[m])],
-        DeliveredThrough = [.. _members.Select(m => _deliveredThrough[m])],
+        Origins = _configured,
+        HeldThrough = [.. _configured.Select(m => _heldThrough[m])],
+        DeliveredThrough = [.. _configured.Select(m => _deliveredThrough[m])],
     };
 
     // Delivers every write the hold-back queue releases, in stamp order, then wakes the reads
@@ -308,12 +308,12 @@ public sealed partial class ReplicaCore
         }
         // Wedged, it acknowledges nothing beyond what it reported when it joined the view change.
         var acked = _wedgedAcks ?? _heldThrough;
-        long[] ackTimes = [.. _members.Select(m => acked.GetValueOrDefault(m))];
-        long[] deliveredTimes = [.. _members.Select(m => _deliveredThrough[m])];
+        long[] ackTimes = [.. _configured.Select(m => acked.GetValueOrDefault(m))];
+        long[] deliveredTimes = [.. _configured.Select(m => _deliveredThrough[m])];
         var batch = new OrderBatch
         {
             Writes = [.. _outgoingWrites],
-            AckOrigins = _members,
+            AckOrigins = _configured,
             AckTimes = ackTimes,
             Clock = _clock.Now,
             DeliveredTimes = deliveredTimes,
@@ -330,7 +330,7 @@ public sealed partial class ReplicaCore
                 _ready.Messages.Add(new Outgoing(peer, new OrderBatch
                 {
                     Writes = undelivered,
-                    AckOrigins = _members,
+                    AckOrigins = _configured,
                     AckTimes = ackTimes,
                     Clock = _clock.Now,
                     DeliveredTimes = deliveredTimes,
