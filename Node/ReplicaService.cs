@@ -70,6 +70,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             Members = [.. _config.Replicas.Select(r => r.Id)],
             MaxValueBytes = _config.MaxValueBytes,
             HeartbeatIntervalMs = (long)_config.HeartbeatInterval.TotalMilliseconds,
+            SuspicionTimeoutMs = (long)_config.SuspicionTimeout.TotalMilliseconds,
             ReadTimeoutMs = (long)_config.ReadTimeout.TotalMilliseconds,
             WriteTimeoutMs = (long)_config.WriteTimeout.TotalMilliseconds,
             MaxPendingWrites = _config.MaxPendingWrites,
@@ -85,7 +86,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             throw;
         }
         Log.Listening(_logger, self.Id, _config.ClusterName, _listener.LocalEndPoint!.ToString()!);
-        Log.ViewInstalled(_logger, 0, string.Join(",", _core.Members));
+        Log.ViewInstalled(_logger, _core.ViewNumber, string.Join(",", _core.Members));
         var stopping = _stopping.Token;
         _tasks.Add(Task.Run(() => CoreLoopAsync(stopping), CancellationToken.None));
         _tasks.Add(Task.Run(() => TickLoopAsync(stopping), CancellationToken.None));
@@ -349,6 +350,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     {
         // Persist first (one group commit for the whole round), then peers, then clients: see Ready.
         _storage!.Persist(ready);
+        if (ready.InstalledView is { } view)
+        {
+            Log.ViewInstalled(_logger, view.Number, string.Join(",", view.Members) + (view.Members.Contains(_identity.ReplicaId) ? "" : " (this replica was removed; it must rejoin)"));
+        }
         if (_identity.Verbose)
         {
             foreach (var d in ready.Delivered)

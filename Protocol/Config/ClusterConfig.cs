@@ -29,6 +29,9 @@ public sealed record ClusterConfig
     /// <summary>How often a replica sends its acknowledgements and a heartbeat to each peer.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(50);
 
+    /// <summary>A member silent for this long is suspected and removed from the view by a view change.</summary>
+    public TimeSpan SuspicionTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How long a replica waits for a majority of read answers before failing the GET.</summary>
     public TimeSpan ReadTimeout { get; init; } = TimeSpan.FromSeconds(2);
 

@@ -81,6 +81,7 @@ public static class ClusterConfigReader
             MaxValueBytes = maxValueBytes,
             MaxFrameBytes = maxFrameBytes,
             HeartbeatInterval = ReadMs(json, "heartbeatIntervalMs", Where("heartbeatIntervalMs"), 1, 60_000, defaults.HeartbeatInterval),
+            SuspicionTimeout = ReadMs(json, "suspicionTimeoutMs", Where("suspicionTimeoutMs"), 10, 600_000, defaults.SuspicionTimeout),
             ReadTimeout = ReadMs(json, "readTimeoutMs", Where("readTimeoutMs"), 10, 600_000, defaults.ReadTimeout),
             WriteTimeout = ReadMs(json, "writeTimeoutMs", Where("writeTimeoutMs"), 10, 600_000, defaults.WriteTimeout),
             ClientRequestTimeout = ReadMs(json, "clientRequestTimeoutMs", Where("clientRequestTimeoutMs"), 10, 600_000, defaults.ClientRequestTimeout),
