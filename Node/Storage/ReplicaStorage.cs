@@ -31,7 +31,7 @@ internal sealed class ReplicaStorage : IDisposable
     private readonly WalFile _wal;
     private readonly SnapshotStore _snapshots;
     private readonly List<LogEntry> _round = [];
-    private long _promised;
+    private Protocol.Wire.ViewJoin? _join;
     private Protocol.Wire.ViewInstall? _view;
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
     private long _deliveredSinceSnapshot;
@@ -106,9 +106,9 @@ internal sealed class ReplicaStorage : IDisposable
                 Log.FsyncDisabled(logger);
             }
             var storage = new ReplicaStorage(directory, config, logger, lockFile, wal, snapshots);
-            if (recovered.ViewNumber != 0 || recovered.Promised != 0)
+            if (recovered.LastView is not null || recovered.LastJoin is not null)
             {
-                storage._promised = recovered.Promised;
+                storage._join = recovered.LastJoin;
                 storage._view = recovered.LastView;
                 wal.Preamble = storage.ViewPreamble();
             }
@@ -133,13 +133,13 @@ internal sealed class ReplicaStorage : IDisposable
         {
             _round.Add(LogEntry.HeldWrite(write));
         }
-        if (ready.Promised != 0 || ready.InstalledView is not null)
+        if (ready.Joined is not null || ready.InstalledView is not null)
         {
-            _promised = Math.Max(_promised, ready.Promised);
+            _join = ready.Joined ?? _join;
             _view = ready.InstalledView ?? _view;
-            if (ready.Promised != 0)
+            if (ready.Joined is { } join)
             {
-                _round.Add(LogEntry.PromisedView(ready.Promised));
+                _round.Add(LogEntry.Joined(join));
             }
             if (ready.InstalledView is { } view)
             {
@@ -260,9 +260,9 @@ internal sealed class ReplicaStorage : IDisposable
         {
             preamble.Add(LogEntry.InstalledView(_view));
         }
-        if (_promised > (_view?.Number ?? 0))
+        if (_join is not null && _join.Number > (_view?.Number ?? 0))
         {
-            preamble.Add(LogEntry.PromisedView(_promised));
+            preamble.Add(LogEntry.Joined(_join));
         }
         return preamble;
     }

@@ -28,6 +28,9 @@ public sealed record CoreRecoveryState(
     /// <summary>The last installed view's members; empty for the configured view.</summary>
     public IReadOnlyList<int> ViewMembers => LastView?.Members ?? [];
 
+    /// <summary>The last join this replica sent (its promise and frozen acknowledgements); null if none.</summary>
+    public Wire.ViewJoin? LastJoin { get; init; }
+
     /// <summary>The highest view number promised (at least <see cref="ViewNumber"/>).</summary>
-    public long Promised { get; init; }
+    public long Promised => Math.Max(LastJoin?.Number ?? 0, ViewNumber);
 }

@@ -38,11 +38,15 @@ public sealed class Ready
     /// <summary>Stamp of the last write delivered in this round, or <see cref="Clock.Stamp.Zero"/> if none was.</summary>
     public Clock.Stamp DeliveredThrough { get; set; }
 
-    /// <summary>A view number this replica promised to join (0 if none): persist it before sending, or a restart could promise twice.</summary>
-    public long Promised { get; set; }
+    /// <summary>
+    /// The join this replica just sent to a view change (null if none): its promise and the
+    /// acknowledgements it froze. Persist it before sending, or a restart could promise twice, or
+    /// acknowledge more than it reported.
+    /// </summary>
+    public ViewJoin? Joined { get; set; }
 
     /// <summary>A view this replica installed (null if none): persist it before sending, with its trims.</summary>
     public ViewInstall? InstalledView { get; set; }
 
-    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Promised == 0 && InstalledView is null;
+    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Joined is null && InstalledView is null;
 }

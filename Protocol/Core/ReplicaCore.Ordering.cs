@@ -121,11 +121,11 @@ public sealed partial class ReplicaCore
         _viewNumber = recovered.ViewNumber;
         _installedView = recovered.LastView;
         _promised = Math.Max(recovered.Promised, recovered.ViewNumber);
-        if (Wedged)
+        if (Wedged && recovered.LastJoin is { } join)
         {
-            // It promised a view that it never saw installed: it stays wedged, acknowledging no
-            // more than it held, until that view change completes or a newer one does.
-            _wedgedAcks = new Dictionary<int, long>(_heldThrough);
+            // It promised a view that it never saw installed: it stays wedged, acknowledging
+            // exactly what it reported (not what it has logged since), until a view is installed.
+            _wedgedAcks = join.Origins.Zip(join.HeldThrough).ToDictionary(p => p.First, p => p.Second);
         }
         // Every time this replica ever acknowledged or stamped was logged first, so restarting
         // the clock above the largest logged time keeps new stamps above all of them.

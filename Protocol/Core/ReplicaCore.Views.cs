@@ -149,7 +149,6 @@ public sealed partial class ReplicaCore
             _wedgedAcks = new Dictionary<int, long>(_heldThrough);
         }
         _promised = propose.Number;
-        _ready.Promised = propose.Number;
         if (_proposing is not null && _proposing.Number < propose.Number)
         {
             _proposing = null;
@@ -160,6 +159,7 @@ public sealed partial class ReplicaCore
             Origins = _configured,
             HeldThrough = [.. _configured.Select(o => _wedgedAcks!.GetValueOrDefault(o))],
         };
+        _ready.Joined = join;
         if (from == SelfId)
         {
             ReceiveJoin(SelfId, join);

@@ -28,7 +28,7 @@ public static class Recovery
         var writes = new SortedDictionary<Stamp, WriteCommand>();
         var heldThrough = new Dictionary<int, long>(store.AppliedThroughByOrigin);
         long clock = snapshotThrough.Time;
-        long promised = 0;
+        Protocol.Wire.ViewJoin? join = null;
         Protocol.Wire.ViewInstall? view = null;
         foreach (var entry in log)
         {
@@ -51,9 +51,9 @@ public static class Recovery
                 }
                 continue;
             }
-            if (entry.Promised != 0)
+            if (entry.Join is { } joined)
             {
-                promised = Math.Max(promised, entry.Promised);
+                join = joined.Number > (join?.Number ?? -1) ? joined : join;
                 continue;
             }
             if (entry.Held is not { } write)
@@ -86,7 +86,7 @@ public static class Recovery
         return new CoreRecoveryState(store.LastApplied, held, heldThrough, new Dictionary<int, long>(store.AppliedThroughByOrigin), Math.Max(clock, deliveredThrough.Time))
         {
             LastView = view,
-            Promised = Math.Max(promised, view?.Number ?? 0),
+            LastJoin = join,
         };
     }
 }

@@ -34,15 +34,15 @@ public sealed class LoggedWrite
 /// marker saying that every held write with a stamp up to <see cref="DeliveredThrough"/> has
 /// been delivered; a view number this replica promised to join; a view it installed.
 /// </summary>
-public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough, long Promised = 0, ViewInstall? View = null)
+public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough, ViewJoin? Join = null, ViewInstall? View = null)
 {
     public static LogEntry HeldWrite(WriteCommand write) => new(write, Stamp.Zero);
 
     public static LogEntry Delivered(Stamp through) => new(null, through);
 
-    public static LogEntry PromisedView(long number) => new(null, Stamp.Zero, number);
+    public static LogEntry Joined(ViewJoin join) => new(null, Stamp.Zero, join);
 
-    public static LogEntry InstalledView(ViewInstall view) => new(null, Stamp.Zero, 0, view);
+    public static LogEntry InstalledView(ViewInstall view) => new(null, Stamp.Zero, null, view);
 }
 
 /// <summary>What a scan of a log found.</summary>
@@ -61,7 +61,7 @@ public static class WriteAheadLog
 {
     private const byte HeldKind = 1;
     private const byte DeliveredKind = 2;
-    private const byte PromisedKind = 3;
+    private const byte JoinKind = 3;
     private const byte ViewKind = 4;
     private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
 
@@ -84,11 +84,11 @@ public static class WriteAheadLog
                 scratch.Advance(1);
                 MessagePackSerializer.Serialize(scratch, view, Options);
             }
-            else if (entry.Promised != 0)
+            else if (entry.Join is { } join)
             {
-                scratch.GetSpan(1)[0] = PromisedKind;
+                scratch.GetSpan(1)[0] = JoinKind;
                 scratch.Advance(1);
-                MessagePackSerializer.Serialize(scratch, entry.Promised, Options);
+                MessagePackSerializer.Serialize(scratch, join, Options);
             }
             else
             {
@@ -135,9 +135,9 @@ public static class WriteAheadLog
             {
                 return LogEntry.HeldWrite(MessagePackSerializer.Deserialize<LoggedWrite>(payload[1..].ToArray(), Options).ToCommand());
             }
-            if (payload.Length > 1 && payload[0] == PromisedKind)
+            if (payload.Length > 1 && payload[0] == JoinKind)
             {
-                return LogEntry.PromisedView(MessagePackSerializer.Deserialize<long>(payload[1..].ToArray(), Options));
+                return LogEntry.Joined(MessagePackSerializer.Deserialize<ViewJoin>(payload[1..].ToArray(), Options));
             }
             if (payload.Length > 1 && payload[0] == ViewKind)
             {

@@ -377,15 +377,15 @@ public sealed class SimulatedCluster
     {
         var ready = r.LiveCore.TakeReady();
         var entries = ready.NewlyHeld.Select(LogEntry.HeldWrite).ToList();
-        if (Trace && (ready.Promised != 0 || ready.InstalledView is not null))
+        if (Trace && (ready.Joined is not null || ready.InstalledView is not null))
         {
-            Console.WriteLine($"t={_now} r{r.Id}: promised {ready.Promised} view {ready.InstalledView?.Number} [{string.Join(",", ready.InstalledView?.Members ?? [])}] trims {string.Join(",", (ready.InstalledView?.TrimOrigins ?? []).Zip(ready.InstalledView?.TrimTimes ?? []).Select(t => $"{t.First}<={t.Second}"))} lastDelivered {r.LiveCore.LastDelivered}");
+            Console.WriteLine($"t={_now} r{r.Id}: joined {ready.Joined?.Number} view {ready.InstalledView?.Number} [{string.Join(",", ready.InstalledView?.Members ?? [])}] trims {string.Join(",", (ready.InstalledView?.TrimOrigins ?? []).Zip(ready.InstalledView?.TrimTimes ?? []).Select(t => $"{t.First}<={t.Second}"))} lastDelivered {r.LiveCore.LastDelivered}");
         }
         // The order a Node logs them in: held writes, the promise, the view (whose trims apply
         // to the writes before it), then the marker of what the round delivered.
-        if (ready.Promised != 0)
+        if (ready.Joined is { } joined)
         {
-            entries.Add(LogEntry.PromisedView(ready.Promised));
+            entries.Add(LogEntry.Joined(joined));
         }
         if (ready.InstalledView is { } view)
         {
@@ -487,7 +487,7 @@ public sealed class SimulatedCluster
             // Promises and views carry no stamp: no snapshot covers them (a Node re-logs them at
             // the start of every segment, so deleting old segments never loses them).
             bool covered = log[i].Held is { } w ? w.Stamp <= through
-                : log[i].View is null && log[i].Promised == 0 && log[i].DeliveredThrough <= through;
+                : log[i].View is null && log[i].Join is null && log[i].DeliveredThrough <= through;
             if (!covered || i >= prunedBelow)
             {
                 kept.Add(log[i]);
