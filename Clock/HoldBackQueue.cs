@@ -187,6 +187,15 @@ public sealed class HoldBackQueue<T>
         _members = next;
     }
 
+    /// <summary>Forgets every acknowledgement recorded (a new view: only its own acknowledgements count).</summary>
+    public void ResetAcks()
+    {
+        foreach (var byOrigin in _ackedThrough.Values)
+        {
+            byOrigin.Clear();
+        }
+    }
+
     /// <summary>
     /// Removes the held writes of <paramref name="origin"/> with a time above
     /// <paramref name="through"/> (a view change's trim of a removed member: no survivor will

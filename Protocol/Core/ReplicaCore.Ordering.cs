@@ -146,9 +146,15 @@ public sealed partial class ReplicaCore
         }
         // One receive event: the clock moves past everything the batch carried (Lamport's rule).
         _clock.Witness(newest);
-        for (int i = 0; i < batch.AckOrigins.Length; i++)
+        // Acknowledgements count only within the view they were sent in: a member that has not
+        // installed this view yet may be wedged in a later view change, and its frozen
+        // acknowledgements must not let this view deliver what that change may trim.
+        if (batch.View == _viewNumber)
         {
-            _holdBack.RecordAck(from, batch.AckOrigins[i], batch.AckTimes[i]);
+            for (int i = 0; i < batch.AckOrigins.Length; i++)
+            {
+                _holdBack.RecordAck(from, batch.AckOrigins[i], batch.AckTimes[i]);
+            }
         }
         DeliverStable();
     }
@@ -318,6 +324,7 @@ public sealed partial class ReplicaCore
             Clock = _clock.Now,
             DeliveredTimes = deliveredTimes,
             WedgedFor = Wedged ? _promised : 0,
+            View = _viewNumber,
         };
         _outgoingWrites.Clear();
         WriteEntry[]? undelivered = null;
@@ -335,6 +342,7 @@ public sealed partial class ReplicaCore
                     Clock = _clock.Now,
                     DeliveredTimes = deliveredTimes,
                     WedgedFor = Wedged ? _promised : 0,
+                    View = _viewNumber,
                 }));
             }
             else

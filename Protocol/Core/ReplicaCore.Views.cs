@@ -207,7 +207,10 @@ public sealed partial class ReplicaCore
 
     private void InstallView(ViewInstall view)
     {
-        if (view.Number <= _viewNumber || view.Number < _promised)
+        bool includesSelf = Array.IndexOf(view.Members, SelfId) >= 0;
+        // A view with this replica below its promise is a change it already moved past; a view
+        // without it, though, ends its membership whatever it promised since.
+        if (view.Number <= _viewNumber || (includesSelf && view.Number < _promised))
         {
             return;
         }
@@ -234,7 +237,7 @@ public sealed partial class ReplicaCore
                 _heldThrough[origin] = through;
             }
         }
-        if (Array.IndexOf(view.Members, SelfId) < 0)
+        if (!includesSelf)
         {
             _removed = true;
             return;
@@ -242,6 +245,13 @@ public sealed partial class ReplicaCore
         _members = [.. view.Members.Order()];
         _peers = [.. _members.Where(m => m != SelfId)];
         _holdBack.ChangeMembers(_members);
+        // Delivery in the new view waits for every member's acknowledgements sent in it (see
+        // ReceiveBatch); this replica's own hold on everything it has counts at once.
+        _holdBack.ResetAcks();
+        foreach (var (origin, held) in _heldThrough)
+        {
+            _holdBack.RecordAck(SelfId, origin, held);
+        }
         _suspected.IntersectWith(_peers);
         _peerWedgedSince.Clear();
         _resendTo.IntersectWith(_peers);

@@ -283,6 +283,11 @@ public sealed class OrderBatch : PeerMessage
     /// coordinator that sees a peer wedged for long starts a view change that completes it.
     /// </summary>
     [Key(5)] public long WedgedFor { get; set; }
+    /// <summary>
+    /// The view the sender has installed. Acknowledgements count only within one view: a
+    /// receiver ignores those of a batch from another view (its writes still count).
+    /// </summary>
+    [Key(6)] public long View { get; set; }
 }
 
 /// <summary>Asks a replica for its current value of one key, for a majority read.</summary>
