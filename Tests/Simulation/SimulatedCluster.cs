@@ -66,7 +66,9 @@ public sealed record SimulationStats(
     int RunsWithEveryReplicaDown,
     int CrashesMidSend,
     int UnsentMessages,
-    int CoveredEntriesKept)
+    int CoveredEntriesKept,
+    int ViewsInstalled = 0,
+    int ReplicasRemoved = 0)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
@@ -74,7 +76,8 @@ public sealed record SimulationStats(
         a.RecoveredHeldWrites + b.RecoveredHeldWrites, a.ReplayedWrites + b.ReplayedWrites, a.Snapshots + b.Snapshots,
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
         a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
-        a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept);
+        a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept,
+        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved);
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -179,7 +182,7 @@ public sealed class SimulatedCluster
     private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot;
     private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices;
     private bool _everyReplicaWasDown;
-    private int _crashesMidSend, _unsentMessages, _coveredKept;
+    private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled;
     // Whether the write at each position of the canonical order was a retry the store recognised:
     // the store decides it, so every replica must decide it alike.
     private readonly List<bool> _canonicalDuplicate = [];
@@ -244,7 +247,7 @@ public sealed class SimulatedCluster
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
         _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
-        _crashesMidSend, _unsentMessages, _coveredKept);
+        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.LiveCore.Removed));
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
@@ -383,6 +386,10 @@ public sealed class SimulatedCluster
         }
         // The order a Node logs them in: held writes, the promise, the view (whose trims apply
         // to the writes before it), then the marker of what the round delivered.
+        if (ready.InstalledView is not null)
+        {
+            _viewsInstalled++;
+        }
         if (ready.Joined is { } joined)
         {
             entries.Add(LogEntry.Joined(joined));

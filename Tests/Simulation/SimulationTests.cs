@@ -226,6 +226,8 @@ public sealed class SimulationTests
         {
             Assert.That(runsWithCrash, Is.GreaterThan(150), "most runs crash a replica");
             Assert.That(stats.Crashes, Is.GreaterThan(0), "crashes");
+            Assert.That(stats.ViewsInstalled, Is.GreaterThan(0), "view changes (a replica down past the suspicion timeout is removed)");
+            Assert.That(stats.ReplicasRemoved, Is.GreaterThan(0), "replicas removed from the view at the end of a run");
             Assert.That(stats.TornCrashes, Is.GreaterThan(0), "torn crashes");
             Assert.That(stats.TornEntriesLost, Is.GreaterThan(0), "log records lost to a torn write");
             Assert.That(stats.TornTailsTruncated, Is.GreaterThan(0), "torn tails found and truncated on restart");
