@@ -38,6 +38,12 @@ public sealed record SimulationSettings
     /// replica that is up. Recovery rebuilds a <see cref="KvStore"/>, so crashes need that store.
     /// </summary>
     public int Crashes { get; init; }
+    /// <summary>
+    /// Pauses per run (0: none), as SIGSTOP or a long GC pause: the replica processes nothing for
+    /// 0.2 to 3 s, then everything that arrived meanwhile, in order. Longer than the suspicion
+    /// timeout, the others remove it: a false suspicion.
+    /// </summary>
+    public int Pauses { get; init; }
     /// <summary>Percentage of crashes that tear the batch being written (a prefix of it reaches the disk).</summary>
     public int TornCrashPercent { get; init; } = 35;
     /// <summary>Percentage of crashes that come after a batch is durable, while its messages are being sent.</summary>
@@ -68,7 +74,8 @@ public sealed record SimulationStats(
     int UnsentMessages,
     int CoveredEntriesKept,
     int ViewsInstalled = 0,
-    int ReplicasRemoved = 0)
+    int ReplicasRemoved = 0,
+    int Pauses = 0)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
@@ -77,7 +84,7 @@ public sealed record SimulationStats(
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
         a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
         a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept,
-        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved);
+        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved, a.Pauses + b.Pauses);
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -117,6 +124,8 @@ public sealed class SimulatedCluster
     private sealed record ClientTimeout(int Client, long RequestId) : Event;
     private sealed record CrashEvent : Event;
     private sealed record RestartEvent(int Replica) : Event;
+    private sealed record PauseEvent : Event;
+    private sealed record ResumeEvent(int Replica) : Event;
 
     private sealed class SimClient(int id, ulong clientId, int concurrency)
     {
@@ -149,6 +158,8 @@ public sealed class SimulatedCluster
         public readonly Dictionary<int, int> Connected = new();
         /// <summary>A crash due inside a drain: the next one with something to write (or to send) crashes half-way.</summary>
         public (bool MidSend, long By)? CrashInDrain;
+        /// <summary>Paused: events for it wait here, in arrival order, until it resumes.</summary>
+        public List<Event>? HeldWhilePaused;
 
         // The disk: what survives a crash.
         public readonly MemoryStream Log = new();
@@ -182,7 +193,7 @@ public sealed class SimulatedCluster
     private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot;
     private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices;
     private bool _everyReplicaWasDown;
-    private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled;
+    private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _pauses;
     // Whether the write at each position of the canonical order was a retry the store recognised:
     // the store decides it, so every replica must decide it alike.
     private readonly List<bool> _canonicalDuplicate = [];
@@ -233,6 +244,10 @@ public sealed class SimulatedCluster
         {
             Schedule(_random.Next(0, 400), new CrashEvent());
         }
+        for (int p = 0; p < settings.Pauses; p++)
+        {
+            Schedule(_random.Next(0, 3000), new PauseEvent());
+        }
     }
 
     /// <summary>Operations performed, for the summary line.</summary>
@@ -247,7 +262,7 @@ public sealed class SimulatedCluster
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
         _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
-        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.LiveCore.Removed));
+        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.Up && r.LiveCore.Removed), _pauses);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
@@ -258,7 +273,7 @@ public sealed class SimulatedCluster
             _now = at.Time;
             // Quiescence is measured from the moment the clients are done and every replica is up
             // (no crash is started once the clients are done, so every replica comes back).
-            bool settled = ClientsDone && _replicas.Values.All(r => r.Up);
+            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.HeldWhilePaused is null);
             if (settled && _now > lastActivity + _settings.QuiesceMs)
             {
                 break;
@@ -266,6 +281,11 @@ public sealed class SimulatedCluster
             if (!settled)
             {
                 lastActivity = _now;
+            }
+            if (TargetOf(next) is int target && _replicas[target].HeldWhilePaused is { } held)
+            {
+                held.Add(next);
+                continue;
             }
             try
             {
@@ -295,6 +315,39 @@ public sealed class SimulatedCluster
     private bool ClientsDone => _clients.All(c => c.Done >= _settings.OpsPerClient && c.Pending.Count == 0);
 
     private void Schedule(long delay, Event e) => _events.Enqueue(e, (_now + delay, ++_order));
+
+    private static int? TargetOf(Event e) => e switch
+    {
+        TickEvent t => t.Replica,
+        PeerDelivery d => d.To,
+        ClientArrival a => a.Replica,
+        _ => null,
+    };
+
+    private void StartPause()
+    {
+        var candidates = _replicas.Values.Where(r => r.Up && r.HeldWhilePaused is null && r.CrashInDrain is null).ToList();
+        if (candidates.Count == 0 || ClientsDone)
+        {
+            return;
+        }
+        var paused = candidates[_random.Next(candidates.Count)];
+        paused.HeldWhilePaused = [];
+        _pauses++;
+        Schedule(_random.Next(200, 3001), new ResumeEvent(paused.Id));
+    }
+
+    // Everything that arrived while it was paused is handled now, in the order it arrived: the
+    // process's sockets and timers queued it (links stay FIFO).
+    private void Resume(SimReplica r)
+    {
+        var held = r.HeldWhilePaused!;
+        r.HeldWhilePaused = null;
+        foreach (var e in held)
+        {
+            Handle(e);
+        }
+    }
 
     private void Handle(Event e)
     {
@@ -340,6 +393,12 @@ public sealed class SimulatedCluster
                 break;
             case RestartEvent restart:
                 Restart(_replicas[restart.Replica]);
+                break;
+            case PauseEvent:
+                StartPause();
+                break;
+            case ResumeEvent resume:
+                Resume(_replicas[resume.Replica]);
                 break;
         }
     }
@@ -542,7 +601,7 @@ public sealed class SimulatedCluster
             // replicas are down at once; otherwise spread out.
             Schedule(_random.Next(100) < 30 ? _random.Next(0, 100) : _random.Next(50, 1500), new CrashEvent());
         }
-        var candidates = _replicas.Values.Where(r => r.Up && r.CrashInDrain is null).ToList();
+        var candidates = _replicas.Values.Where(r => r.Up && r.CrashInDrain is null && r.HeldWhilePaused is null).ToList();
         if (candidates.Count == 0)
         {
             return; // every replica is already down or about to be
