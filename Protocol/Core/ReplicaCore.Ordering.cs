@@ -137,6 +137,11 @@ public sealed partial class ReplicaCore
         int duplicates = ValidateBatch(from, batch);
         _notHeardSinceStart.Remove(from);
         NotePeerWedge(from, batch.WedgedFor);
+        _lastSentAtFrom[from] = Math.Max(_lastSentAtFrom.GetValueOrDefault(from), batch.SentAt);
+        if (batch.EchoSentAt <= _now)
+        {
+            _echoFrom[from] = Math.Max(_echoFrom.GetValueOrDefault(from), batch.EchoSentAt);
+        }
         long newest = batch.Clock;
         for (int i = duplicates; i < batch.Writes.Length; i++)
         {
@@ -316,39 +321,29 @@ public sealed partial class ReplicaCore
         var acked = _wedgedAcks ?? _heldThrough;
         long[] ackTimes = [.. _configured.Select(m => acked.GetValueOrDefault(m))];
         long[] deliveredTimes = [.. _configured.Select(m => _deliveredThrough[m])];
-        var batch = new OrderBatch
-        {
-            Writes = [.. _outgoingWrites],
-            AckOrigins = _configured,
-            AckTimes = ackTimes,
-            Clock = _clock.Now,
-            DeliveredTimes = deliveredTimes,
-            WedgedFor = Wedged ? _promised : 0,
-            View = _viewNumber,
-        };
+        WriteEntry[] writes = [.. _outgoingWrites];
         _outgoingWrites.Clear();
         WriteEntry[]? undelivered = null;
         foreach (int peer in _peers)
         {
+            // Every undelivered write of ours, the ones just stamped included, oldest first, to
+            // a peer whose link starts afresh; the new ones to the others.
             if (_resendTo.Contains(peer))
             {
-                // Every undelivered write of ours, the ones just stamped included, oldest first.
                 undelivered ??= [.. _holdBack.HeldFrom(SelfId).Select(h => h.Item)];
-                _ready.Messages.Add(new Outgoing(peer, new OrderBatch
-                {
-                    Writes = undelivered,
-                    AckOrigins = _configured,
-                    AckTimes = ackTimes,
-                    Clock = _clock.Now,
-                    DeliveredTimes = deliveredTimes,
-                    WedgedFor = Wedged ? _promised : 0,
-                    View = _viewNumber,
-                }));
             }
-            else
+            _ready.Messages.Add(new Outgoing(peer, new OrderBatch
             {
-                _ready.Messages.Add(new Outgoing(peer, batch));
-            }
+                Writes = _resendTo.Contains(peer) ? undelivered! : writes,
+                AckOrigins = _configured,
+                AckTimes = ackTimes,
+                Clock = _clock.Now,
+                DeliveredTimes = deliveredTimes,
+                WedgedFor = Wedged ? _promised : 0,
+                View = _viewNumber,
+                SentAt = _now,
+                EchoSentAt = _lastSentAtFrom.GetValueOrDefault(peer),
+            }));
         }
         _resendTo.Clear();
     }

@@ -34,7 +34,7 @@ public sealed partial class ReplicaCore
             return;
         }
         long readId = ++_nextReadId;
-        int needed = request.ReadMode == ReadMode.Local ? 1 : Majority;
+        int needed = request.ReadMode == ReadMode.Local && LocalReadLeaseHeld() ? 1 : Majority;
         _pendingReads[readId] = new PendingRead(connectionId, request.RequestId, needed, _now + _options.ReadTimeoutMs);
         _readDeadlines.Enqueue((_now + _options.ReadTimeoutMs, readId));
         if (needed > 1)

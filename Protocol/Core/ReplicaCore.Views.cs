@@ -28,6 +28,19 @@ public sealed partial class ReplicaCore
     private readonly Dictionary<int, long> _peerWedgedSince = new();
     // The highest view number any peer reported promising, so a proposal can outbid it.
     private long _highestPromiseSeen;
+    // Per peer: the SentAt of its newest batch (echoed back to it), and the newest of our own
+    // SentAt it echoed (when it last heard from us, by our clock).
+    private readonly Dictionary<int, long> _lastSentAtFrom = new();
+    private readonly Dictionary<int, long> _echoFrom = new();
+
+    /// <summary>
+    /// Whether this replica may answer a local read alone. A view without it can exist only once
+    /// a member has not heard from it for the suspicion timeout; every member proving (by echo)
+    /// that it heard from this replica less than three quarters of that ago rules it out, given
+    /// clocks that run at about the same rate. Otherwise a local read is served as a majority read.
+    /// </summary>
+    private bool LocalReadLeaseHeld() =>
+        !Wedged && !_removed && _peers.All(p => _echoFrom.TryGetValue(p, out long heard) && _now - heard < _options.SuspicionTimeoutMs * 3 / 4);
 
     private sealed class Proposal(long number, int[] members, long startedAt)
     {

@@ -138,6 +138,9 @@ public sealed partial class ReplicaCore
             // Not in the view (removed): nothing is sent to it until it rejoins.
             return;
         }
+        // Its clock starts again: what it sent before, and what it heard from us, no longer count.
+        _lastSentAtFrom.Remove(peer);
+        _echoFrom.Remove(peer);
         _ready.Messages.RemoveAll(m => m.To == peer);
         DropFencedReadsFor(peer);
         _resendTo.Add(peer);

@@ -288,6 +288,13 @@ public sealed class OrderBatch : PeerMessage
     /// receiver ignores those of a batch from another view (its writes still count).
     /// </summary>
     [Key(6)] public long View { get; set; }
+    /// <summary>The sender's monotonic time (ms) when it sent the batch.</summary>
+    [Key(7)] public long SentAt { get; set; }
+    /// <summary>
+    /// The <see cref="SentAt"/> of the newest batch the sender has received from the addressee:
+    /// proof to the addressee that the sender heard from it then (its lease for local reads).
+    /// </summary>
+    [Key(8)] public long EchoSentAt { get; set; }
 }
 
 /// <summary>Asks a replica for its current value of one key, for a majority read.</summary>
