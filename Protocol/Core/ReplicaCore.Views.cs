@@ -13,6 +13,7 @@ public sealed partial class ReplicaCore
     // Highest view number this replica promised to join; above _viewNumber while wedged.
     private long _promised;
     private readonly Dictionary<int, long> _lastHeard = new();
+    private bool _ticked;
     private readonly SortedSet<int> _suspected = [];
     private Proposal? _proposing;
     // The acknowledgement vector (per configured replica) at the moment this replica wedged:
@@ -73,6 +74,13 @@ public sealed partial class ReplicaCore
     // start (or restart) a view change when this replica is the coordinator.
     private void DetectFailures()
     {
+        if (!_ticked)
+        {
+            // Time starts with the first tick: anything heard before it was stamped with a clock
+            // not yet set, and would make a peer look silent for as long as the clock had run.
+            _ticked = true;
+            _lastHeard.Clear();
+        }
         foreach (int peer in _peers)
         {
             if (!_lastHeard.TryGetValue(peer, out long heard))
