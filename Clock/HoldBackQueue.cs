@@ -136,12 +136,17 @@ public sealed class HoldBackQueue<T>
         _lastDelivered = stamp;
     }
 
-    /// <summary>Whether every member of the view has acknowledged the write stamped <paramref name="stamp"/>.</summary>
+    /// <summary>
+    /// Whether every member of the view has acknowledged the write stamped
+    /// <paramref name="stamp"/>, its origin included: the origin's acknowledgement rides on the
+    /// batch that carries the write, and counting it only as received (not assumed) means a view
+    /// delivers nothing until every member has spoken in it.
+    /// </summary>
     public bool IsStable(Stamp stamp)
     {
         foreach (int m in _members)
         {
-            if (m != stamp.ReplicaId && AckedThrough(m, stamp.ReplicaId) < stamp.Time)
+            if (AckedThrough(m, stamp.ReplicaId) < stamp.Time)
             {
                 return false;
             }

@@ -179,6 +179,7 @@ public sealed partial class ReplicaCore
             Number = propose.Number,
             Origins = _configured,
             HeldThrough = [.. _configured.Select(o => _wedgedAcks!.GetValueOrDefault(o))],
+            InstalledView = _installedView,
         };
         _ready.Joined = join;
         if (from == SelfId)
@@ -200,6 +201,15 @@ public sealed partial class ReplicaCore
         if (join.Origins.Length != join.HeldThrough.Length)
         {
             throw new ProtocolViolationException($"replica {from} joined view {join.Number} with {join.Origins.Length} origins but {join.HeldThrough.Length} times");
+        }
+        if (join.InstalledView is { } newer && newer.Number > _viewNumber)
+        {
+            // A joiner installed a view this coordinator never saw (its own install got lost or
+            // is late): that view stands. Adopt it, which may remove this replica, and let the
+            // next proposal start from it.
+            _proposing = null;
+            InstallView(newer, adopt: true);
+            return;
         }
         _proposing.Joins[from] = join;
         if (_proposing.Joins.Count < _proposing.Members.Length)
@@ -226,12 +236,13 @@ public sealed partial class ReplicaCore
         InstallView(install);
     }
 
-    private void InstallView(ViewInstall view)
+    // `adopt`: a view a joiner reports it installed, so a fact rather than a change to take part
+    // in; otherwise a view with this replica below its promise is one it moved past (it must
+    // not start acknowledging in it), and a view without it ends its membership whatever it promised.
+    private void InstallView(ViewInstall view, bool adopt = false)
     {
         bool includesSelf = Array.IndexOf(view.Members, SelfId) >= 0;
-        // A view with this replica below its promise is a change it already moved past; a view
-        // without it, though, ends its membership whatever it promised since.
-        if (view.Number <= _viewNumber || (includesSelf && view.Number < _promised))
+        if (view.Number <= _viewNumber || (includesSelf && !adopt && view.Number < _promised))
         {
             return;
         }
@@ -262,6 +273,12 @@ public sealed partial class ReplicaCore
         {
             _removed = true;
             return;
+        }
+        if (Wedged)
+        {
+            // An adopted view below this replica's own promise: it stays wedged for the change it
+            // promised, acknowledging no more than it holds now, and reports that when it joins.
+            _wedgedAcks = new Dictionary<int, long>(_heldThrough);
         }
         _members = [.. view.Members.Order()];
         _peers = [.. _members.Where(m => m != SelfId)];

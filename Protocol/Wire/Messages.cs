@@ -338,6 +338,11 @@ public sealed class ViewJoin : PeerMessage
     [Key(0)] public long Number { get; set; }
     [Key(1)] public int[] Origins { get; set; } = [];
     [Key(2)] public long[] HeldThrough { get; set; } = [];
+    /// <summary>
+    /// The last view the joiner installed (null: the configured one). A coordinator that learns of
+    /// a newer view than its own adopts it and abandons its proposal: views are never forked.
+    /// </summary>
+    [Key(3)] public ViewInstall? InstalledView { get; set; }
 }
 
 /// <summary>

@@ -44,6 +44,12 @@ public sealed record SimulationSettings
     /// timeout, the others remove it: a false suspicion.
     /// </summary>
     public int Pauses { get; init; }
+    /// <summary>
+    /// Partitions per run (0: none), each 0.3 to 4 s: one replica isolated, a majority/minority
+    /// split, or one direction of one link cut (asymmetric). Messages on a cut link wait and are
+    /// delivered in order when it heals, as the reliable link layer re-sends them.
+    /// </summary>
+    public int Partitions { get; init; }
     /// <summary>Percentage of crashes that tear the batch being written (a prefix of it reaches the disk).</summary>
     public int TornCrashPercent { get; init; } = 35;
     /// <summary>Percentage of crashes that come after a batch is durable, while its messages are being sent.</summary>
@@ -75,7 +81,8 @@ public sealed record SimulationStats(
     int CoveredEntriesKept,
     int ViewsInstalled = 0,
     int ReplicasRemoved = 0,
-    int Pauses = 0)
+    int Pauses = 0,
+    int Partitions = 0)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
@@ -84,7 +91,7 @@ public sealed record SimulationStats(
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
         a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
         a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept,
-        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved, a.Pauses + b.Pauses);
+        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved, a.Pauses + b.Pauses, a.Partitions + b.Partitions);
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -125,6 +132,8 @@ public sealed class SimulatedCluster
     private sealed record CrashEvent : Event;
     private sealed record RestartEvent(int Replica) : Event;
     private sealed record PauseEvent : Event;
+    private sealed record PartitionEvent : Event;
+    private sealed record HealEvent(long Partition) : Event;
     private sealed record ResumeEvent(int Replica) : Event;
 
     private sealed class SimClient(int id, ulong clientId, int concurrency)
@@ -193,7 +202,7 @@ public sealed class SimulatedCluster
     private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot;
     private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices;
     private bool _everyReplicaWasDown;
-    private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _pauses;
+    private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _pauses, _partitions;
     // Whether the write at each position of the canonical order was a retry the store recognised:
     // the store decides it, so every replica must decide it alike.
     private readonly List<bool> _canonicalDuplicate = [];
@@ -248,6 +257,10 @@ public sealed class SimulatedCluster
         {
             Schedule(_random.Next(0, 3000), new PauseEvent());
         }
+        for (int p = 0; p < settings.Partitions; p++)
+        {
+            Schedule(_random.Next(0, 4000), new PartitionEvent());
+        }
     }
 
     /// <summary>Operations performed, for the summary line.</summary>
@@ -262,7 +275,7 @@ public sealed class SimulatedCluster
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
         _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
-        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.Up && r.LiveCore.Removed), _pauses);
+        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.Up && r.LiveCore.Removed), _pauses, _partitions);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
@@ -273,7 +286,7 @@ public sealed class SimulatedCluster
             _now = at.Time;
             // Quiescence is measured from the moment the clients are done and every replica is up
             // (no crash is started once the clients are done, so every replica comes back).
-            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.HeldWhilePaused is null);
+            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.HeldWhilePaused is null) && _cutLinks.Count == 0;
             if (settled && _now > lastActivity + _settings.QuiesceMs)
             {
                 break;
@@ -285,6 +298,11 @@ public sealed class SimulatedCluster
             if (TargetOf(next) is int target && _replicas[target].HeldWhilePaused is { } held)
             {
                 held.Add(next);
+                continue;
+            }
+            if (next is PeerDelivery cut && _cutLinks.TryGetValue((cut.From, cut.To), out var waiting))
+            {
+                waiting.Messages.Add(cut);
                 continue;
             }
             try
@@ -324,10 +342,74 @@ public sealed class SimulatedCluster
         _ => null,
     };
 
+    private sealed class CutLink(long partition)
+    {
+        public long Partition { get; } = partition;
+        public List<PeerDelivery> Messages { get; } = [];
+    }
+
+    // Links cut by a partition, each with what waits to cross it.
+    private readonly Dictionary<(int From, int To), CutLink> _cutLinks = new();
+    private long _partitionCount;
+
+    private void StartPartition()
+    {
+        // One fault of this kind at a time, and not during a pause: what waits on a cut link and
+        // what waits for a paused replica then never interleave, so FIFO order is kept simply.
+        if (ClientsDone || _cutLinks.Count > 0 || _replicas.Values.Any(r => r.HeldWhilePaused is not null))
+        {
+            return;
+        }
+        long partition = ++_partitionCount;
+        int[] ids = [.. _replicas.Keys];
+        var links = new List<(int, int)>();
+        switch (_random.Next(3))
+        {
+            case 0:
+            {
+                int isolated = ids[_random.Next(ids.Length)];
+                links.AddRange(ids.Where(o => o != isolated).SelectMany(o => new[] { (isolated, o), (o, isolated) }));
+                break;
+            }
+            case 1:
+            {
+                var minority = ids.OrderBy(_ => _random.Next()).Take((ids.Length - 1) / 2).ToHashSet();
+                links.AddRange(from a in ids from b in ids where a != b && minority.Contains(a) != minority.Contains(b) select (a, b));
+                break;
+            }
+            default:
+            {
+                int a = ids[_random.Next(ids.Length)];
+                int b = ids.Where(o => o != a).ElementAt(_random.Next(ids.Length - 1));
+                links.Add((a, b));
+                break;
+            }
+        }
+        foreach (var link in links)
+        {
+            _cutLinks[link] = new CutLink(partition);
+        }
+        _partitions++;
+        Schedule(_random.Next(300, 4001), new HealEvent(partition));
+    }
+
+    // The links come back; what waited crosses first, in order (FIFO per link).
+    private void Heal(long partition)
+    {
+        foreach (var (link, cut) in _cutLinks.Where(c => c.Value.Partition == partition).ToList())
+        {
+            _cutLinks.Remove(link);
+            foreach (var message in cut.Messages)
+            {
+                Handle(message);
+            }
+        }
+    }
+
     private void StartPause()
     {
         var candidates = _replicas.Values.Where(r => r.Up && r.HeldWhilePaused is null && r.CrashInDrain is null).ToList();
-        if (candidates.Count == 0 || ClientsDone)
+        if (candidates.Count == 0 || ClientsDone || _cutLinks.Count > 0)
         {
             return;
         }
@@ -396,6 +478,12 @@ public sealed class SimulatedCluster
                 break;
             case PauseEvent:
                 StartPause();
+                break;
+            case PartitionEvent:
+                StartPartition();
+                break;
+            case HealEvent heal:
+                Heal(heal.Partition);
                 break;
             case ResumeEvent resume:
                 Resume(_replicas[resume.Replica]);

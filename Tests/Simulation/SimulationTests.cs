@@ -24,7 +24,7 @@ public sealed class SimulationTests
 
     // The main sweep crashes replicas (two to five crash events per run) on the real store.
     private static SimulationSettings SettingsFor(long seed) =>
-        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4), Pauses = (int)(Math.Abs(seed) / 8 % 3) };
+        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4), Pauses = (int)(Math.Abs(seed) / 8 % 3), Partitions = (int)(Math.Abs(seed) / 24 % 3) };
 
     private static (int Ops, int Writes, int MaxInFlight, SimulationStats Stats) RunSeed(long seed)
     {
@@ -229,6 +229,7 @@ public sealed class SimulationTests
             Assert.That(stats.ViewsInstalled, Is.GreaterThan(0), "view changes (a replica down past the suspicion timeout is removed)");
             Assert.That(stats.ReplicasRemoved, Is.GreaterThan(0), "replicas removed from the view at the end of a run");
             Assert.That(stats.Pauses, Is.GreaterThan(0), "pauses (false suspicions when long)");
+            Assert.That(stats.Partitions, Is.GreaterThan(0), "partitions");
             Assert.That(stats.TornCrashes, Is.GreaterThan(0), "torn crashes");
             Assert.That(stats.TornEntriesLost, Is.GreaterThan(0), "log records lost to a torn write");
             Assert.That(stats.TornTailsTruncated, Is.GreaterThan(0), "torn tails found and truncated on restart");
