@@ -78,6 +78,14 @@ public static class CliApplication
             }
             return await BenchRunner.RunAsync(config, options, benchOptions, stdout, stderr, ct).ConfigureAwait(false);
         }
+        if (arguments.Command == "status")
+        {
+            foreach (string line in await ReplicaStatusQuery.DescribeClusterAsync(config, arguments.RequestTimeout ?? TimeSpan.FromSeconds(2), ct).ConfigureAwait(false))
+            {
+                await stdout.WriteLineAsync(line).ConfigureAwait(false);
+            }
+            return ExitCodes.Ok;
+        }
         if (arguments.Command == "backup")
         {
             return await RunBackupAsync(config, arguments, stdout, stderr, ct).ConfigureAwait(false);

@@ -60,9 +60,9 @@ public sealed record CliArguments
                 continue;
             }
             string command = arg.ToLowerInvariant();
-            if (command is not ("get" or "put" or "delete" or "del" or "bench" or "backup" or "help"))
+            if (command is not ("get" or "put" or "delete" or "del" or "bench" or "backup" or "status" or "help"))
             {
-                error = $"unknown command '{arg}'; expected get, put, delete, bench, backup or help";
+                error = $"unknown command '{arg}'; expected get, put, delete, bench, backup, status or help";
                 return null;
             }
             return parsed with { Command = command == "del" ? "delete" : command, CommandArguments = [.. args.Skip(i + 1)] };

@@ -37,6 +37,8 @@ public static class HelpText
                                                 2 = usage or config error, 3 = ERROR
           client <config> bench [--connections N] [--duration S] [--write-ratio R]
                                 [--value-size B] [--keys K] [--warmup S] [--fill]
+          client <config> status                each replica's view, members, suspected peers,
+                                                delivered position, pending writes and lag
           client <config> backup <file>         a snapshot of the cluster's state (as of one point
                                                 in the write order) into <file>; restore it with
                                                 node <id> <config> --restore <file>

@@ -164,6 +164,25 @@ public sealed partial class ReplicaCore
             case Operation.Delete:
                 StartWrite(connectionId, request);
                 break;
+            case Operation.Status:
+                _ready.Replies.Add(new ClientResponse(connectionId, new ClientReply
+                {
+                    RequestId = request.RequestId,
+                    Status = ReplyStatus.Ok,
+                    ReplicaStatus = new ReplicaStatus
+                    {
+                        ReplicaId = SelfId,
+                        ViewNumber = _viewNumber,
+                        Members = _members,
+                        Suspected = [.. _suspected],
+                        DeliveredTime = LastDelivered.Time,
+                        DeliveredReplica = LastDelivered.ReplicaId,
+                        PendingWrites = _holdBack.Count,
+                        Wedged = Wedged,
+                        Removed = _removed,
+                    },
+                }));
+                break;
         }
     }
 

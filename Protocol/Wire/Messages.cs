@@ -90,6 +90,8 @@ public enum Operation
     Get = 1,
     Put = 2,
     Delete = 3,
+    /// <summary>The contacted replica's view, suspicions and position (<see cref="ClientReply.ReplicaStatus"/>); no key.</summary>
+    Status = 4,
 }
 
 /// <summary>How a GET is answered. Numbers are wire values.</summary>
@@ -157,6 +159,27 @@ public sealed class ClientReply : Message
     [Key(5)] public long VersionTime { get; set; }
     /// <summary>Replica id half of the version stamp.</summary>
     [Key(6)] public int VersionReplica { get; set; }
+    /// <summary>STATUS with status Ok: what the replica knows about itself and its view.</summary>
+    [Key(7)] public ReplicaStatus? ReplicaStatus { get; set; }
+}
+
+/// <summary>A replica's answer to STATUS.</summary>
+[MessagePackObject]
+public sealed class ReplicaStatus
+{
+    [Key(0)] public int ReplicaId { get; set; }
+    [Key(1)] public long ViewNumber { get; set; }
+    [Key(2)] public int[] Members { get; set; } = [];
+    [Key(3)] public int[] Suspected { get; set; } = [];
+    /// <summary>Stamp of the last write delivered here (time, replica).</summary>
+    [Key(4)] public long DeliveredTime { get; set; }
+    [Key(5)] public int DeliveredReplica { get; set; }
+    /// <summary>Writes held here and not yet delivered.</summary>
+    [Key(6)] public int PendingWrites { get; set; }
+    /// <summary>A view change is in progress (delivery paused).</summary>
+    [Key(7)] public bool Wedged { get; set; }
+    /// <summary>A newer view excludes this replica.</summary>
+    [Key(8)] public bool Removed { get; set; }
 }
 
 /// <summary>

@@ -16,6 +16,10 @@ public static class RequestValidation
         {
             return $"unknown operation {(int)request.Operation}";
         }
+        if (request.Operation == Operation.Status)
+        {
+            return null; // no key: it asks about the replica itself
+        }
         string? keyError = CheckKey(request.Key);
         if (keyError is not null)
         {

@@ -30,7 +30,9 @@ public sealed class WireStabilityTests
             Assert.That(Hex(new HelloRejected { Reason = "no" }), Is.EqualTo("00000006920291a26e6f"));
             Assert.That(Hex(new ClientRequest { RequestId = 1, Operation = Operation.Put, Key = "k", Value = [7], ClientId = 9, Sequence = 2, AckedBelow = 1, ReadMode = ReadMode.Majority }),
                 Is.EqualTo("0000000e920a98010" + "2a16bc40107090201" + "00"));
-            Assert.That(Hex(new ClientReply { RequestId = 1, Status = ReplyStatus.NotFound }), Is.EqualTo("0000000a920b970101c000c00000"));
+            Assert.That(Hex(new ClientReply { RequestId = 1, Status = ReplyStatus.NotFound }), Is.EqualTo("0000000b920b980101c000c00000c0"));
+            Assert.That(Hex(new ClientReply { RequestId = 1, ReplicaStatus = new ReplicaStatus { ReplicaId = 2, ViewNumber = 3, Members = [2], Suspected = [], DeliveredTime = 4, DeliveredReplica = 2, PendingWrites = 5 } }),
+                Is.EqualTo("00000015" + "920b98" + "01" + "00" + "c0" + "00" + "c0" + "00" + "00" + "99" + "02" + "03" + "9102" + "90" + "04" + "02" + "05" + "c2" + "c2"));
             Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new ReadQuery { ReadId = 5, Key = "k" } }),
                 Is.EqualTo("0000000b9214930101920192" + "05a16b"));
             Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new OrderBatch { AckOrigins = [1], AckTimes = [2], Clock = 3, DeliveredTimes = [4] } }),
@@ -52,6 +54,7 @@ public sealed class WireStabilityTests
             Assert.That((int)Operation.Get, Is.EqualTo(1));
             Assert.That((int)Operation.Put, Is.EqualTo(2));
             Assert.That((int)Operation.Delete, Is.EqualTo(3));
+            Assert.That((int)Operation.Status, Is.EqualTo(4));
             Assert.That((int)ReplyStatus.Ok, Is.EqualTo(0));
             Assert.That((int)ReplyStatus.NotFound, Is.EqualTo(1));
             Assert.That((int)ReplyStatus.Error, Is.EqualTo(2));
