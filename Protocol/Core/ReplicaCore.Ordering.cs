@@ -285,6 +285,7 @@ public sealed partial class ReplicaCore
             _deliveredThrough[stamp.ReplicaId] = stamp.Time;
             _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
             ForgetHeld(entry.Key);
+            Remember(stamp, entry);
             if (_waitingWriters.Remove(stamp, out var writer))
             {
                 _ready.Replies.Add(new ClientResponse(writer.ConnectionId, new ClientReply

@@ -1,3 +1,4 @@
+using KvReplica.Clock;
 using KvReplica.Protocol.Wire;
 
 namespace KvReplica.Protocol.Core;
@@ -51,6 +52,57 @@ public sealed partial class ReplicaCore
         public Dictionary<int, ViewJoin> Joins { get; } = new();
     }
 
+    // The last delivered writes, oldest first, to send a rejoining replica what it missed; and
+    // the stamp before the oldest kept (every delivery after it is still here).
+    private readonly Queue<(Stamp Stamp, WriteEntry Entry)> _recentDelivered = new();
+    private long _recentBytes;
+    private Stamp _recentFrom;
+    private long _lastJoinRequestAt = long.MinValue / 2;
+    // The view number whose catch-up this (removed) replica has applied: it installs that view only.
+    private long _caughtUpFor;
+
+    private void Remember(Stamp stamp, WriteEntry entry)
+    {
+        _recentDelivered.Enqueue((stamp, entry));
+        _recentBytes += entry.Value?.Length ?? 0;
+        while (_recentDelivered.Count > _options.RecentDeliveredWrites || _recentBytes > _options.RecentDeliveredBytes)
+        {
+            var (dropped, old) = _recentDelivered.Dequeue();
+            _recentBytes -= old.Value?.Length ?? 0;
+            _recentFrom = dropped;
+        }
+    }
+
+    // Whether every delivery after `stamp` is still in the window.
+    private bool RecentCovers(Stamp stamp) => stamp >= _recentFrom;
+
+    private void AskToRejoin()
+    {
+        if (!_removed || _installedView is null || _now - _lastJoinRequestAt < _options.SuspicionTimeoutMs)
+        {
+            return;
+        }
+        _lastJoinRequestAt = _now;
+        var request = new JoinRequest { DeliveredTime = LastDelivered.Time, DeliveredReplica = LastDelivered.ReplicaId };
+        foreach (int member in _installedView.Members)
+        {
+            _ready.Messages.Add(new Outgoing(member, request));
+        }
+    }
+
+    // A removed replica asks to come back. The coordinator proposes a view with it added, if it
+    // still has every write delivered since the replica's last one.
+    private void ReceiveJoinRequest(int from, JoinRequest request)
+    {
+        int[] alive = [.. _members.Where(m => m == SelfId || !_suspected.Contains(m))];
+        if (_removed || Wedged || _proposing is not null || alive.Length != _members.Length || alive[0] != SelfId
+            || !RecentCovers(new Stamp(request.DeliveredTime, request.DeliveredReplica)))
+        {
+            return;
+        }
+        StartProposal([.. _members.Append(from).Order()]);
+    }
+
     /// <summary>Number of the installed view (0 is the configured one).</summary>
     public long ViewNumber => _viewNumber;
 
@@ -74,6 +126,11 @@ public sealed partial class ReplicaCore
     // start (or restart) a view change when this replica is the coordinator.
     private void DetectFailures()
     {
+        if (_removed)
+        {
+            AskToRejoin();
+            return;
+        }
         if (!_ticked)
         {
             // Time starts with the first tick: anything heard before it was stamped with a clock
@@ -149,7 +206,12 @@ public sealed partial class ReplicaCore
         {
             return;
         }
-        var proposal = new Proposal(Math.Max(Math.Max(_viewNumber, _promised), _highestPromiseSeen) + 1, alive, _now);
+        StartProposal(alive);
+    }
+
+    private void StartProposal(int[] members)
+    {
+        var proposal = new Proposal(Math.Max(Math.Max(_viewNumber, _promised), _highestPromiseSeen) + 1, members, _now);
         _proposing = proposal;
         var propose = new ViewPropose { Number = proposal.Number, Members = proposal.Members };
         foreach (int member in proposal.Members.Where(m => m != SelfId))
@@ -161,7 +223,7 @@ public sealed partial class ReplicaCore
 
     private void ReceivePropose(int from, ViewPropose propose)
     {
-        if (propose.Number <= _promised || propose.Number <= _viewNumber || Array.IndexOf(propose.Members, SelfId) < 0 || _removed)
+        if (propose.Number <= _promised || propose.Number <= _viewNumber || Array.IndexOf(propose.Members, SelfId) < 0)
         {
             return;
         }
@@ -180,6 +242,9 @@ public sealed partial class ReplicaCore
             Origins = _configured,
             HeldThrough = [.. _configured.Select(o => _wedgedAcks!.GetValueOrDefault(o))],
             InstalledView = _installedView,
+            Rejoining = _removed,
+            DeliveredTime = LastDelivered.Time,
+            DeliveredReplica = LastDelivered.ReplicaId,
         };
         _ready.Joined = join;
         if (from == SelfId)
@@ -219,15 +284,29 @@ public sealed partial class ReplicaCore
         // Every proposed member wedged and reported. A removed member's writes survive through
         // the smallest time any joiner holds: each joiner holds all of them up to there, and
         // nothing above it was delivered anywhere, since that would have needed every joiner's
-        // acknowledgement before it wedged.
+        // acknowledgement before it wedged. A rejoining replica's stale report does not count:
+        // it is given the coordinator's state instead.
         int[] removed = [.. _configured.Except(_proposing.Members)];
+        var reports = _proposing.Joins.Values.Where(j => !j.Rejoining).ToList();
         var install = new ViewInstall
         {
             Number = _proposing.Number,
             Members = _proposing.Members,
             TrimOrigins = removed,
-            TrimTimes = [.. removed.Select(p => _proposing.Joins.Values.Min(j => j.HeldThrough[Array.IndexOf(j.Origins, p)]))],
+            TrimTimes = [.. removed.Select(p => reports.Min(j => j.HeldThrough[Array.IndexOf(j.Origins, p)]))],
         };
+        var rejoining = _proposing.Joins.Where(j => j.Value.Rejoining).ToList();
+        if (rejoining.Any(j => !RecentCovers(new Stamp(j.Value.DeliveredTime, j.Value.DeliveredReplica))))
+        {
+            // Deliveries moved on past what is kept for it: abandon; the members' wedge is
+            // released by the next proposal, which leaves it out.
+            _proposing = null;
+            return;
+        }
+        foreach (var (joiner, rejoin) in rejoining)
+        {
+            SendCatchUp(joiner, rejoin, install);
+        }
         foreach (int replica in _configured.Where(r => r != SelfId))
         {
             _ready.Messages.Add(new Outgoing(replica, install));
@@ -242,8 +321,10 @@ public sealed partial class ReplicaCore
     private void InstallView(ViewInstall view, bool adopt = false)
     {
         bool includesSelf = Array.IndexOf(view.Members, SelfId) >= 0;
-        if (view.Number <= _viewNumber || (includesSelf && !adopt && view.Number < _promised))
+        if (view.Number <= _viewNumber || (includesSelf && !adopt && view.Number < _promised)
+            || (includesSelf && _removed && _caughtUpFor != view.Number))
         {
+            // (A removed replica enters a view only with the catch-up that goes with it.)
             return;
         }
         if (view.TrimOrigins.Length != view.TrimTimes.Length || view.Members.Length == 0)
@@ -274,6 +355,8 @@ public sealed partial class ReplicaCore
             _removed = true;
             return;
         }
+        _removed = false;
+        var added = view.Members.Where(m => m != SelfId && Array.IndexOf(_peers, m) < 0).ToList();
         if (Wedged)
         {
             // An adopted view below this replica's own promise: it stays wedged for the change it
@@ -293,9 +376,79 @@ public sealed partial class ReplicaCore
         _suspected.IntersectWith(_peers);
         _peerWedgedSince.Clear();
         _resendTo.IntersectWith(_peers);
+        // A member added back gets this replica's undelivered writes that the coordinator
+        // may not have had yet; it drops the ones it holds.
+        _resendTo.UnionWith(added);
+        foreach (int member in added)
+        {
+            _lastHeard[member] = _now;
+        }
         _notHeardSinceStart.IntersectWith(_peers);
         _acksChanged = true;
         DeliverStable();
+    }
+
+    // What a rejoining replica lacks, sent just before the install (FIFO puts it first): the
+    // deliveries after its last one, then everything held here that the install does not trim.
+    private void SendCatchUp(int joiner, ViewJoin join, ViewInstall install)
+    {
+        var after = new Stamp(join.DeliveredTime, join.DeliveredReplica);
+        var trims = install.TrimOrigins.Zip(install.TrimTimes).ToDictionary(t => t.First, t => t.Second);
+        bool Survives(Stamp s) => !trims.TryGetValue(s.ReplicaId, out long through) || s.Time <= through;
+        var heldThrough = _configured.Select(o => trims.TryGetValue(o, out long through) ? Math.Min(_heldThrough[o], through) : _heldThrough[o]);
+        _ready.Messages.Add(new Outgoing(joiner, new CatchUpWrites
+        {
+            ViewNumber = install.Number,
+            Delivered = [.. _recentDelivered.Where(d => d.Stamp > after).Select(d => new CarriedWrite { Origin = d.Stamp.ReplicaId, Write = d.Entry })],
+            Held = [.. _configured.SelectMany(o => _holdBack.HeldFrom(o)).Where(h => Survives(h.Stamp)).OrderBy(h => h.Stamp)
+                .Select(h => new CarriedWrite { Origin = h.Stamp.ReplicaId, Write = h.Item })],
+            Origins = _configured,
+            HeldThrough = [.. heldThrough],
+            Clock = _clock.Now,
+        }));
+    }
+
+    // A removed replica about to be added back: apply the deliveries it missed, in order, and
+    // start holding exactly what the coordinator holds. All of it is logged like anything held
+    // or delivered, before it acknowledges anything in the new view.
+    private void ReceiveCatchUp(CatchUpWrites catchUp)
+    {
+        if (catchUp.ViewNumber != _promised || catchUp.Origins.Length != catchUp.HeldThrough.Length)
+        {
+            return;
+        }
+        foreach (var carried in catchUp.Delivered)
+        {
+            var stamp = new Stamp(carried.Write.Time, carried.Origin);
+            if (stamp <= _holdBack.LastDelivered)
+            {
+                continue;
+            }
+            var command = ToCommand(stamp, carried.Write);
+            _ready.NewlyHeld.Add(command);
+            var result = _stateMachine.Apply(command, out bool duplicate);
+            _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
+            _ready.DeliveredThrough = stamp;
+            _deliveredThrough[stamp.ReplicaId] = Math.Max(_deliveredThrough[stamp.ReplicaId], stamp.Time);
+            Remember(stamp, carried.Write);
+        }
+        // Start over from the coordinator's held set: what this replica held while removed may
+        // include writes a view change it missed has trimmed.
+        var lastDelivered = _ready.DeliveredThrough != Clock.Stamp.Zero ? _ready.DeliveredThrough : _holdBack.LastDelivered;
+        _holdBack = new HoldBackQueue<WriteEntry>(_configured);
+        _holdBack.RestoreLastDelivered(lastDelivered);
+        _heldPerKey.Clear();
+        foreach (var carried in catchUp.Held)
+        {
+            Hold(new Stamp(carried.Write.Time, carried.Origin), carried.Write);
+        }
+        for (int i = 0; i < catchUp.Origins.Length; i++)
+        {
+            _heldThrough[catchUp.Origins[i]] = catchUp.HeldThrough[i];
+        }
+        _wedgedAcks = new Dictionary<int, long>(_heldThrough);
+        _clock.Witness(catchUp.Clock);
+        _caughtUpFor = catchUp.ViewNumber;
     }
 
     // A message from a configured replica outside the view: it was removed and does not know it

@@ -20,7 +20,7 @@ public sealed partial class ReplicaCore
     private readonly ReplicaCoreOptions _options;
     private readonly IReplicatedStateMachine _stateMachine;
     private readonly LamportClock _clock = new();
-    private readonly HoldBackQueue<WriteEntry> _holdBack;
+    private HoldBackQueue<WriteEntry> _holdBack;
     // The current view's members, and the members other than this replica (view changes replace both).
     private int[] _members;
     private int[] _peers;
@@ -55,6 +55,7 @@ public sealed partial class ReplicaCore
         if (recovered is not null)
         {
             Recover(recovered);
+            _recentFrom = _holdBack.LastDelivered;
             // A replica started from a data directory (the Node always is, even an empty one)
             // cannot know it is not behind what it once promised until each peer has spoken.
             _notHeardSinceStart.UnionWith(_peers);
@@ -204,11 +205,33 @@ public sealed partial class ReplicaCore
         }
         if (_removed)
         {
+            // Removed, it takes part only in the view change that adds it back.
+            switch (message)
+            {
+                case ViewPropose propose:
+                    ReceivePropose(from, propose);
+                    break;
+                case CatchUpWrites catchUp:
+                    ReceiveCatchUp(catchUp);
+                    break;
+            }
             return;
         }
         if (Array.IndexOf(_peers, from) < 0)
         {
-            TellRemoved(from);
+            if (message is JoinRequest request)
+            {
+                ReceiveJoinRequest(from, request);
+            }
+            else if (message is ViewJoin rejoin)
+            {
+                // A removed replica joining the view change that adds it back.
+                ReceiveJoin(from, rejoin);
+            }
+            else
+            {
+                TellRemoved(from);
+            }
             return;
         }
         Heard(from);
@@ -222,6 +245,10 @@ public sealed partial class ReplicaCore
                 break;
             case ViewInstall install:
                 InstallView(install);
+                break;
+            case JoinRequest or CatchUpWrites:
+                // From a replica this one still counts as a member (it has not installed its
+                // removal yet), or meant for a removed replica: nothing to do.
                 break;
             case OrderBatch batch:
                 ReceiveBatch(from, batch);

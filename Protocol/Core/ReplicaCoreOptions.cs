@@ -24,6 +24,14 @@ public sealed record ReplicaCoreOptions
     /// <summary>A member silent for longer than this is suspected, and a view change removes it.</summary>
     public long SuspicionTimeoutMs { get; init; } = 1000;
 
+    /// <summary>
+    /// Delivered writes kept in memory to bring a removed replica back (sent to it when a view
+    /// change adds it), by count and by value bytes. A replica further behind restarts and
+    /// catches up from a snapshot.
+    /// </summary>
+    public int RecentDeliveredWrites { get; init; } = 50_000;
+    public long RecentDeliveredBytes { get; init; } = 64L << 20;
+
     /// <summary>Held writes beyond which new writes are refused with Busy.</summary>
     public int MaxPendingWrites { get; init; } = 100_000;
 }

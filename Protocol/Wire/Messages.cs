@@ -264,6 +264,8 @@ public sealed class ReplicaEnvelope : Message
 [Union(3, typeof(ViewPropose))]
 [Union(4, typeof(ViewJoin))]
 [Union(5, typeof(ViewInstall))]
+[Union(6, typeof(JoinRequest))]
+[Union(7, typeof(CatchUpWrites))]
 public abstract class PeerMessage
 {
 }
@@ -366,6 +368,48 @@ public sealed class ViewJoin : PeerMessage
     /// a newer view than its own adopts it and abandons its proposal: views are never forked.
     /// </summary>
     [Key(3)] public ViewInstall? InstalledView { get; set; }
+    /// <summary>
+    /// The joiner is a removed replica being added back: its report does not count toward the
+    /// trims (its state is stale), and the coordinator sends it what it lacks before the install.
+    /// </summary>
+    [Key(4)] public bool Rejoining { get; set; }
+    /// <summary>Rejoining: the stamp of the last write the joiner delivered.</summary>
+    [Key(5)] public long DeliveredTime { get; set; }
+    [Key(6)] public int DeliveredReplica { get; set; }
+}
+
+/// <summary>A removed replica asks a member to start a view change that adds it back.</summary>
+[MessagePackObject]
+public sealed class JoinRequest : PeerMessage
+{
+    /// <summary>The stamp of the last write it delivered: the coordinator must still have every later one.</summary>
+    [Key(0)] public long DeliveredTime { get; set; }
+    [Key(1)] public int DeliveredReplica { get; set; }
+}
+
+/// <summary>A write with its origin, carried on behalf of another replica.</summary>
+[MessagePackObject]
+public sealed class CarriedWrite
+{
+    [Key(0)] public int Origin { get; set; }
+    [Key(1)] public WriteEntry Write { get; set; } = new();
+}
+
+/// <summary>
+/// Sent by the coordinator to a rejoining replica just before the install that adds it: the
+/// writes delivered after the joiner's last one, in delivery order, then every write the
+/// coordinator holds, and the coordinator's acknowledgement vector and clock. The joiner then
+/// holds what the coordinator holds at the install.
+/// </summary>
+[MessagePackObject]
+public sealed class CatchUpWrites : PeerMessage
+{
+    [Key(0)] public long ViewNumber { get; set; }
+    [Key(1)] public CarriedWrite[] Delivered { get; set; } = [];
+    [Key(2)] public CarriedWrite[] Held { get; set; } = [];
+    [Key(3)] public int[] Origins { get; set; } = [];
+    [Key(4)] public long[] HeldThrough { get; set; } = [];
+    [Key(5)] public long Clock { get; set; }
 }
 
 /// <summary>
