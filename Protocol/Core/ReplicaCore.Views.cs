@@ -60,6 +60,9 @@ public sealed partial class ReplicaCore
     private long _lastJoinRequestAt = long.MinValue / 2;
     // The view number whose catch-up this (removed) replica has applied: it installs that view only.
     private long _caughtUpFor;
+    // Rejoining: the members of the view it joined, and what they sent it before it installed that view.
+    private int[]? _rejoinMembers;
+    private readonly List<(int From, PeerMessage Message)> _heldForRejoin = [];
 
     private void Remember(Stamp stamp, WriteEntry entry)
     {
@@ -232,6 +235,11 @@ public sealed partial class ReplicaCore
             _wedgedAcks = new Dictionary<int, long>(_heldThrough);
         }
         _promised = propose.Number;
+        if (_removed)
+        {
+            _rejoinMembers = propose.Members;
+            _heldForRejoin.Clear();
+        }
         if (_proposing is not null && _proposing.Number < propose.Number)
         {
             _proposing = null;
@@ -383,9 +391,20 @@ public sealed partial class ReplicaCore
         {
             _lastHeard[member] = _now;
         }
+        bool rejoined = _rejoinMembers is not null;
+        _rejoinMembers = null;
         _notHeardSinceStart.IntersectWith(_peers);
         _acksChanged = true;
         DeliverStable();
+        if (rejoined)
+        {
+            var early = _heldForRejoin.ToList();
+            _heldForRejoin.Clear();
+            foreach (var (from, message) in early)
+            {
+                OnPeerMessage(from, message);
+            }
+        }
     }
 
     // What a rejoining replica lacks, sent just before the install (FIFO puts it first): the
@@ -440,7 +459,13 @@ public sealed partial class ReplicaCore
         _heldPerKey.Clear();
         foreach (var carried in catchUp.Held)
         {
-            Hold(new Stamp(carried.Write.Time, carried.Origin), carried.Write);
+            // The coordinator may be behind this replica in delivery (agreement makes the
+            // prefixes equal): what this replica already delivered it does not hold again.
+            var stamp = new Stamp(carried.Write.Time, carried.Origin);
+            if (stamp > lastDelivered)
+            {
+                Hold(stamp, carried.Write);
+            }
         }
         for (int i = 0; i < catchUp.Origins.Length; i++)
         {

@@ -205,7 +205,9 @@ public sealed partial class ReplicaCore
         }
         if (_removed)
         {
-            // Removed, it takes part only in the view change that adds it back.
+            // Removed, it takes part only in the view change that adds it back. Members that
+            // installed that view already talk to it as a member, and links overtake each other:
+            // what they send is kept, in order, until this replica installs the view too.
             switch (message)
             {
                 case ViewPropose propose:
@@ -213,6 +215,9 @@ public sealed partial class ReplicaCore
                     break;
                 case CatchUpWrites catchUp:
                     ReceiveCatchUp(catchUp);
+                    break;
+                case OrderBatch or ReadQuery or ReadAnswer when _rejoinMembers is not null && Array.IndexOf(_rejoinMembers, from) >= 0:
+                    _heldForRejoin.Add((from, message));
                     break;
             }
             return;
