@@ -688,13 +688,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         var session = new ClientSession(id, connection);
         _clients[id] = session;
         Log.ClientOpened(_logger, id, connection.Remote);
-        await connection.SendAsync(new HelloAccepted
-        {
-            ProtocolVersion = ProtocolVersion.Current,
-            ReplicaId = _identity.ReplicaId,
-            Incarnation = _identity.Incarnation,
-            MaxFrameBytes = _config.MaxFrameBytes,
-        }, stopping).ConfigureAwait(false);
+        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
         var writer = session.RunWriterAsync(stopping);
         string reason = "closed by client";
         try

@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using KvReplica.Client.Transport;
@@ -65,26 +64,11 @@ public static class SnapshotStreamReceiver
     public static async Task<BackupResult> ReceiveStreamAsync(ClusterConfig config, ReplicaAddress replica, PeerKind kind, int selfReplicaId,
         IReadOnlyList<string> paths, StreamProgress progress, CancellationToken ct)
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(replica.Host, replica.Port, ct).ConfigureAwait(false);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream);
-        var writer = PipeWriter.Create(stream);
-        FrameCodec.WriteFrame(writer, new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = config.ClusterName, Kind = kind, ReplicaId = selfReplicaId });
-        await writer.FlushAsync(ct).ConfigureAwait(false);
-        switch (await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "handshake", ct).ConfigureAwait(false))
-        {
-            case HelloAccepted:
-                break;
-            case HelloRejected rejected:
-                throw new HandshakeRejectedException(rejected.Reason);
-            case var other:
-                throw new Transport.ProtocolViolationException($"answered the handshake with {other.GetType().Name}");
-        }
+        await using var connection = await OneShotConnection.OpenAsync(config, replica, kind, selfReplicaId, ct).ConfigureAwait(false);
         bool resuming = progress.Started;
         if (kind == PeerKind.CatchUp)
         {
-            FrameCodec.WriteFrame(writer, resuming
+            await connection.SendAsync(resuming
                 ? new CatchUpRequest
                 {
                     ResumeThroughTime = progress.ThroughTime,
@@ -94,8 +78,7 @@ public static class SnapshotStreamReceiver
                     ResumePart = progress.Part,
                     ResumeOffset = progress.Offset,
                 }
-                : new CatchUpRequest());
-            await writer.FlushAsync(ct).ConfigureAwait(false);
+                : new CatchUpRequest(), ct).ConfigureAwait(false);
         }
 
         BackupChunk? last = null;
@@ -112,7 +95,7 @@ public static class SnapshotStreamReceiver
                 last = null;
                 while (last is null)
                 {
-                    var message = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "snapshot stream", ct).ConfigureAwait(false);
+                    var message = await connection.ReadAsync("snapshot stream", ct).ConfigureAwait(false);
                     if (message is not BackupChunk chunk)
                     {
                         throw new Transport.ProtocolViolationException($"sent {message.GetType().Name} in the snapshot stream");

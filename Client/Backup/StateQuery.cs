@@ -1,5 +1,3 @@
-using System.IO.Pipelines;
-using System.Net.Sockets;
 using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
@@ -16,23 +14,8 @@ public static class StateQuery
     /// <summary>The replica's summary; throws <see cref="IOException"/>, socket or frame exceptions when it cannot be had.</summary>
     public static async Task<StateSummary> AskAsync(ClusterConfig config, ReplicaAddress replica, int selfReplicaId, CancellationToken ct)
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(replica.Host, replica.Port, ct).ConfigureAwait(false);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream);
-        var writer = PipeWriter.Create(stream);
-        FrameCodec.WriteFrame(writer, new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = config.ClusterName, Kind = PeerKind.StateQuery, ReplicaId = selfReplicaId });
-        await writer.FlushAsync(ct).ConfigureAwait(false);
-        var answer = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "handshake", ct).ConfigureAwait(false);
-        if (answer is HelloRejected rejected)
-        {
-            throw new HandshakeRejectedException(rejected.Reason);
-        }
-        if (answer is not HelloAccepted)
-        {
-            throw new Transport.ProtocolViolationException($"answered the handshake with {answer.GetType().Name}");
-        }
-        return await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "state query", ct).ConfigureAwait(false) as StateSummary
+        await using var connection = await OneShotConnection.OpenAsync(config, replica, PeerKind.StateQuery, selfReplicaId, ct).ConfigureAwait(false);
+        return await connection.ReadAsync("state query", ct).ConfigureAwait(false) as StateSummary
             ?? throw new Transport.ProtocolViolationException("answered the state query with something other than a StateSummary");
     }
 }

@@ -66,7 +66,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     {
         string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
-        var replicas = Enumerable.Range(1, count).Select(id => (id, FreePort())).ToList();
+        var replicas = Enumerable.Range(1, count).Zip(FreePorts(count), (id, port) => (id, port)).ToList();
         string json = $$"""
             {
               "clusterName": "it-{{Path.GetFileName(directory)}}",
@@ -248,10 +248,19 @@ internal sealed class LocalCluster : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    // Distinct free ports: every probe stays open until all are chosen, or the OS could hand
+    // the same port out twice (it did, and the replicas refused a cluster.json naming it twice).
+    private static int[] FreePorts(int count)
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        return ((IPEndPoint)probe.LocalEndpoint).Port;
+        var probes = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
+        try
+        {
+            probes.ForEach(p => p.Start());
+            return [.. probes.Select(p => ((IPEndPoint)p.LocalEndpoint).Port)];
+        }
+        finally
+        {
+            probes.ForEach(p => p.Stop());
+        }
     }
 }
