@@ -129,6 +129,10 @@ internal sealed class ReplicaStorage : IDisposable
     public void Persist(Ready ready)
     {
         _round.Clear();
+        if (ready.Rebase is { } rebase)
+        {
+            _round.Add(LogEntry.Rebased(rebase));
+        }
         foreach (var write in ready.NewlyHeld)
         {
             _round.Add(LogEntry.HeldWrite(write));

@@ -18,7 +18,8 @@ public readonly record struct DeliveredWrite(WriteCommand Command, ReplyStatus R
 /// <remarks>
 /// The driver (Node, or the simulation) must act in this order:
 /// <list type="number">
-/// <item>persist <see cref="NewlyHeld"/>, then the <see cref="DeliveredThrough"/> marker, to the
+/// <item>persist <see cref="Rebase"/>, <see cref="NewlyHeld"/>, <see cref="Joined"/>,
+/// <see cref="InstalledView"/>, then the <see cref="DeliveredThrough"/> marker, to the
 /// write-ahead log, durable under the fsync policy. Persist before you send: an acknowledgement
 /// or a write we send promises that we hold it, and a crash must not make us forget it;</item>
 /// <item>send <see cref="Messages"/> to peers, in list order per peer (links are FIFO, and the
@@ -48,5 +49,11 @@ public sealed class Ready
     /// <summary>A view this replica installed (null if none): persist it before sending, with its trims.</summary>
     public ViewInstall? InstalledView { get; set; }
 
-    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Joined is null && InstalledView is null;
+    /// <summary>
+    /// A removed replica being added back replaced what it held (null if not): persist it
+    /// first in the round, before <see cref="NewlyHeld"/>, which then holds what the catch-up carried.
+    /// </summary>
+    public HeldRebase? Rebase { get; set; }
+
+    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Joined is null && InstalledView is null && Rebase is null;
 }

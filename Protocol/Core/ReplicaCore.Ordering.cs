@@ -279,27 +279,33 @@ public sealed partial class ReplicaCore
         while (_holdBack.TryTakeDeliverable(out var stamp, out var entry))
         {
             any = true;
-            var command = ToCommand(stamp, entry);
-            var result = _stateMachine.Apply(command, out bool duplicate);
-            _ready.DeliveredThrough = stamp;
-            _deliveredThrough[stamp.ReplicaId] = stamp.Time;
-            _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
             ForgetHeld(entry.Key);
-            Remember(stamp, entry);
-            if (_waitingWriters.Remove(stamp, out var writer))
-            {
-                _ready.Replies.Add(new ClientResponse(writer.ConnectionId, new ClientReply
-                {
-                    RequestId = writer.RequestId,
-                    Status = result,
-                    VersionTime = stamp.Time,
-                    VersionReplica = stamp.ReplicaId,
-                }));
-            }
+            Deliver(stamp, entry);
         }
         if (any)
         {
             ReleaseFencedReads();
+        }
+    }
+
+    // Applies one write in total order and answers the client that is waiting for it here.
+    private void Deliver(Stamp stamp, WriteEntry entry)
+    {
+        var command = ToCommand(stamp, entry);
+        var result = _stateMachine.Apply(command, out bool duplicate);
+        _ready.DeliveredThrough = stamp;
+        _deliveredThrough[stamp.ReplicaId] = Math.Max(_deliveredThrough[stamp.ReplicaId], stamp.Time);
+        _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
+        Remember(stamp, entry);
+        if (_waitingWriters.Remove(stamp, out var writer))
+        {
+            _ready.Replies.Add(new ClientResponse(writer.ConnectionId, new ClientReply
+            {
+                RequestId = writer.RequestId,
+                Status = result,
+                VersionTime = stamp.Time,
+                VersionReplica = stamp.ReplicaId,
+            }));
         }
     }
 

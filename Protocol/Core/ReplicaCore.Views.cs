@@ -60,9 +60,11 @@ public sealed partial class ReplicaCore
     private long _lastJoinRequestAt = long.MinValue / 2;
     // The view number whose catch-up this (removed) replica has applied: it installs that view only.
     private long _caughtUpFor;
-    // Rejoining: the members of the view it joined, and what they sent it before it installed that view.
-    private int[]? _rejoinMembers;
-    private readonly List<(int From, PeerMessage Message)> _heldForRejoin = [];
+    // Batches from members of a view this replica has not installed yet, in arrival order.
+    private readonly List<(int From, OrderBatch Batch)> _earlyBatches = [];
+    // For each peer, the view in which it last became a peer of this replica (0: from the start).
+    // Its batches from earlier views are stale: what they carried was sent again in that view.
+    private readonly Dictionary<int, long> _peerSince = new();
 
     private void Remember(Stamp stamp, WriteEntry entry)
     {
@@ -235,11 +237,6 @@ public sealed partial class ReplicaCore
             _wedgedAcks = new Dictionary<int, long>(_heldThrough);
         }
         _promised = propose.Number;
-        if (_removed)
-        {
-            _rejoinMembers = propose.Members;
-            _heldForRejoin.Clear();
-        }
         if (_proposing is not null && _proposing.Number < propose.Number)
         {
             _proposing = null;
@@ -363,8 +360,10 @@ public sealed partial class ReplicaCore
             _removed = true;
             return;
         }
+        bool rejoined = _removed;
         _removed = false;
-        var added = view.Members.Where(m => m != SelfId && Array.IndexOf(_peers, m) < 0).ToList();
+        // Members that become peers now: every peer, for a replica added back.
+        var added = view.Members.Where(m => m != SelfId && (rejoined || Array.IndexOf(_peers, m) < 0)).ToList();
         if (Wedged)
         {
             // An adopted view below this replica's own promise: it stays wedged for the change it
@@ -383,26 +382,27 @@ public sealed partial class ReplicaCore
         }
         _suspected.IntersectWith(_peers);
         _peerWedgedSince.Clear();
-        _resendTo.IntersectWith(_peers);
-        // A member added back gets this replica's undelivered writes that the coordinator
-        // may not have had yet; it drops the ones it holds.
-        _resendTo.UnionWith(added);
+        // Every peer gets this replica's undelivered writes again, in this view: a member added
+        // back dropped what was sent before (see _peerSince), and a member that skipped a view
+        // may have dropped what was sent in it. Receivers drop the copies they hold.
+        _resendTo.Clear();
+        _resendTo.UnionWith(_peers);
         foreach (int member in added)
         {
             _lastHeard[member] = _now;
+            _peerSince[member] = view.Number;
         }
-        bool rejoined = _rejoinMembers is not null;
-        _rejoinMembers = null;
         _notHeardSinceStart.IntersectWith(_peers);
         _acksChanged = true;
         DeliverStable();
-        if (rejoined)
+        // Batches that came ahead of this install, in arrival order; later views' wait on.
+        if (_earlyBatches.Count > 0)
         {
-            var early = _heldForRejoin.ToList();
-            _heldForRejoin.Clear();
-            foreach (var (from, message) in early)
+            var due = _earlyBatches.Where(e => e.Batch.View <= _viewNumber).ToList();
+            _earlyBatches.RemoveAll(e => e.Batch.View <= _viewNumber);
+            foreach (var (from, batch) in due)
             {
-                OnPeerMessage(from, message);
+                OnPeerMessage(from, batch);
             }
         }
     }
@@ -427,53 +427,63 @@ public sealed partial class ReplicaCore
         }));
     }
 
-    // A removed replica about to be added back: apply the deliveries it missed, in order, and
-    // start holding exactly what the coordinator holds. All of it is logged like anything held
-    // or delivered, before it acknowledges anything in the new view.
+    // A removed replica about to be added back: it applies the deliveries it missed, in order,
+    // and starts holding exactly what the coordinator holds (what it held while removed may
+    // include writes a view change it never saw has trimmed). The log says so first (a rebase
+    // record: recovery forgets every undelivered write logged before it), then logs what the
+    // catch-up carried like anything delivered or held, all before this replica acknowledges
+    // anything in the new view.
     private void ReceiveCatchUp(CatchUpWrites catchUp)
     {
-        if (catchUp.ViewNumber != _promised || catchUp.Origins.Length != catchUp.HeldThrough.Length)
+        if (catchUp.ViewNumber != _promised || catchUp.Origins.Length != catchUp.HeldThrough.Length
+            || !catchUp.Origins.Order().SequenceEqual(_configured))
         {
             return;
         }
-        foreach (var carried in catchUp.Delivered)
+        var last = _holdBack.LastDelivered;
+        var missed = catchUp.Delivered.Select(c => (Stamp: new Stamp(c.Write.Time, c.Origin), c.Write)).Where(d => d.Stamp > last).ToList();
+        for (int i = 1; i < missed.Count; i++)
         {
-            var stamp = new Stamp(carried.Write.Time, carried.Origin);
-            if (stamp <= _holdBack.LastDelivered)
+            if (missed[i].Stamp <= missed[i - 1].Stamp)
             {
-                continue;
+                throw new ProtocolViolationException($"catch-up for view {catchUp.ViewNumber} delivers {missed[i].Stamp} after {missed[i - 1].Stamp}");
             }
-            var command = ToCommand(stamp, carried.Write);
-            _ready.NewlyHeld.Add(command);
-            var result = _stateMachine.Apply(command, out bool duplicate);
-            _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
-            _ready.DeliveredThrough = stamp;
-            _deliveredThrough[stamp.ReplicaId] = Math.Max(_deliveredThrough[stamp.ReplicaId], stamp.Time);
-            Remember(stamp, carried.Write);
         }
-        // Start over from the coordinator's held set: what this replica held while removed may
-        // include writes a view change it missed has trimmed.
-        var lastDelivered = _ready.DeliveredThrough != Clock.Stamp.Zero ? _ready.DeliveredThrough : _holdBack.LastDelivered;
+        // Nothing held since its removal survives the rebase, in memory or in the log.
+        _ready.NewlyHeld.Clear();
+        _ready.Rebase = new HeldRebase { Origins = catchUp.Origins, HeldThrough = catchUp.HeldThrough };
         _holdBack = new HoldBackQueue<WriteEntry>(_configured);
-        _holdBack.RestoreLastDelivered(lastDelivered);
+        _holdBack.RestoreLastDelivered(missed.Count > 0 ? missed[^1].Stamp : last);
         _heldPerKey.Clear();
+        foreach (var (stamp, write) in missed)
+        {
+            _ready.NewlyHeld.Add(ToCommand(stamp, write));
+            Deliver(stamp, write);
+        }
+        for (int i = 0; i < catchUp.Origins.Length; i++)
+        {
+            int origin = catchUp.Origins[i];
+            _heldThrough[origin] = Math.Max(catchUp.HeldThrough[i], _deliveredThrough[origin]);
+        }
         foreach (var carried in catchUp.Held)
         {
             // The coordinator may be behind this replica in delivery (agreement makes the
             // prefixes equal): what this replica already delivered it does not hold again.
             var stamp = new Stamp(carried.Write.Time, carried.Origin);
-            if (stamp > lastDelivered)
+            if (stamp > _holdBack.LastDelivered)
             {
+                long through = _heldThrough[carried.Origin];
                 Hold(stamp, carried.Write);
+                _heldThrough[carried.Origin] = Math.Max(through, stamp.Time);
             }
-        }
-        for (int i = 0; i < catchUp.Origins.Length; i++)
-        {
-            _heldThrough[catchUp.Origins[i]] = catchUp.HeldThrough[i];
         }
         _wedgedAcks = new Dictionary<int, long>(_heldThrough);
         _clock.Witness(catchUp.Clock);
         _caughtUpFor = catchUp.ViewNumber;
+        if (missed.Count > 0)
+        {
+            ReleaseFencedReads();
+        }
     }
 
     // A message from a configured replica outside the view: it was removed and does not know it

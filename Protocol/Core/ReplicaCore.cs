@@ -203,11 +203,19 @@ public sealed partial class ReplicaCore
             InstallView(learned);
             return;
         }
+        if (message is OrderBatch early && early.View > _viewNumber && (_removed || Array.IndexOf(_peers, from) < 0))
+        {
+            // From a member of a view this replica has not installed yet: the one that adds
+            // this replica back, or adds the sender. Links overtake each other (the install
+            // comes from the coordinator), so the batch waits, in order, for that install.
+            _earlyBatches.Add((from, early));
+            return;
+        }
         if (_removed)
         {
-            // Removed, it takes part only in the view change that adds it back. Members that
-            // installed that view already talk to it as a member, and links overtake each other:
-            // what they send is kept, in order, until this replica installs the view too.
+            // Removed, it takes part only in the view change that adds it back. Anything else
+            // is from before its removal: what still matters of it comes again with the
+            // catch-up, or in the members' re-sends once it is added back.
             switch (message)
             {
                 case ViewPropose propose:
@@ -215,9 +223,6 @@ public sealed partial class ReplicaCore
                     break;
                 case CatchUpWrites catchUp:
                     ReceiveCatchUp(catchUp);
-                    break;
-                case OrderBatch or ReadQuery or ReadAnswer when _rejoinMembers is not null && Array.IndexOf(_rejoinMembers, from) >= 0:
-                    _heldForRejoin.Add((from, message));
                     break;
             }
             return;
@@ -254,6 +259,10 @@ public sealed partial class ReplicaCore
             case JoinRequest or CatchUpWrites:
                 // From a replica this one still counts as a member (it has not installed its
                 // removal yet), or meant for a removed replica: nothing to do.
+                break;
+            case OrderBatch batch when batch.View < _peerSince.GetValueOrDefault(from):
+                // Sent before the view that made it a peer again (a delayed message from an
+                // earlier membership): its writes came again with that view's re-send.
                 break;
             case OrderBatch batch:
                 ReceiveBatch(from, batch);

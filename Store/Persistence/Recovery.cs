@@ -51,6 +51,21 @@ public static class Recovery
                 }
                 continue;
             }
+            if (entry.Rebase is { } rebase)
+            {
+                // Added back after a removal, the replica replaced what it held with the
+                // coordinator's: nothing undelivered logged before this survives.
+                foreach (var forgotten in writes.Keys.Where(s => s > deliveredThrough).ToList())
+                {
+                    writes.Remove(forgotten);
+                }
+                for (int i = 0; i < rebase.Origins.Length; i++)
+                {
+                    int origin = rebase.Origins[i];
+                    heldThrough[origin] = Math.Max(rebase.HeldThrough[i], store.AppliedThroughByOrigin.GetValueOrDefault(origin));
+                }
+                continue;
+            }
             if (entry.Join is { } joined)
             {
                 join = joined.Number > (join?.Number ?? -1) ? joined : join;

@@ -32,9 +32,10 @@ public sealed class LoggedWrite
 /// One record of the write-ahead log, exactly one of: a write this replica now holds (stamped
 /// here or received from a peer, logged before any acknowledgement covering it is sent); a
 /// marker saying that every held write with a stamp up to <see cref="DeliveredThrough"/> has
-/// been delivered; a view number this replica promised to join; a view it installed.
+/// been delivered; a view number this replica promised to join; a view it installed; a rebase
+/// (every undelivered write logged before it is forgotten: <see cref="HeldRebase"/>).
 /// </summary>
-public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough, ViewJoin? Join = null, ViewInstall? View = null)
+public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough, ViewJoin? Join = null, ViewInstall? View = null, HeldRebase? Rebase = null)
 {
     public static LogEntry HeldWrite(WriteCommand write) => new(write, Stamp.Zero);
 
@@ -43,6 +44,8 @@ public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThroug
     public static LogEntry Joined(ViewJoin join) => new(null, Stamp.Zero, join);
 
     public static LogEntry InstalledView(ViewInstall view) => new(null, Stamp.Zero, null, view);
+
+    public static LogEntry Rebased(HeldRebase rebase) => new(null, Stamp.Zero, null, null, rebase);
 }
 
 /// <summary>What a scan of a log found.</summary>
@@ -63,6 +66,7 @@ public static class WriteAheadLog
     private const byte DeliveredKind = 2;
     private const byte JoinKind = 3;
     private const byte ViewKind = 4;
+    private const byte RebaseKind = 5;
     private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard.WithSecurity(MessagePackSecurity.UntrustedData);
 
     /// <summary>Appends one record per entry to <paramref name="writer"/>: a group-commit batch.</summary>
@@ -83,6 +87,12 @@ public static class WriteAheadLog
                 scratch.GetSpan(1)[0] = ViewKind;
                 scratch.Advance(1);
                 MessagePackSerializer.Serialize(scratch, view, Options);
+            }
+            else if (entry.Rebase is { } rebase)
+            {
+                scratch.GetSpan(1)[0] = RebaseKind;
+                scratch.Advance(1);
+                MessagePackSerializer.Serialize(scratch, rebase, Options);
             }
             else if (entry.Join is { } join)
             {
@@ -142,6 +152,14 @@ public static class WriteAheadLog
             if (payload.Length > 1 && payload[0] == ViewKind)
             {
                 return LogEntry.InstalledView(MessagePackSerializer.Deserialize<ViewInstall>(payload[1..].ToArray(), Options));
+            }
+            if (payload.Length > 1 && payload[0] == RebaseKind)
+            {
+                var rebase = MessagePackSerializer.Deserialize<HeldRebase>(payload[1..].ToArray(), Options);
+                if (rebase.Origins.Length == rebase.HeldThrough.Length)
+                {
+                    return LogEntry.Rebased(rebase);
+                }
             }
             if (payload.Length > 1 && payload[0] == DeliveredKind)
             {

@@ -526,7 +526,12 @@ public sealed class SimulatedCluster
     private void Drain(SimReplica r)
     {
         var ready = r.LiveCore.TakeReady();
-        var entries = ready.NewlyHeld.Select(LogEntry.HeldWrite).ToList();
+        var entries = new List<LogEntry>();
+        if (ready.Rebase is { } rebase)
+        {
+            entries.Add(LogEntry.Rebased(rebase));
+        }
+        entries.AddRange(ready.NewlyHeld.Select(LogEntry.HeldWrite));
         if (Trace && (ready.Joined is not null || ready.InstalledView is not null))
         {
             Console.WriteLine($"t={_now} r{r.Id}: joined {ready.Joined?.Number} view {ready.InstalledView?.Number} [{string.Join(",", ready.InstalledView?.Members ?? [])}] trims {string.Join(",", (ready.InstalledView?.TrimOrigins ?? []).Zip(ready.InstalledView?.TrimTimes ?? []).Select(t => $"{t.First}<={t.Second}"))} lastDelivered {r.LiveCore.LastDelivered}");
