@@ -95,17 +95,20 @@ public sealed partial class ReplicaCore
         }
     }
 
-    // A removed replica asks to come back. The coordinator proposes a view with it added, if it
-    // still has every write delivered since the replica's last one.
+    // A removed replica asks to come back. The coordinator (the lowest unsuspected member other
+    // than the requester) proposes a view with it added, if it still has every write delivered
+    // since the replica's last one. The requester may already be a member of this view: it was
+    // added while it was down, or the install adding it was lost with its connection, so it
+    // never installed it. It then needs the same change again, catch-up included.
     private void ReceiveJoinRequest(int from, JoinRequest request)
     {
-        int[] alive = [.. _members.Where(m => m == SelfId || !_suspected.Contains(m))];
-        if (_removed || Wedged || _proposing is not null || alive.Length != _members.Length || alive[0] != SelfId
+        int[] alive = [.. _members.Where(m => m != from && (m == SelfId || !_suspected.Contains(m)))];
+        if (_removed || Wedged || _proposing is not null || alive.Length != _members.Count(m => m != from) || alive[0] != SelfId
             || !RecentCovers(new Stamp(request.DeliveredTime, request.DeliveredReplica)))
         {
             return;
         }
-        StartProposal([.. _members.Append(from).Order()]);
+        StartProposal([.. _members.Append(from).Distinct().Order()]);
     }
 
     /// <summary>Number of the installed view (0 is the configured one).</summary>

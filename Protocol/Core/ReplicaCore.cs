@@ -244,6 +244,13 @@ public sealed partial class ReplicaCore
             }
             return;
         }
+        if (message is JoinRequest rejoinRequest)
+        {
+            // Not a sign of life as a member: a member that only asks to rejoin acknowledges
+            // nothing, and must be suspected if it cannot be brought back.
+            ReceiveJoinRequest(from, rejoinRequest);
+            return;
+        }
         Heard(from);
         switch (message)
         {
@@ -256,9 +263,8 @@ public sealed partial class ReplicaCore
             case ViewInstall install:
                 InstallView(install);
                 break;
-            case JoinRequest or CatchUpWrites:
-                // From a replica this one still counts as a member (it has not installed its
-                // removal yet), or meant for a removed replica: nothing to do.
+            case CatchUpWrites:
+                // Meant for a removed replica, and this one was added back already: nothing to do.
                 break;
             case OrderBatch batch when batch.View < _peerSince.GetValueOrDefault(from):
                 // Sent before the view that made it a peer again (a delayed message from an
