@@ -19,6 +19,13 @@ public sealed record CoreRecoveryState(
     IReadOnlyDictionary<int, long> DeliveredThrough,
     long ClockTime)
 {
+    /// <summary>
+    /// The delivered writes replayed from the log, in order, and the stamp just before the first
+    /// (the snapshot's): the start of the window of recent writes a rejoining replica is sent.
+    /// </summary>
+    public IReadOnlyList<WriteCommand> Replayed { get; init; } = [];
+    public Stamp ReplayedAfter { get; init; }
+
     /// <summary>The last installed view, with its trims; null for the configured view.</summary>
     public Wire.ViewInstall? LastView { get; init; }
 

@@ -89,7 +89,7 @@ public sealed partial class ReplicaCore
         }
         _lastJoinRequestAt = _now;
         var request = new JoinRequest { DeliveredTime = LastDelivered.Time, DeliveredReplica = LastDelivered.ReplicaId };
-        foreach (int member in _installedView.Members)
+        foreach (int member in _installedView.Members.Where(m => m != SelfId))
         {
             _ready.Messages.Add(new Outgoing(member, request));
         }
@@ -103,9 +103,13 @@ public sealed partial class ReplicaCore
     private void ReceiveJoinRequest(int from, JoinRequest request)
     {
         int[] alive = [.. _members.Where(m => m != from && (m == SelfId || !_suspected.Contains(m)))];
-        if (_removed || Wedged || _proposing is not null || alive.Length != _members.Count(m => m != from) || alive[0] != SelfId
-            || !RecentCovers(new Stamp(request.DeliveredTime, request.DeliveredReplica)))
+        if (_removed || Wedged || _proposing is not null || alive.Length != _members.Count(m => m != from) || alive[0] != SelfId)
         {
+            return;
+        }
+        if (!RecentCovers(new Stamp(request.DeliveredTime, request.DeliveredReplica)))
+        {
+            _ready.Messages.Add(new Outgoing(from, new JoinRefused { KeptAfterTime = _recentFrom.Time, KeptAfterReplica = _recentFrom.ReplicaId }));
             return;
         }
         StartProposal([.. _members.Append(from).Distinct().Order()]);
@@ -292,28 +296,38 @@ public sealed partial class ReplicaCore
         // Every proposed member wedged and reported. A removed member's writes survive through
         // the smallest time any joiner holds: each joiner holds all of them up to there, and
         // nothing above it was delivered anywhere, since that would have needed every joiner's
-        // acknowledgement before it wedged. A rejoining replica's stale report does not count:
-        // it is given the coordinator's state instead.
+        // acknowledgement before it wedged. A stale joiner's report does not count: a replica
+        // being added back, or one that missed a view this replica installed (it may still hold
+        // writes that view trimmed). It is given this replica's state instead, which holds
+        // every write it sent before it joined (its link is FIFO, and wedged it stamps nothing).
         int[] removed = [.. _configured.Except(_proposing.Members)];
-        var reports = _proposing.Joins.Values.Where(j => !j.Rejoining).ToList();
+        bool IsStale(int joiner, ViewJoin j) => joiner != SelfId
+            && (j.Rejoining || Array.IndexOf(_members, joiner) < 0 || (j.InstalledView?.Number ?? 0) < _viewNumber);
+        var stale = _proposing.Joins.Where(j => IsStale(j.Key, j.Value)).ToList();
+        var reports = _proposing.Joins.Where(j => !IsStale(j.Key, j.Value)).Select(j => j.Value).ToList();
         var install = new ViewInstall
         {
             Number = _proposing.Number,
             Members = _proposing.Members,
             TrimOrigins = removed,
             TrimTimes = [.. removed.Select(p => reports.Min(j => j.HeldThrough[Array.IndexOf(j.Origins, p)]))],
+            CaughtUp = [.. stale.Select(j => j.Key).Order()],
         };
-        var rejoining = _proposing.Joins.Where(j => j.Value.Rejoining).ToList();
-        if (rejoining.Any(j => !RecentCovers(new Stamp(j.Value.DeliveredTime, j.Value.DeliveredReplica))))
+        var uncovered = stale.Where(j => !RecentCovers(new Stamp(j.Value.DeliveredTime, j.Value.DeliveredReplica))).ToList();
+        if (uncovered.Count > 0)
         {
-            // Deliveries moved on past what is kept for it: abandon; the members' wedge is
-            // released by the next proposal, which leaves it out.
+            // Deliveries moved on past what is kept in memory for it: it must catch up from a
+            // snapshot first. Abandon; the members' wedge is released by the next proposal.
+            foreach (var (joiner, _) in uncovered)
+            {
+                _ready.Messages.Add(new Outgoing(joiner, new JoinRefused { KeptAfterTime = _recentFrom.Time, KeptAfterReplica = _recentFrom.ReplicaId, ViewNumber = _proposing.Number }));
+            }
             _proposing = null;
             return;
         }
-        foreach (var (joiner, rejoin) in rejoining)
+        foreach (var (joiner, staleJoin) in stale)
         {
-            SendCatchUp(joiner, rejoin, install);
+            SendCatchUp(joiner, staleJoin, install);
         }
         foreach (int replica in _configured.Where(r => r != SelfId))
         {
@@ -329,11 +343,20 @@ public sealed partial class ReplicaCore
     private void InstallView(ViewInstall view, bool adopt = false)
     {
         bool includesSelf = Array.IndexOf(view.Members, SelfId) >= 0;
-        if (view.Number <= _viewNumber || (includesSelf && !adopt && view.Number < _promised)
-            || (includesSelf && _removed && _caughtUpFor != view.Number))
+        if (view.Number <= _viewNumber || (includesSelf && !adopt && view.Number < _promised))
         {
-            // (A removed replica enters a view only with the catch-up that goes with it.)
             return;
+        }
+        // A removed or stale replica enters a view only on the coordinator's state, sent just
+        // before the install. Without it, it learns the view but counts itself removed, and
+        // asks to rejoin.
+        bool caughtUp = _caughtUpFor == view.Number;
+        bool member = includesSelf && (caughtUp || (!_removed && Array.IndexOf(view.CaughtUp, SelfId) < 0));
+        if (caughtUp && Array.IndexOf(view.CaughtUp, SelfId) >= 0)
+        {
+            // Logged without this replica among those to catch up, which it did (the log holds
+            // the rebase): a restart then does not take it for removed.
+            view = new ViewInstall { Number = view.Number, Members = view.Members, TrimOrigins = view.TrimOrigins, TrimTimes = view.TrimTimes, CaughtUp = [.. view.CaughtUp.Where(m => m != SelfId)] };
         }
         if (view.TrimOrigins.Length != view.TrimTimes.Length || view.Members.Length == 0)
         {
@@ -358,12 +381,12 @@ public sealed partial class ReplicaCore
                 _heldThrough[origin] = through;
             }
         }
-        if (!includesSelf)
+        if (!member)
         {
             _removed = true;
             return;
         }
-        bool rejoined = _removed;
+        bool rejoined = _removed || caughtUp;
         _removed = false;
         // Members that become peers now: every peer, for a replica added back.
         var added = view.Members.Where(m => m != SelfId && (rejoined || Array.IndexOf(_peers, m) < 0)).ToList();
@@ -390,10 +413,10 @@ public sealed partial class ReplicaCore
         // may have dropped what was sent in it. Receivers drop the copies they hold.
         _resendTo.Clear();
         _resendTo.UnionWith(_peers);
-        foreach (int member in added)
+        foreach (int peer in added)
         {
-            _lastHeard[member] = _now;
-            _peerSince[member] = view.Number;
+            _lastHeard[peer] = _now;
+            _peerSince[peer] = view.Number;
         }
         _notHeardSinceStart.IntersectWith(_peers);
         _acksChanged = true;

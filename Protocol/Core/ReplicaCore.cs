@@ -44,7 +44,8 @@ public sealed partial class ReplicaCore
             throw new ArgumentException($"replica {options.SelfId} is not among the members {string.Join(",", _configured)}", nameof(options));
         }
         _members = recovered?.ViewMembers is { Count: > 0 } viewMembers ? [.. viewMembers.Order()] : _configured;
-        _removed = !_members.Contains(options.SelfId);
+        // A view it was to enter on a coordinator's catch-up is logged without it once it did.
+        _removed = !_members.Contains(options.SelfId) || recovered?.LastView?.CaughtUp.Contains(options.SelfId) == true;
         _peers = [.. _members.Where(m => m != options.SelfId)];
         _holdBack = new HoldBackQueue<WriteEntry>(_removed ? _configured : _members);
         foreach (int m in _configured)
@@ -55,7 +56,12 @@ public sealed partial class ReplicaCore
         if (recovered is not null)
         {
             Recover(recovered);
-            _recentFrom = _holdBack.LastDelivered;
+            // The writes replayed from the log are the recent ones a rejoining peer may lack.
+            _recentFrom = recovered.ReplayedAfter;
+            foreach (var write in recovered.Replayed)
+            {
+                Remember(write.Stamp, ToEntry(write));
+            }
             // A replica started from a data directory (the Node always is, even an empty one)
             // cannot know it is not behind what it once promised until each peer has spoken.
             _notHeardSinceStart.UnionWith(_peers);
@@ -224,6 +230,8 @@ public sealed partial class ReplicaCore
                 case CatchUpWrites catchUp:
                     ReceiveCatchUp(catchUp);
                     break;
+                case JoinRefused refused:
+                    throw FellBehind(from, refused);
             }
             return;
         }
@@ -263,8 +271,13 @@ public sealed partial class ReplicaCore
             case ViewInstall install:
                 InstallView(install);
                 break;
-            case CatchUpWrites:
-                // Meant for a removed replica, and this one was added back already: nothing to do.
+            case CatchUpWrites catchUp:
+                // A member that missed a view: the coordinator's state, ahead of the install.
+                ReceiveCatchUp(catchUp);
+                break;
+            case JoinRefused refused when Wedged && refused.ViewNumber == _promised:
+                throw FellBehind(from, refused);
+            case JoinRefused:
                 break;
             case OrderBatch batch when batch.View < _peerSince.GetValueOrDefault(from):
                 // Sent before the view that made it a peer again (a delayed message from an
@@ -283,6 +296,9 @@ public sealed partial class ReplicaCore
                 throw new ProtocolViolationException($"unexpected peer message {message.GetType().Name}");
         }
     }
+
+    private FellBehindException FellBehind(int from, JoinRefused refused) => new(
+        $"replica {SelfId} cannot rejoin from replica {from}'s recent writes: it delivered through {LastDelivered}, and replica {from} keeps only writes after {new Stamp(refused.KeptAfterTime, refused.KeptAfterReplica)}; starting afresh to catch up from a snapshot");
 
     private void ReplyError(long connectionId, long requestId, ErrorCode code, string message) =>
         _ready.Replies.Add(new ClientResponse(connectionId, new ClientReply

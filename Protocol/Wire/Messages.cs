@@ -266,6 +266,7 @@ public sealed class ReplicaEnvelope : Message
 [Union(5, typeof(ViewInstall))]
 [Union(6, typeof(JoinRequest))]
 [Union(7, typeof(CatchUpWrites))]
+[Union(8, typeof(JoinRefused))]
 public abstract class PeerMessage
 {
 }
@@ -387,6 +388,20 @@ public sealed class JoinRequest : PeerMessage
     [Key(1)] public int DeliveredReplica { get; set; }
 }
 
+/// <summary>
+/// The coordinator's answer to a <see cref="JoinRequest"/> it cannot serve from the recent writes it
+/// keeps in memory: the requester fell further behind than that and must catch up from a snapshot.
+/// </summary>
+[MessagePackObject]
+public sealed class JoinRefused : PeerMessage
+{
+    /// <summary>The stamp just before the oldest delivered write the coordinator still keeps.</summary>
+    [Key(0)] public long KeptAfterTime { get; set; }
+    [Key(1)] public int KeptAfterReplica { get; set; }
+    /// <summary>The view change it refused to add the requester to (0: a refused join request).</summary>
+    [Key(2)] public long ViewNumber { get; set; }
+}
+
 /// <summary>A write with its origin, carried on behalf of another replica.</summary>
 [MessagePackObject]
 public sealed class CarriedWrite
@@ -425,4 +440,11 @@ public sealed class ViewInstall : PeerMessage
     [Key(1)] public int[] Members { get; set; } = [];
     [Key(2)] public int[] TrimOrigins { get; set; } = [];
     [Key(3)] public long[] TrimTimes { get; set; } = [];
+    /// <summary>
+    /// Members that enter this view on the coordinator's state, sent to each just before this
+    /// install (<see cref="CatchUpWrites"/>): a replica added back, or one that missed a view
+    /// and may hold writes that view trimmed. Such a member that did not get its catch-up
+    /// counts itself removed and asks to rejoin.
+    /// </summary>
+    [Key(4)] public int[] CaughtUp { get; set; } = [];
 }

@@ -86,11 +86,13 @@ public static class Recovery
         }
         replayed = 0;
         var held = new List<WriteCommand>();
+        var applied = new List<WriteCommand>();
         foreach (var (stamp, write) in writes)
         {
             if (stamp <= deliveredThrough)
             {
                 store.Apply(write, out _);
+                applied.Add(write);
                 replayed++;
             }
             else
@@ -102,6 +104,8 @@ public static class Recovery
         {
             LastView = view,
             LastJoin = join,
+            Replayed = applied,
+            ReplayedAfter = snapshotThrough,
         };
     }
 }

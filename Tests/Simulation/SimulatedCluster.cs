@@ -80,7 +80,9 @@ public sealed record SimulationStats(
     int UnsentMessages,
     int CoveredEntriesKept,
     int ViewsInstalled = 0,
-    int ReplicasRemoved = 0,
+    int Rejoins = 0,
+    int FreshStarts = 0,
+    int CatchUps = 0,
     int Pauses = 0,
     int Partitions = 0)
 {
@@ -91,7 +93,7 @@ public sealed record SimulationStats(
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
         a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
         a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept,
-        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved, a.Pauses + b.Pauses, a.Partitions + b.Partitions);
+        a.ViewsInstalled + b.ViewsInstalled, a.Rejoins + b.Rejoins, a.FreshStarts + b.FreshStarts, a.CatchUps + b.CatchUps, a.Pauses + b.Pauses, a.Partitions + b.Partitions);
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -167,6 +169,10 @@ public sealed class SimulatedCluster
         public readonly Dictionary<int, int> Connected = new();
         /// <summary>A crash due inside a drain: the next one with something to write (or to send) crashes half-way.</summary>
         public (bool MidSend, long By)? CrashInDrain;
+        /// <summary>The last view it installed left it out (a removed replica); survives restarts, like its log.</summary>
+        public bool WasRemoved;
+        /// <summary>Its next start fetches a member's snapshot and log first (it fell behind the members' recent writes).</summary>
+        public bool CatchUpOnRestart;
         /// <summary>Paused: events for it wait here, in arrival order, until it resumes.</summary>
         public List<Event>? HeldWhilePaused;
 
@@ -202,7 +208,7 @@ public sealed class SimulatedCluster
     private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot;
     private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices;
     private bool _everyReplicaWasDown;
-    private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _pauses, _partitions;
+    private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _rejoins, _freshStarts, _catchUps, _pauses, _partitions;
     // Whether the write at each position of the canonical order was a retry the store recognised:
     // the store decides it, so every replica must decide it alike.
     private readonly List<bool> _canonicalDuplicate = [];
@@ -275,7 +281,7 @@ public sealed class SimulatedCluster
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
         _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
-        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.Up && r.LiveCore.Removed), _pauses, _partitions);
+        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _rejoins, _freshStarts, _catchUps, _pauses, _partitions);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
@@ -313,6 +319,7 @@ public sealed class SimulatedCluster
             {
                 throw;
             }
+
             catch (Exception e)
             {
                 // StateLostException, ProtocolViolationException, a recovery error: a correct
@@ -516,7 +523,15 @@ public sealed class SimulatedCluster
                 // means the simulated network is broken, not the core.
                 Fail($"replica {d.To} got a message from incarnation {d.FromInc} of replica {d.From} before learning it restarted");
             }
-            to.LiveCore.OnPeerMessage(d.From, d.Message);
+            try
+            {
+                to.LiveCore.OnPeerMessage(d.From, d.Message);
+            }
+            catch (FellBehindException)
+            {
+                StartAfresh(to);
+                return;
+            }
         }
         Drain(to);
     }
@@ -538,9 +553,15 @@ public sealed class SimulatedCluster
         }
         // The order a Node logs them in: held writes, the promise, the view (whose trims apply
         // to the writes before it), then the marker of what the round delivered.
-        if (ready.InstalledView is not null)
+        if (ready.InstalledView is { } installedView)
         {
             _viewsInstalled++;
+            bool member = installedView.Members.Contains(r.Id);
+            if (member && r.WasRemoved)
+            {
+                _rejoins++;
+            }
+            r.WasRemoved = !member;
         }
         if (ready.Joined is { } joined)
         {
@@ -734,6 +755,42 @@ public sealed class SimulatedCluster
         Schedule(_random.Next(20, 801), new RestartEvent(r.Id));
     }
 
+    // A removed replica that fell further behind than the members' recent writes: the Node starts
+    // the replica afresh in the same process, and its start-up finds the members ahead and fetches
+    // one's snapshot and log (ReplicaService.RecoverAndCatchUpAsync) before it listens.
+    private void StartAfresh(SimReplica r)
+    {
+        if (Trace)
+        {
+            Console.WriteLine($"t={_now} r{r.Id}: fell behind; starting afresh with a catch-up");
+        }
+        r.Core = null;
+        r.Store = null;
+        r.CrashInDrain = null;
+        r.CatchUpOnRestart = true;
+        _freshStarts++;
+        Schedule(_random.Next(20, 201), new RestartEvent(r.Id));
+    }
+
+    // The start-up catch-up: the data directory becomes a copy of the member that delivered most
+    // (its snapshot and its whole log, as the catch-up stream sends them), and the checkers
+    // follow this replica from that member's position in the agreed order.
+    private void FetchMemberState(SimReplica r)
+    {
+        var source = _replicas.Values.Where(p => p.Id != r.Id && p.Up && !p.LiveCore.Removed).MaxBy(p => p.DeliveredCount);
+        if (source is null)
+        {
+            return; // nobody to ask: it recovers its own state and will ask to rejoin again
+        }
+        r.Snapshot = source.Snapshot;
+        r.Log.SetLength(0);
+        r.Log.Write(source.LogBytes);
+        r.DeliveredCount = source.DeliveredCount;
+        r.AppliedAt.Clear();
+        r.AppliedAt.AddRange(source.AppliedAt);
+        _catchUps++;
+    }
+
     // A process start on an existing data directory, as the Node will do it: truncate a torn
     // tail, load the snapshot, replay the log, and start a core from the recovered state.
     private void Restart(SimReplica r)
@@ -741,6 +798,11 @@ public sealed class SimulatedCluster
         if (Trace)
         {
             Console.WriteLine($"t={_now} r{r.Id}: restart");
+        }
+        if (r.CatchUpOnRestart)
+        {
+            r.CatchUpOnRestart = false;
+            FetchMemberState(r);
         }
         var scan = WriteAheadLog.Scan(r.LogBytes);
         if (scan.TailProblem is not null)
@@ -1025,14 +1087,14 @@ public sealed class SimulatedCluster
             {
                 Fail($"replica {r.Id} is still down at the end of the run");
             }
-            // A replica a view change removed delivers nothing more until it rejoins; agreement
-            // (its deliveries are a prefix of everyone's) was checked at every delivery.
-            if (!r.LiveCore.Removed && (r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count))
+            // Every replica a view change removed has rejoined by now: the network is whole.
+            if (r.LiveCore.Removed || r.LiveCore.Wedged || r.LiveCore.ViewNumber != _replicas.Values.Max(x => x.LiveCore.ViewNumber)
+                || r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count)
             {
                 Fail($"liveness: after the network quieted, replica {r.Id} delivered {r.DeliveredCount} of {_canonical.Count} writes with {r.LiveCore.PendingWrites} still held; views: {string.Join("; ", _replicas.Values.Select(x => $"{x.Id}: view {x.LiveCore.ViewNumber} [{string.Join(",", x.LiveCore.Members)}]{(x.LiveCore.Wedged ? " wedged" : "")}{(x.LiveCore.Removed ? " removed" : "")} suspects [{string.Join(",", x.LiveCore.Suspected)}]"))}");
             }
         }
-        var members = _replicas.Values.Where(r => !r.LiveCore.Removed).ToList();
+        var members = _replicas.Values.ToList();
         var reference = Contents(members[0].LiveStore);
         foreach (var r in members)
         {
@@ -1078,7 +1140,7 @@ public sealed class SimulatedCluster
     // and then lost (to a crash, or anything else) makes the history non-linearizable.
     private void AppendFinalReads()
     {
-        var members = _replicas.Values.Where(r => !r.LiveCore.Removed).ToList();
+        var members = _replicas.Values.ToList();
         var store = members[_random.Next(members.Count)].LiveStore;
         for (int k = 0; k < _settings.Keys; k++)
         {
