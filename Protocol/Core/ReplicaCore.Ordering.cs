@@ -319,9 +319,13 @@ public sealed partial class ReplicaCore
         }
         _acksChanged = false;
         _lastBatchSentAt = _now;
-        if (_peers.Length == 0)
+        if (_peers.Length == 0 || _removed)
         {
+            // Removed, it has nothing to acknowledge in any view, and its silence is what lets
+            // members that still count it (it did not get the catch-up that would add it back)
+            // suspect it if its rejoin does not happen.
             _outgoingWrites.Clear();
+            _resendTo.Clear();
             return;
         }
         // Wedged, it acknowledges nothing beyond what it reported when it joined the view change.
