@@ -239,8 +239,10 @@ public sealed partial class ReplicaCore
         {
             return;
         }
-        if (!Wedged)
+        if (!Wedged || _wedgedAcks is null)
         {
+            // (A removed replica can be wedged for a change it learned it was left out of,
+            // with nothing frozen: it acknowledges nothing anyway.)
             _wedgedAcks = new Dictionary<int, long>(_heldThrough);
         }
         _promised = propose.Number;
