@@ -82,31 +82,41 @@ if (restoreFrom is not null)
     }
 }
 
-var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-builder.Logging.ClearProviders();
-builder.Logging.AddSimpleConsole(o =>
+// One run of the replica per pass; a replica that fell too far behind to rejoin from the
+// members' recent writes starts again here with a new incarnation, and its start-up catches up
+// from a member's snapshot (docs/design.md §9).
+while (true)
 {
-    o.SingleLine = true;
-    o.TimestampFormat = "HH:mm:ss.fff ";
-    o.ColorBehavior = LoggerColorBehavior.Disabled;
-});
-builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
-// The host's own lifecycle chatter and its copy of startup failures add nothing to our one line.
-builder.Logging.AddFilter("Microsoft", LogLevel.None);
-builder.Services.AddSingleton(config);
-builder.Services.AddSingleton(new NodeIdentity(replicaId, RandomNumberGenerator.GetInt32(1, int.MaxValue) * 4_294_967_296L + RandomNumberGenerator.GetInt32(0, int.MaxValue), verbose, dataDirOverride));
-builder.Services.AddSingleton<ReplicaService>();
-builder.Services.AddHostedService(sp => sp.GetRequiredService<ReplicaService>());
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+    var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+    builder.Logging.ClearProviders();
+    builder.Logging.AddSimpleConsole(o =>
+    {
+        o.SingleLine = true;
+        o.TimestampFormat = "HH:mm:ss.fff ";
+        o.ColorBehavior = LoggerColorBehavior.Disabled;
+    });
+    builder.Logging.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
+    // The host's own lifecycle chatter and its copy of startup failures add nothing to our one line.
+    builder.Logging.AddFilter("Microsoft", LogLevel.None);
+    builder.Services.AddSingleton(config);
+    builder.Services.AddSingleton(new NodeIdentity(replicaId, RandomNumberGenerator.GetInt32(1, int.MaxValue) * 4_294_967_296L + RandomNumberGenerator.GetInt32(0, int.MaxValue), verbose, dataDirOverride));
+    builder.Services.AddSingleton<ReplicaService>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<ReplicaService>());
+    builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
 
-using var host = builder.Build();
-try
-{
-    await host.RunAsync();
-}
-catch (NodeStartupException e)
-{
-    return Fail(e.Message, 1);
+    using var host = builder.Build();
+    try
+    {
+        await host.RunAsync();
+    }
+    catch (NodeStartupException e)
+    {
+        return Fail(e.Message, 1);
+    }
+    if (!host.Services.GetRequiredService<ReplicaService>().StartAfreshRequested)
+    {
+        break;
+    }
 }
 return Environment.ExitCode;
 

@@ -42,6 +42,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private long _nextConnectionId;
     private int _stopped;
 
+    /// <summary>The replica stopped to start again afresh in this process (see <see cref="FellBehindException"/>).</summary>
+    public bool StartAfreshRequested { get; private set; }
+
     public ReplicaService(NodeIdentity identity, ClusterConfig config, IHostApplicationLifetime lifetime, ILogger<ReplicaService> logger)
     {
         _lifetime = lifetime;
@@ -277,6 +280,14 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+        catch (FellBehindException e)
+        {
+            // Its data is fine but too old to rejoin from the members' recent writes: start
+            // again in this process, which catches up from a member's snapshot before listening.
+            Log.FellBehind(_logger, e.Message);
+            StartAfreshRequested = true;
+            _lifetime.StopApplication();
         }
         catch (StateLostException e)
         {
