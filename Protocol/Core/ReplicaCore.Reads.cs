@@ -94,6 +94,13 @@ public sealed partial class ReplicaCore
     private void Answer(FenceWait wait)
     {
         var value = _stateMachine.Read(wait.Key);
+        if (!value.Found)
+        {
+            // "Absent as of everything delivered here": comparable with a value's version, so
+            // that a fresh answer that the key was deleted outranks a stale answer that still
+            // has it (a replica removed without knowing it yet can give one).
+            value = value with { Version = _holdBack.LastDelivered };
+        }
         if (wait.ReplyTo == SelfId)
         {
             Collect(wait.ReadId, value);
@@ -137,8 +144,8 @@ public sealed partial class ReplicaCore
             RequestId = read.RequestId,
             Status = freshest.Found ? ReplyStatus.Ok : ReplyStatus.NotFound,
             Value = freshest.Found ? freshest.Value : null,
-            VersionTime = freshest.Version.Time,
-            VersionReplica = freshest.Version.ReplicaId,
+            VersionTime = freshest.Found ? freshest.Version.Time : 0,
+            VersionReplica = freshest.Found ? freshest.Version.ReplicaId : 0,
         }));
     }
 

@@ -523,6 +523,10 @@ public sealed class SimulatedCluster
                 // means the simulated network is broken, not the core.
                 Fail($"replica {d.To} got a message from incarnation {d.FromInc} of replica {d.From} before learning it restarted");
             }
+            if (Trace && Environment.GetEnvironmentVariable("SIM_TRACE_READS") is not null && d.Message is ReadQuery or ReadAnswer)
+            {
+                Console.WriteLine($"t={_now} r{d.To} from r{d.From}: {(d.Message is ReadQuery q ? $"query {q.ReadId} {q.Key}" : d.Message is ReadAnswer a ? $"answer {a.ReadId} {(a.Value is { } v ? System.Text.Encoding.UTF8.GetString(v) : "-")} @{a.VersionTime}.{a.VersionReplica}" : "")}");
+            }
             try
             {
                 to.LiveCore.OnPeerMessage(d.From, d.Message);
@@ -544,6 +548,10 @@ public sealed class SimulatedCluster
         var entries = new List<LogEntry>();
         if (ready.Rebase is { } rebase)
         {
+            if (Trace)
+            {
+                Console.WriteLine($"t={_now} r{r.Id}: rebase held through [{string.Join(",", rebase.HeldThrough)}], delivered now {string.Join(" ", ready.Delivered.Select(d => d.Command.Stamp))}");
+            }
             entries.Add(LogEntry.Rebased(rebase));
         }
         entries.AddRange(ready.NewlyHeld.Select(LogEntry.HeldWrite));
@@ -599,6 +607,10 @@ public sealed class SimulatedCluster
             // Checked even when the batch is about to be torn: what a replica applied in memory
             // before crashing must agree with what everyone else delivered.
             CheckDelivery(r, delivered, establishes: deliveriesDurable);
+            if (Trace && Environment.GetEnvironmentVariable("SIM_TRACE_KEY") is { } traced && delivered.Command.Key == traced)
+            {
+                Console.WriteLine($"t={_now} r{r.Id}: delivered {delivered.Command.Stamp} {delivered.Command.Operation} {traced}={(delivered.Command.Value is { } v ? System.Text.Encoding.UTF8.GetString(v) : "")} client {delivered.Command.ClientId:x}/{delivered.Command.Sequence}{(delivered.Duplicate ? " (duplicate)" : "")}");
+            }
         }
         if (r.CrashInDrain is { MidSend: true } midSend && (ready.Messages.Count > 0 || _now >= midSend.By))
         {
@@ -638,6 +650,10 @@ public sealed class SimulatedCluster
         }
         foreach (var reply in ready.Replies)
         {
+            if (Trace)
+            {
+                Console.WriteLine($"t={_now} r{r.Id}: reply to client {reply.ConnectionId} request {reply.Reply.RequestId}: {reply.Reply.Status} {(reply.Reply.Value is { } v ? System.Text.Encoding.UTF8.GetString(v) : "")} (view {r.LiveCore.ViewNumber}{(r.LiveCore.Removed ? " removed" : "")}, delivered {r.LiveCore.LastDelivered})");
+            }
             Schedule(_random.Next(0, 4), new ClientReplyArrival((int)reply.ConnectionId, reply.Reply));
         }
         if (ready.Delivered.Count > 0 && r.Store is KvStore store && _random.Next(_settings.SnapshotOneIn) == 0)
