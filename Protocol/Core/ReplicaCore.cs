@@ -209,11 +209,12 @@ public sealed partial class ReplicaCore
             InstallView(learned);
             return;
         }
-        if (message is OrderBatch early && early.View > _viewNumber && (_removed || Array.IndexOf(_peers, from) < 0))
+        if (message is OrderBatch early && early.View > _viewNumber)
         {
-            // From a member of a view this replica has not installed yet: the one that adds
-            // this replica back, or adds the sender. Links overtake each other (the install
-            // comes from the coordinator), so the batch waits, in order, for that install.
+            // From a member of a view this replica has not installed yet (links overtake each
+            // other: the install comes from the coordinator). The batch waits, in order, for
+            // that install: it may add this replica back or the sender, and this replica may
+            // enter it on the coordinator's state, which must not wipe what the batch carries.
             _earlyBatches.Add((from, early));
             return;
         }

@@ -523,6 +523,10 @@ public sealed class SimulatedCluster
                 // means the simulated network is broken, not the core.
                 Fail($"replica {d.To} got a message from incarnation {d.FromInc} of replica {d.From} before learning it restarted");
             }
+            if (Trace && Environment.GetEnvironmentVariable("SIM_TRACE_LINK") is { } link && link == $"{d.From}>{d.To}")
+            {
+                Console.WriteLine($"t={_now} r{d.To} from r{d.From}: {d.Message.GetType().Name}{(d.Message is OrderBatch b ? $" view {b.View} writes {string.Join(",", b.Writes.Select(w => w.Time))}" : "")}");
+            }
             if (Trace && Environment.GetEnvironmentVariable("SIM_TRACE_READS") is not null && d.Message is ReadQuery or ReadAnswer)
             {
                 Console.WriteLine($"t={_now} r{d.To} from r{d.From}: {(d.Message is ReadQuery q ? $"query {q.ReadId} {q.Key}" : d.Message is ReadAnswer a ? $"answer {a.ReadId} {(a.Value is { } v ? System.Text.Encoding.UTF8.GetString(v) : "-")} @{a.VersionTime}.{a.VersionReplica}" : "")}");
