@@ -685,9 +685,11 @@ public sealed class SimulatedCluster
         for (int i = 0; i < log.Count; i++)
         {
             // Promises and views carry no stamp: no snapshot covers them (a Node re-logs them at
-            // the start of every segment, so deleting old segments never loses them).
+            // the start of every segment, so deleting old segments never loses them). Nor does
+            // one cover a rebase: the undelivered writes it forgets may sit before it, and a
+            // Node deletes only whole segments from the front, so never a rebase without them.
             bool covered = log[i].Held is { } w ? w.Stamp <= through
-                : log[i].View is null && log[i].Join is null && log[i].DeliveredThrough <= through;
+                : log[i].View is null && log[i].Join is null && log[i].Rebase is null && log[i].DeliveredThrough <= through;
             if (!covered || i >= prunedBelow)
             {
                 kept.Add(log[i]);
