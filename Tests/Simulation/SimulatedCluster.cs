@@ -31,6 +31,12 @@ public sealed record SimulationSettings
     public int Keys { get; init; } = 3;
     /// <summary>Simulated milliseconds the network gets to quiet down after the last operation.</summary>
     public long QuiesceMs { get; init; } = 3000;
+
+    /// <summary>
+    /// Delivered writes each replica keeps to bring a removed one back; a small window makes
+    /// rejoins fall back to a fresh start with a snapshot catch-up.
+    /// </summary>
+    public int RecentDeliveredWrites { get; init; } = 50_000;
     /// <summary>Builds each replica's state machine; tests of the checkers plug in a broken one.</summary>
     public Func<IReplicatedStateMachine> StoreFactory { get; init; } = () => new KvStore();
     /// <summary>
@@ -228,6 +234,7 @@ public sealed class SimulatedCluster
                 HeartbeatIntervalMs = 20,
                 ReadTimeoutMs = 2000,
                 WriteTimeoutMs = 5000,
+                RecentDeliveredWrites = settings.RecentDeliveredWrites,
             });
             replica.Store = settings.StoreFactory();
             if (settings.Crashes > 0 && replica.Store is not KvStore)

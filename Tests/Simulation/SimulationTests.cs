@@ -24,7 +24,10 @@ public sealed class SimulationTests
 
     // The main sweep crashes replicas (two to five crash events per run) on the real store.
     private static SimulationSettings SettingsFor(long seed) =>
-        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4), Pauses = (int)(Math.Abs(seed) / 8 % 3), Partitions = (int)(Math.Abs(seed) / 24 % 3) };
+        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4), Pauses = (int)(Math.Abs(seed) / 8 % 3), Partitions = (int)(Math.Abs(seed) / 24 % 3),
+            // One run in five keeps only a few recent writes, so removed replicas often fall
+            // further behind than that and rejoin through a fresh start and a snapshot catch-up.
+            RecentDeliveredWrites = Math.Abs(seed) / 72 % 5 == 0 ? 4 : 50_000 };
 
     private static (int Ops, int Writes, int MaxInFlight, SimulationStats Stats) RunSeed(long seed)
     {
@@ -228,6 +231,8 @@ public sealed class SimulationTests
             Assert.That(stats.Crashes, Is.GreaterThan(0), "crashes");
             Assert.That(stats.ViewsInstalled, Is.GreaterThan(0), "view changes (a replica down past the suspicion timeout is removed)");
             Assert.That(stats.Rejoins, Is.GreaterThan(0), "removed replicas added back by a view change");
+            Assert.That(stats.FreshStarts, Is.GreaterThan(0), "removed replicas too far behind to rejoin from recent writes, started afresh");
+            Assert.That(stats.CatchUps, Is.GreaterThan(0), "start-up catch-ups from a member's snapshot and log");
             Assert.That(stats.Pauses, Is.GreaterThan(0), "pauses (false suspicions when long)");
             Assert.That(stats.Partitions, Is.GreaterThan(0), "partitions");
             Assert.That(stats.TornCrashes, Is.GreaterThan(0), "torn crashes");
