@@ -77,6 +77,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             ReadTimeoutMs = (long)_config.ReadTimeout.TotalMilliseconds,
             WriteTimeoutMs = (long)_config.WriteTimeout.TotalMilliseconds,
             MaxPendingWrites = _config.MaxPendingWrites,
+            RecentDeliveredWrites = _config.RecentDeliveredWrites,
         }, store, recovered);
         try
         {

@@ -44,6 +44,9 @@ public sealed record ClusterConfig
     /// <summary>Held writes beyond which a replica refuses new writes with <see cref="ErrorCode.Busy"/>.</summary>
     public int MaxPendingWrites { get; init; } = 100_000;
 
+    /// <summary>Delivered writes each replica keeps in memory to bring a removed replica back without a snapshot.</summary>
+    public int RecentDeliveredWrites { get; init; } = 50_000;
+
     /// <summary>
     /// Where each replica keeps its write-ahead log and snapshots. <c>{id}</c> is replaced by the
     /// replica id; a relative path is relative to the directory holding cluster.json.

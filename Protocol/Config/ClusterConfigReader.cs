@@ -86,6 +86,7 @@ public static class ClusterConfigReader
             WriteTimeout = ReadMs(json, "writeTimeoutMs", Where("writeTimeoutMs"), 10, 600_000, defaults.WriteTimeout),
             ClientRequestTimeout = ReadMs(json, "clientRequestTimeoutMs", Where("clientRequestTimeoutMs"), 10, 600_000, defaults.ClientRequestTimeout),
             MaxPendingWrites = ReadInt(json, "maxPendingWrites", Where("maxPendingWrites"), false, 1, 10_000_000, defaults.MaxPendingWrites),
+            RecentDeliveredWrites = ReadInt(json, "recentDeliveredWrites", Where("recentDeliveredWrites"), false, 1, 10_000_000, defaults.RecentDeliveredWrites),
         };
     }
 

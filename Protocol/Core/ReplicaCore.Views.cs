@@ -89,21 +89,26 @@ public sealed partial class ReplicaCore
         }
         _lastJoinRequestAt = _now;
         var request = new JoinRequest { DeliveredTime = LastDelivered.Time, DeliveredReplica = LastDelivered.ReplicaId };
-        foreach (int member in _installedView.Members.Where(m => m != SelfId))
+        // To every configured replica, not only the members of the newest view it knows: that
+        // view may be old (the coordinator now may be a replica added since).
+        foreach (int replica in _configured.Where(r => r != SelfId))
         {
-            _ready.Messages.Add(new Outgoing(member, request));
+            _ready.Messages.Add(new Outgoing(replica, request));
         }
     }
 
     // A removed replica asks to come back. The coordinator (the lowest unsuspected member other
-    // than the requester) proposes a view with it added, if it still has every write delivered
+    // than the requester) proposes a view with it added, if it still keeps every write delivered
     // since the replica's last one. The requester may already be a member of this view: it was
     // added while it was down, or the install adding it was lost with its connection, so it
     // never installed it. It then needs the same change again, catch-up included.
     private void ReceiveJoinRequest(int from, JoinRequest request)
     {
+        // The change also leaves out the members this replica suspects, and it may be wedged in a
+        // change that will not complete (its coordinator was removed): with the requester back, a
+        // majority may exist again where none did, so a new proposal is how the cluster unsticks.
         int[] alive = [.. _members.Where(m => m != from && (m == SelfId || !_suspected.Contains(m)))];
-        if (_removed || Wedged || _proposing is not null || alive.Length != _members.Count(m => m != from) || alive[0] != SelfId)
+        if (_removed || _proposing is not null || alive[0] != SelfId || alive.Length + 1 < ConfiguredMajority)
         {
             return;
         }
@@ -112,7 +117,7 @@ public sealed partial class ReplicaCore
             _ready.Messages.Add(new Outgoing(from, new JoinRefused { KeptAfterTime = _recentFrom.Time, KeptAfterReplica = _recentFrom.ReplicaId }));
             return;
         }
-        StartProposal([.. _members.Append(from).Distinct().Order()]);
+        StartProposal([.. alive.Append(from).Order()]);
     }
 
     /// <summary>Number of the installed view (0 is the configured one).</summary>
@@ -417,7 +422,9 @@ public sealed partial class ReplicaCore
         _resendTo.UnionWith(_peers);
         foreach (int peer in added)
         {
+            // A new peer starts unsuspected: the view change just heard from it.
             _lastHeard[peer] = _now;
+            _suspected.Remove(peer);
             _peerSince[peer] = view.Number;
         }
         _notHeardSinceStart.IntersectWith(_peers);

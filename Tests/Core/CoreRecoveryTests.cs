@@ -55,6 +55,40 @@ public sealed class CoreRecoveryTests
     }
 
     [Test]
+    public void A_rebase_record_forgets_every_undelivered_write_logged_before_it_and_survives_the_log_format()
+    {
+        // A removed replica held (5,2) and (6,1), which a view change it never saw trimmed; it
+        // was added back on the coordinator's state: (3,1) delivered, (7,2) held.
+        LogEntry[] written =
+        [
+            LogEntry.HeldWrite(Write(1, 1, "a")),
+            LogEntry.Delivered(new Stamp(1, 1)),
+            LogEntry.HeldWrite(Write(5, 2, "stale")),
+            LogEntry.HeldWrite(Write(6, 1, "stale2")),
+            LogEntry.Rebased(new HeldRebase { Origins = [1, 2], HeldThrough = [3, 7] }),
+            LogEntry.HeldWrite(Write(3, 1, "c")),
+            LogEntry.HeldWrite(Write(7, 2, "d")),
+            LogEntry.Delivered(new Stamp(3, 1)),
+        ];
+        var bytes = new System.Buffers.ArrayBufferWriter<byte>();
+        WriteAheadLog.Append(bytes, written);
+        var log = WriteAheadLog.Scan(bytes.WrittenSpan).Entries;
+        Assert.That(log[4].Rebase?.HeldThrough, Is.EqualTo(new long[] { 3, 7 }), "the rebase record reads back");
+
+        var store = new KvStore();
+        var state = Recovery.Rebuild(store, log, out _);
+
+        Assert.Multiple(() =>
+        {
+            Assert.That(store.LastApplied, Is.EqualTo(new Stamp(3, 1)));
+            Assert.That(store.Read("c").Found, Is.True);
+            Assert.That(store.Read("stale").Found || store.Read("stale2").Found, Is.False, "forgotten writes are not applied");
+            Assert.That(state.Held.Select(w => w.Stamp), Is.EqualTo(new[] { new Stamp(7, 2) }), "only what the coordinator held is held again");
+            Assert.That(state.HeldThrough[1], Is.EqualTo(3), "held-through comes from the rebase, not from forgotten writes");
+        });
+    }
+
+    [Test]
     public void A_restarted_replica_resends_its_logged_but_unsent_write_and_all_agree()
     {
         var cluster = new WiredCores();

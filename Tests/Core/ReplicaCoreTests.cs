@@ -25,8 +25,11 @@ internal sealed class WiredCores
     private readonly int[] _ids;
     private readonly int _maxPendingWrites;
 
-    public WiredCores(int count = 3, int maxPendingWrites = 100_000)
+    private readonly int _recentDeliveredWrites;
+
+    public WiredCores(int count = 3, int maxPendingWrites = 100_000, int recentDeliveredWrites = 50_000)
     {
+        _recentDeliveredWrites = recentDeliveredWrites;
         var ids = Enumerable.Range(1, count).ToArray();
         _ids = ids;
         _maxPendingWrites = maxPendingWrites;
@@ -50,6 +53,7 @@ internal sealed class WiredCores
         ReadTimeoutMs = 1000,
         WriteTimeoutMs = 2000,
         MaxPendingWrites = _maxPendingWrites,
+        RecentDeliveredWrites = _recentDeliveredWrites,
     }, store, recovered);
 
     /// <summary>
@@ -89,8 +93,20 @@ internal sealed class WiredCores
             foreach (var (id, core) in Cores)
             {
                 var ready = core.TakeReady();
-                // Persist before anything of this round leaves (the Ready contract).
+                // Persist before anything of this round leaves, in the order the Ready contract gives.
+                if (ready.Rebase is { } rebase)
+                {
+                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.Rebased(rebase));
+                }
                 Logs[id].AddRange(ready.NewlyHeld.Select(KvReplica.Store.Persistence.LogEntry.HeldWrite));
+                if (ready.Joined is { } joined)
+                {
+                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.Joined(joined));
+                }
+                if (ready.InstalledView is { } view)
+                {
+                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.InstalledView(view));
+                }
                 if (ready.DeliveredThrough != Stamp.Zero)
                 {
                     Logs[id].Add(KvReplica.Store.Persistence.LogEntry.Delivered(ready.DeliveredThrough));
