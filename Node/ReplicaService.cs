@@ -364,7 +364,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         _storage!.Persist(ready);
         if (ready.InstalledView is { } view)
         {
-            Log.ViewInstalled(_logger, view.Number, string.Join(",", view.Members) + (view.Members.Contains(_identity.ReplicaId) ? "" : " (this replica was removed; it must rejoin)"));
+            Log.ViewInstalled(_logger, view.Number, string.Join(",", view.Members) + (_core.Removed ? " (this replica is not in it; it asks to rejoin)" : ""));
         }
         if (_identity.Verbose)
         {

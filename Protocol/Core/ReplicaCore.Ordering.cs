@@ -251,7 +251,7 @@ public sealed partial class ReplicaCore
             }
             if (i < peerDeliveredThrough.Length && peerDeliveredThrough[i] > held)
             {
-                return $"replica {from} delivered writes of replica {origin} through time {peerDeliveredThrough[i]}, but this replica holds them only through {held}: its data directory lost writes it had acknowledged";
+                return $"replica {from} delivered writes of replica {origin} through time {peerDeliveredThrough[i]}, but this replica holds them only through {held}: it missed them while out of the view, or its data directory lost writes it had acknowledged";
             }
         }
         return null;

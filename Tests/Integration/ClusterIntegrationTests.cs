@@ -94,7 +94,7 @@ public sealed class ClusterIntegrationTests
     }
 
     [Test]
-    public async Task After_one_replica_is_killed_a_view_change_removes_it_and_writes_and_reads_go_on()
+    public async Task After_one_replica_is_killed_a_view_change_removes_it_writes_and_reads_go_on_and_it_rejoins_when_back()
     {
         await using var cluster = await LocalCluster.StartAsync(writeTimeoutMs: 1500);
         var before = await ClientProcess.RunAsync(cluster.ConfigPath, ["PUT survivor stays", "PUT other value"], ClientDeadline);
@@ -116,6 +116,18 @@ public sealed class ClusterIntegrationTests
         Assert.That(status.Lines[0], Does.StartWith("replica 1: view 1 members 1,2 suspects - delivered "));
         Assert.That(status.Lines[1], Does.StartWith("replica 2: view 1 members 1,2 suspects - delivered "));
         Assert.That(status.Lines[2], Does.StartWith("replica 3: unreachable"));
+
+        // Back: it catches up and a view change adds it; it then serves reads and takes writes.
+        clock.Restart();
+        await cluster.RestartAsync(3);
+        await cluster.WaitUntilAsync(() => System.Text.RegularExpressions.Regex.IsMatch(cluster.Log(3), @"view \d+: members 1,2,3\r?\n"),
+            TimeSpan.FromSeconds(30), "replica 3 to rejoin in a view of all three");
+        TestContext.Progress.WriteLine($"replica 3 back in the view {clock.ElapsedMilliseconds} ms after its restart began");
+        var rejoined = await ClientProcess.RunAsync(cluster.ConfigPath, ["GET after-1", "GET after-2", "PUT after-3 back", "GET after-3"], ClientDeadline, "--replica", "3");
+        Assert.That(rejoined.Lines, Is.EqualTo(new[] { "yes", "yes", "OK", "back" }), "reads and writes through the rejoined replica");
+        var whole = await ClientProcess.RunAsync(cluster.ConfigPath, [], ClientDeadline, "status");
+        Assert.That(whole.Lines.Select(l => System.Text.RegularExpressions.Regex.Match(l, @"view \d+ members [\d,]+").Value).Distinct().ToList(), Has.Count.EqualTo(1).And.All.EndsWith("members 1,2,3"),
+            $"every replica in one view of all three: {string.Join(" | ", whole.Lines)}");
     }
 
     [Test]
