@@ -74,8 +74,11 @@ public sealed partial class ReplicaCore
     /// <summary>This replica's id.</summary>
     public int SelfId => _options.SelfId;
 
-    /// <summary>Members of the current view, in id order.</summary>
-    public IReadOnlyList<int> Members => _members;
+    /// <summary>
+    /// Members of the current view, in id order; for a removed replica, of the newest view it
+    /// learned of (which may even list it, if it missed the catch-up that would have added it).
+    /// </summary>
+    public IReadOnlyList<int> Members => _removed && _installedView is { } learned ? [.. learned.Members.Order()] : _members;
 
     /// <summary>A majority of the configured replicas (a read needs this many answers, a view this many members).</summary>
     public int Majority => _configured.Length / 2 + 1;
@@ -180,7 +183,7 @@ public sealed partial class ReplicaCore
                     {
                         ReplicaId = SelfId,
                         ViewNumber = _viewNumber,
-                        Members = _members,
+                        Members = [.. Members],
                         Suspected = [.. _suspected],
                         DeliveredTime = LastDelivered.Time,
                         DeliveredReplica = LastDelivered.ReplicaId,
