@@ -112,9 +112,16 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     // every peer's first batch, and stops the replica if it is behind after all.
     private async Task<(KvStore Store, CoreRecoveryState Recovered)> RecoverAndCatchUpAsync(string dataDirectory, CancellationToken ct)
     {
+        bool caughtUp = false;
         for (int attempt = 1; ; attempt++)
         {
             _storage = ReplicaStorage.Open(dataDirectory, _config, _logger, out var store, out var recovered);
+            if (caughtUp)
+            {
+                // The peers delivered more while the transfer ran; a view change catches this
+                // replica up on those from memory (design.md §9) rather than another transfer.
+                return (store, recovered);
+            }
             var ahead = await FindPeerAheadAsync(recovered, ct).ConfigureAwait(false);
             if (ahead is null)
             {
@@ -155,6 +162,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 continue;
             }
             string lost = ReplicaStorage.InstallPeerState(dataDirectory, snapshotFile, suffixFile, new Clock.Stamp(fetched.ThroughTime, fetched.ThroughReplica));
+            caughtUp = true;
             Log.CaughtUp(_logger, peer.Id, fetched.Bytes, $"{fetched.ThroughTime}.{fetched.ThroughReplica}", clock.ElapsedMilliseconds, lost);
         }
     }

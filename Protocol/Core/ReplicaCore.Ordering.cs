@@ -137,6 +137,10 @@ public sealed partial class ReplicaCore
         int duplicates = ValidateBatch(from, batch);
         _notHeardSinceStart.Remove(from);
         NotePeerWedge(from, batch.WedgedFor);
+        if (batch.Suspects is not null && batch.View == _viewNumber)
+        {
+            _reportedSuspects[from] = batch.Suspects;
+        }
         _lastSentAtFrom[from] = Math.Max(_lastSentAtFrom.GetValueOrDefault(from), batch.SentAt);
         if (batch.EchoSentAt <= _now)
         {
@@ -335,6 +339,7 @@ public sealed partial class ReplicaCore
         WriteEntry[] writes = [.. _outgoingWrites];
         _outgoingWrites.Clear();
         WriteEntry[]? undelivered = null;
+        int[] suspects = [.. _suspected];
         foreach (int peer in _peers)
         {
             // Every undelivered write of ours, the ones just stamped included, oldest first, to
@@ -354,6 +359,7 @@ public sealed partial class ReplicaCore
                 View = _viewNumber,
                 SentAt = _now,
                 EchoSentAt = _lastSentAtFrom.GetValueOrDefault(peer),
+                Suspects = suspects,
             }));
         }
         _resendTo.Clear();

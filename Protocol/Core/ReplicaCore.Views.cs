@@ -16,6 +16,8 @@ public sealed partial class ReplicaCore
     private readonly Dictionary<int, long> _lastHeard = new();
     private bool _ticked;
     private readonly SortedSet<int> _suspected = [];
+    // What each peer said it suspects in its latest batch of this view.
+    private readonly Dictionary<int, int[]> _reportedSuspects = new();
     private Proposal? _proposing;
     // The acknowledgement vector (per configured replica) at the moment this replica wedged:
     // what it reports in every join, and all it acknowledges until the next view is installed.
@@ -107,8 +109,8 @@ public sealed partial class ReplicaCore
         // The change also leaves out the members this replica suspects, and it may be wedged in a
         // change that will not complete (its coordinator was removed): with the requester back, a
         // majority may exist again where none did, so a new proposal is how the cluster unsticks.
-        int[] alive = [.. _members.Where(m => m != from && (m == SelfId || !_suspected.Contains(m)))];
-        if (_removed || _proposing is not null || alive[0] != SelfId || alive.Length + 1 < ConfiguredMajority)
+        int[] alive = AliveMembers(except: from);
+        if (_removed || _proposing is not null || alive.Length == 0 || alive[0] != SelfId || alive.Length + 1 < ConfiguredMajority)
         {
             return;
         }
@@ -203,13 +205,33 @@ public sealed partial class ReplicaCore
         }
     }
 
+    // The members a view change keeps, lowest id first (the first is the coordinator): those this
+    // replica does not suspect, leaving out any that cannot hear, or be heard by, one already
+    // kept, by what each reports. Under a one-way cut between two members each suspects the
+    // other while the rest hear both; without this, no one would ever propose.
+    private int[] AliveMembers(int? except = null)
+    {
+        bool Suspects(int a, int b) => a == SelfId ? _suspected.Contains(b)
+            : _reportedSuspects.TryGetValue(a, out var reported) && Array.IndexOf(reported, b) >= 0;
+        var kept = new List<int>();
+        foreach (int m in _members)
+        {
+            if (m == except || (m != SelfId && _suspected.Contains(m)) || kept.Any(k => Suspects(k, m) || Suspects(m, k)))
+            {
+                continue;
+            }
+            kept.Add(m);
+        }
+        return [.. kept];
+    }
+
     private void MaybePropose()
     {
         if (_removed || _proposing is not null)
         {
             return;
         }
-        int[] alive = [.. _members.Where(m => m == SelfId || !_suspected.Contains(m))];
+        int[] alive = AliveMembers();
         // A peer wedged for long waits for a view change that will not complete (its coordinator
         // gave up, or restarted): a new one, even with the same members, releases it.
         bool peerStuck = _peerWedgedSince.Any(w => _now - w.Value > _options.SuspicionTimeoutMs);
@@ -219,7 +241,7 @@ public sealed partial class ReplicaCore
         }
         // The coordinator is the lowest id among the members it believes alive; a member that
         // believes otherwise waits, and suspects that coordinator in turn if it never completes.
-        if (alive[0] != SelfId || alive.Length < ConfiguredMajority)
+        if (alive.Length == 0 || alive[0] != SelfId || alive.Length < ConfiguredMajority)
         {
             return;
         }
@@ -414,6 +436,7 @@ public sealed partial class ReplicaCore
             _holdBack.RecordAck(SelfId, origin, held);
         }
         _suspected.IntersectWith(_peers);
+        _reportedSuspects.Clear();
         _peerWedgedSince.Clear();
         // Every peer gets this replica's undelivered writes again, in this view: a member added
         // back dropped what was sent before (see _peerSince), and a member that skipped a view

@@ -321,6 +321,11 @@ public sealed class OrderBatch : PeerMessage
     /// proof to the addressee that the sender heard from it then (its lease for local reads).
     /// </summary>
     [Key(8)] public long EchoSentAt { get; set; }
+    /// <summary>
+    /// The peers the sender suspects now. A coordinator that hears every member leaves out one
+    /// side of a pair that cannot hear each other (a one-way cut), so that a view change happens.
+    /// </summary>
+    [Key(9)] public int[] Suspects { get; set; } = [];
 }
 
 /// <summary>Asks a replica for its current value of one key, for a majority read.</summary>
