@@ -25,9 +25,14 @@ public sealed class FaultInjectionTests
     {
         // Replicas and namespaces of an earlier test process that died without cleaning up.
         FaultCluster.CleanStale();
-        if (Environment.UserName == "root")
+        try
         {
             await NetworkLab.CleanStaleAsync();
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
+        {
+            // No `ip` here: there cannot be namespaces to clean either. The partition tests say so when they run.
+            TestContext.Progress.WriteLine($"[faults] no stale namespaces looked for: {e.Message}");
         }
     }
 

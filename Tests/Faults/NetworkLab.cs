@@ -75,18 +75,22 @@ internal sealed partial class NetworkLab : IAsyncDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(ids), "replica ids must fit in one address byte (1-254)");
         }
-        await CleanStaleAsync();
-        string run = $"{Prefix}{Environment.ProcessId}x{Interlocked.Increment(ref s_runs)}";
-        var lab = new NetworkLab(run, await FreeSubnetAsync(), ids);
+        NetworkLab? lab = null;
         try
         {
+            await CleanStaleAsync();
+            string run = $"{Prefix}{Environment.ProcessId}x{Interlocked.Increment(ref s_runs)}";
+            lab = new NetworkLab(run, await FreeSubnetAsync(), ids);
             await lab.BuildAsync();
             return lab;
         }
-        catch
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception or IOException or UnauthorizedAccessException)
         {
-            await lab.DisposeAsync();
-            throw;
+            if (lab is not null)
+            {
+                await lab.DisposeAsync();
+            }
+            throw new InvalidOperationException($"cannot build the network namespaces for the partition tests (they need root and iproute2's `ip`; .ci/run installs it): {e.Message}", e);
         }
     }
 
