@@ -187,8 +187,13 @@ internal sealed partial class FaultCluster : IAsyncDisposable
             }
             await Task.Delay(100);
         }
-        throw new FaultRunFailure($"the cluster was not whole again (all of {string.Join(",", Ids)} members of one view on every replica, none suspected or removed) within {deadline.TotalSeconds:0} s {after}. Last STATUS answers:\n"
-            + string.Join("\n", last.Select(Describe)) + "\n" + LogTails(40));
+        string removed = string.Join(", ", last.Where(a => a.Status is { Removed: true }).Select(a => a.Id));
+        if (removed.Length > 0)
+        {
+            after += $" (replica {removed} says it was removed from the view and has not rejoined)";
+        }
+        throw new FaultRunFailure($"the cluster was not whole (all of {string.Join(",", Ids)} members of one view on every replica, none suspected or removed) within {deadline.TotalSeconds:0} s {after}; last STATUS: "
+            + string.Join("; ", last.Select(Describe)) + "\n" + LogTails(40));
     }
 
     /// <summary>Throws <see cref="FaultRunFailure"/> if a replica that should be running (not killed by the test) has exited.</summary>
