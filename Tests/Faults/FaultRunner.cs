@@ -146,7 +146,9 @@ internal static class FaultRunner
             failures.Insert(0, $"the checker could not decide within {CheckerBudget.TotalSeconds:0} s (inconclusive is not a pass): {verdict.Explanation}");
         }
 
-        var measured = faults.Select(f => (Fault: f, Measures: Measure(f, operations, views))).ToList();
+        // A view counts for the fault it follows only until the cluster was whole again (or the next fault began).
+        var measured = faults.Select((f, i) => (Fault: f, Measures: Measure(f, operations, views,
+            f.WholeUs ?? (i + 1 < faults.Count ? faults[i + 1].StartUs : long.MaxValue)))).ToList();
         foreach (var (fault, measures) in measured.Where(m => m.Fault.HealUs > 0))
         {
             failures.AddRange(nemesis.Requirements(fault, measures));
@@ -177,13 +179,13 @@ internal static class FaultRunner
     }
 
     /// <summary>The figures of one fault; see <see cref="FaultMeasures"/>.</summary>
-    public static FaultMeasures Measure(Fault fault, IReadOnlyList<RecordedOperation> operations, IReadOnlyList<ViewInstall> views)
+    public static FaultMeasures Measure(Fault fault, IReadOnlyList<RecordedOperation> operations, IReadOnlyList<ViewInstall> views, long viewsUntilUs)
     {
         long[] writes = [.. operations
             .Where(o => o.Operation.Kind != KvOperationKind.Get && o.Operation.Outcome != KvOutcomeKind.Unknown)
             .Select(o => o.Operation.ReturnedAt)
             .Order()];
-        var newView = views.FirstOrDefault(v => v.AtUs >= fault.StartUs && v.Replica != fault.Victim
+        var newView = views.FirstOrDefault(v => v.AtUs >= fault.StartUs && v.AtUs <= viewsUntilUs && v.Replica != fault.Victim
             && (fault.Victim is int victim ? !v.Members.Contains(victim) : v.Members.Count < 3));
         long end = fault.HealUs > 0 ? fault.HealUs : fault.StartUs;
         bool resumed = newView is not null && writes.Any(t => t >= newView.AtUs && t < end);
@@ -244,6 +246,8 @@ internal static class FaultRunner
             .GroupBy(o => (Kind: o.Operation.Kind == KvOperationKind.Get ? "read" : "write", o.ErrorKind))
             .OrderBy(g => g.Key.Kind, StringComparer.Ordinal).ThenByDescending(g => g.Count())
             .Select(g => $"{g.Key.Kind}s {g.Key.ErrorKind}: {g.Count()}").ToList();
+        s.AppendLine("A failed write is unknown, never failed: through KvClient no error proves that a write did not take effect (Tests/Faults/Workload.cs). A failed read is failed: it changed nothing.");
+        s.AppendLine();
         s.AppendLine($"Failures by the last error the client saw: {(reasons.Count == 0 ? "none" : string.Join("; ", reasons))}.");
         s.AppendLine();
         s.AppendLine($"Linearizable: **{verdict.Verdict switch { Verdict.Linearizable => "yes", Verdict.NotLinearizable => "NO", _ => "unknown (checker timed out)" }}** ({operations.Count} operations, {operations.Select(o => o.Operation.Key).Distinct().Count()} keys, checked in {checkTime.TotalMilliseconds:0} ms){(verdict.Key is null ? "" : $"; key `{verdict.Key}`")}.");

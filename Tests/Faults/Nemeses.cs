@@ -34,7 +34,7 @@ internal sealed class Fault
 internal sealed record FaultContext(FaultCluster Cluster, NetworkLab? Lab, RunClock Clock, Action<string> Timeline);
 
 /// <summary>Figures measured for one fault from the history and the replicas' view lines.</summary>
-/// <param name="NewView">The first view installed after the fault started without the victim (any smaller view when there is no victim), by a replica other than the victim.</param>
+/// <param name="NewView">The first view installed after the fault started without the victim (any smaller view when there is no victim), by a replica other than the victim, before the cluster was whole again.</param>
 /// <param name="LongestWriteGapUs">Longest stretch from the fault's start to its heal with no write acknowledged (counting from the start, up to the heal).</param>
 /// <param name="WritesResumedBeforeHeal">A write was acknowledged after <paramref name="NewView"/> and before the heal.</param>
 /// <param name="RecoveryGapUs">Longest stretch without an acknowledged write from the heal until the cluster was whole again.</param>

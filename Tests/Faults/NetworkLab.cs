@@ -61,9 +61,6 @@ internal sealed partial class NetworkLab : IAsyncDisposable
 
     private string InnerLink(int id) => $"{_run}n{id}";
 
-    /// <summary>The cuts in place, as "from->to" pairs (packets from the first to the second are dropped).</summary>
-    public IReadOnlyCollection<(int From, int To)> Cuts => _cuts;
-
     /// <summary>
     /// Cleans up what crashed earlier runs left, then builds one namespace per id. Throws
     /// <see cref="InvalidOperationException"/> with iproute2's message when something cannot be
