@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using System.Text.RegularExpressions;
 using KvReplica.Client;
 using KvReplica.Protocol.Config;
@@ -153,8 +152,10 @@ internal sealed partial class FaultCluster : IAsyncDisposable
             {
                 return (replica.Id, (ReplicaStatus?)await ReplicaStatusQuery.AskAsync(Config, replica, deadline.Token), (string?)null);
             }
-            catch (Exception e) when (e is IOException or SocketException or OperationCanceledException or FrameException or ObjectDisposedException)
+            catch (Exception e)
             {
+                // Whatever went wrong (including the client's internal protocol errors), this
+                // replica did not answer: that is the result, not a reason to stop the run.
                 return (replica.Id, null, e is OperationCanceledException ? $"no answer within {timeout.TotalMilliseconds:0} ms" : e.Message);
             }
         }));

@@ -67,6 +67,8 @@ internal static class FaultRunner
         NetworkLab? lab = null;
         FaultCluster? cluster = null;
         Workload? workload = null;
+        using var stopWatching = new CancellationTokenSource();
+        Task watching = Task.CompletedTask;
         try
         {
             if (nemesis.UsesNetworkNamespaces)
@@ -78,6 +80,7 @@ internal static class FaultRunner
             Note($"started 3 replicas, config {cluster.ConfigPath}");
             await cluster.WaitUntilWholeAsync(TimeSpan.FromSeconds(30), "after start");
             Note("cluster whole");
+            watching = WatchStatusAsync(cluster, Note, stopWatching.Token);
             workload = Workload.Start(cluster.Config, clock, Shape, seed);
             workloadStart = clock.NowUs;
             Note($"workload started: {Shape.Clients} clients, {Shape.KeysPerEpoch} keys per {Shape.KeyEpoch.TotalSeconds:0} s");
@@ -117,6 +120,8 @@ internal static class FaultRunner
                 operations = await workload.StopAsync();
                 workloadEnd = clock.NowUs;
             }
+            await stopWatching.CancelAsync();
+            await watching;
             if (cluster is not null)
             {
                 views = cluster.Views;
@@ -175,6 +180,36 @@ internal static class FaultRunner
         if (failures.Count > 0)
         {
             Assert.Fail($"{nemesis.Name}: {string.Join("\n\n", failures)}\n\nartefacts (history, replica logs, fault timeline, summary): {artefacts}");
+        }
+    }
+
+    // Notes in the timeline every change of what a replica's STATUS says about views and
+    // suspicions (delivered position and pending writes left out: they change all the time), so
+    // the timeline shows who suspected whom, and when, even where no view came of it.
+    private static async Task WatchStatusAsync(FaultCluster cluster, Action<string> note, CancellationToken stop)
+    {
+        var last = new Dictionary<int, string>();
+        while (!stop.IsCancellationRequested)
+        {
+            foreach (var answer in await cluster.StatusAsync(TimeSpan.FromMilliseconds(500)))
+            {
+                string now = answer.Status is { } st
+                    ? $"view {st.ViewNumber} members {string.Join(",", st.Members)} suspects {(st.Suspected.Length == 0 ? "-" : string.Join(",", st.Suspected))}{(st.Wedged ? " (view change in progress)" : "")}{(st.Removed ? " (removed from the view)" : "")}"
+                    : "unreachable";
+                if (last.GetValueOrDefault(answer.Id) != now)
+                {
+                    last[answer.Id] = now;
+                    note($"STATUS replica {answer.Id}: {now}");
+                }
+            }
+            try
+            {
+                await Task.Delay(200, stop);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
     }
 
