@@ -287,7 +287,7 @@ internal static class FaultRunner
         s.AppendLine();
         s.AppendLine($"Linearizable: **{verdict.Verdict switch { Verdict.Linearizable => "yes", Verdict.NotLinearizable => "NO", _ => "unknown (checker timed out)" }}** ({operations.Count} operations, {operations.Select(o => o.Operation.Key).Distinct().Count()} keys, checked in {checkTime.TotalMilliseconds:0} ms){(verdict.Key is null ? "" : $"; key `{verdict.Key}`")}.");
         s.AppendLine();
-        s.AppendLine("| # | fault | heal | held (ms) | fault → new view (ms) | longest write gap during the fault (ms) | writes went on before the heal | heal → whole again (ms) | longest write gap heal → whole (ms) |");
+        s.AppendLine("| # | fault | heal | held (ms) | fault → new view (ms) | longest write gap during the fault (ms) | workload writes after the new view, before the heal | heal → whole again (ms) | longest write gap heal → whole (ms) |");
         s.AppendLine("|---:|---|---|---:|---:|---:|---|---:|---:|");
         foreach (var (fault, m) in measured)
         {
@@ -314,9 +314,15 @@ internal static class FaultRunner
             {
                 s.AppendLine($"Writes resume within {Ms(healed.Max(x => x.Measures.LongestWriteGapUs))} ms of a kill (worst of {healed.Count} kills; required: within {KillNemesis.WritesResumeWithin.TotalMilliseconds:0} ms).");
             }
-            foreach (var (fault, _) in measured.Where(x => x.Fault.Probe is not null))
+            var probed = measured.Where(x => x.Fault.MajorityProbe is not null || x.Fault.MinorityProbe is not null).ToList();
+            if (probed.Count > 0)
             {
-                s.AppendLine($"Fault {fault.Number}, the isolated replica asked directly: {fault.Probe}");
+                s.AppendLine();
+                s.AppendLine("Probes while a fault lasted (a client of the replicas left in the view; a client of the isolated replica alone):");
+            }
+            foreach (var (fault, _) in probed)
+            {
+                s.AppendLine($"- fault {fault.Number}: {fault.MajorityProbe}{(fault.MinorityProbe is null ? "" : $"; the isolated replica, asked alone: {fault.MinorityProbe}")}");
             }
         }
         if (failures.Count > 0)

@@ -24,10 +24,16 @@ internal sealed class Fault
     /// <summary>When STATUS first showed the whole cluster again after the heal (null if it never did).</summary>
     public long? WholeUs { get; set; }
 
-    /// <summary>What a probe of the isolated replica got back (isolation only).</summary>
-    public string? Probe { get; set; }
+    /// <summary>What a write and a majority read sent to the isolated replica alone got back (isolation only).</summary>
+    public string? MinorityProbe { get; set; }
 
-    public bool ProbeRefusedWithNoMajority { get; set; }
+    public bool MinorityRefusedWithNoMajority { get; set; }
+
+    /// <summary>What a write sent only to the replicas left in the view got back, once they had installed it (faults with a victim that stays down or cut off).</summary>
+    public string? MajorityProbe { get; set; }
+
+    /// <summary>When that write was acknowledged, if it was before the heal.</summary>
+    public long? MajorityWriteAckedAtUs { get; set; }
 }
 
 /// <summary>What a nemesis needs to act on the cluster and to say what it did.</summary>
@@ -36,7 +42,7 @@ internal sealed record FaultContext(FaultCluster Cluster, NetworkLab? Lab, RunCl
 /// <summary>Figures measured for one fault from the history and the replicas' view lines.</summary>
 /// <param name="NewView">The first view installed after the fault started without the victim (any smaller view when there is no victim), by a replica other than the victim, before the cluster was whole again.</param>
 /// <param name="LongestWriteGapUs">Longest stretch from the fault's start to its heal with no write acknowledged (counting from the start, up to the heal).</param>
-/// <param name="WritesResumedBeforeHeal">A write was acknowledged after <paramref name="NewView"/> and before the heal.</param>
+/// <param name="WritesResumedBeforeHeal">A workload write was acknowledged after <paramref name="NewView"/> and before the heal (reported, not required: see <see cref="Nemesis.ProbeMajorityAsync"/>).</param>
 /// <param name="RecoveryGapUs">Longest stretch without an acknowledged write from the heal until the cluster was whole again.</param>
 internal sealed record FaultMeasures(ViewInstall? NewView, long LongestWriteGapUs, bool WritesResumedBeforeHeal, long? RecoveryGapUs);
 
@@ -57,10 +63,75 @@ internal abstract class Nemesis
     /// <summary>What this kind of fault must not break beyond linearizability, as failure messages (none when all hold).</summary>
     public virtual IEnumerable<string> Requirements(Fault fault, FaultMeasures measures) => [];
 
+    /// <summary>
+    /// Once a replica other than <paramref name="victim"/> logs a view without it, sends one
+    /// write through a client that knows only the replicas of that view, with whatever time is
+    /// left until <paramref name="healAtUs"/>; records the outcome in <paramref name="fault"/>.
+    /// </summary>
+    /// <remarks>
+    /// This is the cluster's availability, apart from the workload's clients: a KvClient
+    /// connected to a stopped replica (its connection stays open) waits for its full request
+    /// timeout before it fails over, and clients never move back, so at times every workload
+    /// client sits on the victim and no workload write can complete before the heal while the
+    /// majority would take them.
+    /// </remarks>
+    protected static async Task ProbeMajorityAsync(FaultContext context, Fault fault, int victim, long healAtUs)
+    {
+        var cluster = context.Cluster;
+        ViewInstall? view = null;
+        while (context.Clock.NowUs < healAtUs
+            && (view = cluster.Views.FirstOrDefault(v => v.AtUs >= fault.StartUs && v.Replica != victim && !v.Members.Contains(victim))) is null)
+        {
+            await Task.Delay(20);
+        }
+        long left = healAtUs - context.Clock.NowUs;
+        if (view is null || left < 50_000)
+        {
+            fault.MajorityProbe = $"no view without replica {victim} before the heal, so no write was sent to the majority";
+            return;
+        }
+        var members = cluster.Config with { Replicas = [.. cluster.Config.Replicas.Where(r => view.Members.Contains(r.Id))] };
+        long sent = context.Clock.NowUs;
+        try
+        {
+            await using var client = await KvClient.ConnectAsync(members, new KvClientOptions { RequestTimeout = TimeSpan.FromMicroseconds(left) });
+            await client.PutAsync($"probe-{fault.Number}-majority", "written while the fault lasted");
+            fault.MajorityWriteAckedAtUs = context.Clock.NowUs;
+            fault.MajorityProbe = $"a write to replicas {string.Join(",", view.Members)} was acknowledged {Ms(fault.MajorityWriteAckedAtUs.Value - fault.StartUs)} after the fault ({Ms(fault.MajorityWriteAckedAtUs.Value - sent)} after it was sent)";
+        }
+        catch (KvException e)
+        {
+            fault.MajorityProbe = $"a write to replicas {string.Join(",", view.Members)}, sent {Ms(sent - fault.StartUs)} after the fault, failed before the heal: {e.Message}";
+        }
+    }
+
+    /// <summary>A majority that lost one member installs a view without it and takes writes before the fault ends.</summary>
+    protected static IEnumerable<string> MajorityGoesOn(Fault fault, FaultMeasures measures)
+    {
+        if (measures.NewView is null || measures.NewView.AtUs >= fault.HealUs)
+        {
+            yield return $"fault {fault.Number} ({fault.What}): the other replicas installed no view without replica {fault.Victim} in the {Ms(fault.HealUs - fault.StartUs)} before the heal";
+        }
+        else if (fault.MajorityWriteAckedAtUs is null || fault.MajorityWriteAckedAtUs >= fault.HealUs)
+        {
+            yield return $"fault {fault.Number} ({fault.What}): the replicas left in the view did not take a write before the heal: {fault.MajorityProbe}";
+        }
+    }
+
     protected static TimeSpan Between(Random random, double fromSeconds, double toSeconds) =>
         TimeSpan.FromSeconds(fromSeconds + random.NextDouble() * (toSeconds - fromSeconds));
 
     protected static string Ms(long us) => $"{us / 1000.0:0} ms";
+
+    /// <summary>Holds the fault until the run clock reaches <paramref name="atUs"/>.</summary>
+    protected static async Task WaitUntilAsync(FaultContext context, long atUs)
+    {
+        long left = atUs - context.Clock.NowUs;
+        if (left > 0)
+        {
+            await Task.Delay(TimeSpan.FromMicroseconds(left));
+        }
+    }
 }
 
 /// <summary>SIGKILL a random replica, leave it down for 2.5-4 s, start it again from the same data directory.</summary>
@@ -112,7 +183,10 @@ internal sealed class PauseNemesis : Nemesis
         var fault = new Fault { Number = number, What = $"SIGSTOP replica {victim}", Victim = victim, StartUs = context.Clock.NowUs };
         context.Cluster.Pause(victim);
         context.Timeline($"fault {number}: {fault.What} (for {paused.TotalMilliseconds:0} ms)");
-        await Task.Delay(paused);
+        long healAt = fault.StartUs + (long)paused.TotalMicroseconds;
+        await ProbeMajorityAsync(context, fault, victim, healAt);
+        context.Timeline($"fault {number}: {fault.MajorityProbe}");
+        await WaitUntilAsync(context, healAt);
         fault.HealUs = context.Clock.NowUs;
         fault.Heal = $"SIGCONT replica {victim}";
         context.Cluster.Resume(victim);
@@ -121,19 +195,6 @@ internal sealed class PauseNemesis : Nemesis
     }
 
     public override IEnumerable<string> Requirements(Fault fault, FaultMeasures measures) => MajorityGoesOn(fault, measures);
-
-    /// <summary>A majority that lost one member installs a view without it and goes on writing before the fault ends.</summary>
-    public static IEnumerable<string> MajorityGoesOn(Fault fault, FaultMeasures measures)
-    {
-        if (measures.NewView is null || measures.NewView.AtUs >= fault.HealUs)
-        {
-            yield return $"fault {fault.Number} ({fault.What}): the other replicas installed no view without replica {fault.Victim} in the {Ms(fault.HealUs - fault.StartUs)} before the heal";
-        }
-        else if (!measures.WritesResumedBeforeHeal)
-        {
-            yield return $"fault {fault.Number} ({fault.What}): no write was acknowledged between the view without replica {fault.Victim} ({Ms(measures.NewView.AtUs - fault.StartUs)} after the fault) and the heal";
-        }
-    }
 }
 
 /// <summary>
@@ -158,14 +219,12 @@ internal sealed class IsolateNemesis : Nemesis
         var fault = new Fault { Number = number, What = $"isolate replica {victim} from its peers", Victim = victim, StartUs = context.Clock.NowUs };
         await lab.IsolateAsync(victim);
         context.Timeline($"fault {number}: {fault.What} (for {hold.TotalMilliseconds:0} ms)");
-        var healAt = fault.StartUs + (long)hold.TotalMicroseconds;
-        await ProbeMinorityAsync(context, fault, victim, healAt);
-        context.Timeline($"fault {number}: probe of replica {victim}: {fault.Probe}");
-        long left = healAt - context.Clock.NowUs;
-        if (left > 0)
-        {
-            await Task.Delay(TimeSpan.FromMicroseconds(left));
-        }
+        long healAt = fault.StartUs + (long)hold.TotalMicroseconds;
+        // Both sides at once: the majority must take a write, the isolated replica refuse one.
+        await Task.WhenAll(ProbeMajorityAsync(context, fault, victim, healAt), ProbeMinorityAsync(context, fault, victim, healAt));
+        context.Timeline($"fault {number}: {fault.MajorityProbe}");
+        context.Timeline($"fault {number}: the isolated replica {victim}, asked alone: {fault.MinorityProbe}");
+        await WaitUntilAsync(context, healAt);
         fault.HealUs = context.Clock.NowUs;
         fault.Heal = "delete the cut routes";
         await lab.HealAsync();
@@ -200,7 +259,7 @@ internal sealed class IsolateNemesis : Nemesis
         }
         if (status is null || !peers.All(status.Suspected.Contains))
         {
-            fault.Probe = $"replica {victim} did not suspect both peers before the heal (last STATUS: {(status is null ? "none" : FaultCluster.Describe((victim, status, null)))})";
+            fault.MinorityProbe = $"replica {victim} did not suspect both peers before the heal (last STATUS: {(status is null ? "none" : FaultCluster.Describe((victim, status, null)))})";
             return;
         }
         // A client that knows only the isolated replica, so it cannot fail over to the majority.
@@ -228,19 +287,19 @@ internal sealed class IsolateNemesis : Nemesis
                 }
             }
         }
-        fault.Probe = string.Join("; ", answers);
-        fault.ProbeRefusedWithNoMajority = refused;
+        fault.MinorityProbe = string.Join("; ", answers);
+        fault.MinorityRefusedWithNoMajority = refused;
     }
 
     public override IEnumerable<string> Requirements(Fault fault, FaultMeasures measures)
     {
-        foreach (string failure in PauseNemesis.MajorityGoesOn(fault, measures))
+        foreach (string failure in MajorityGoesOn(fault, measures))
         {
             yield return failure;
         }
-        if (!fault.ProbeRefusedWithNoMajority)
+        if (!fault.MinorityRefusedWithNoMajority)
         {
-            yield return $"fault {fault.Number} ({fault.What}): the isolated replica did not refuse a write and a majority read with 'no majority: ...': {fault.Probe}";
+            yield return $"fault {fault.Number} ({fault.What}): the isolated replica did not refuse a write and a majority read with 'no majority: ...': {fault.MinorityProbe}";
         }
     }
 }
