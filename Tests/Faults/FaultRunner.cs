@@ -94,6 +94,8 @@ internal static class FaultRunner
                 // Steady state between faults, so each fault starts from a cluster that is writing.
                 await Task.Delay(1000);
                 cluster.ThrowIfAReplicaDied();
+                // Clients stay on the replica they failed over to, so this shifts from fault to fault.
+                Note($"workload clients connected: {workload.DescribeConnections()}");
                 var fault = await nemesis.RunOneAsync(context, faults.Count + 1, random);
                 faults.Add(fault);
                 fault.WholeUs = await cluster.WaitUntilWholeAsync(WholeDeadline, $"after fault {fault.Number} ({fault.What}) was healed ({fault.Heal})");

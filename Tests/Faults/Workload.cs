@@ -42,6 +42,7 @@ internal sealed class Workload
     private readonly CancellationTokenSource _stop = new();
     private readonly ConcurrentQueue<RecordedOperation> _operations = new();
     private readonly Task[] _clients;
+    private readonly KvClient?[] _connections;
     private long _writesSucceeded;
 
     private Workload(ClusterConfig config, RunClock clock, WorkloadShape shape, int seed)
@@ -49,6 +50,7 @@ internal sealed class Workload
         _config = config;
         _clock = clock;
         _shape = shape;
+        _connections = new KvClient?[shape.Clients];
         _clients = [.. Enumerable.Range(1, shape.Clients).Select(c => Task.Run(() => RunClientAsync(c, new Random(seed + c))))];
     }
 
@@ -77,6 +79,10 @@ internal sealed class Workload
         }
     }
 
+    /// <summary>Which replica each client is connected to right now ("client 1 -> 2, ..."; "-" between connections).</summary>
+    public string DescribeConnections() => string.Join(", ", _connections.Select((kv, i) =>
+        $"client {i + 1} -> {(kv?.ConnectedReplica is { } replica ? replica.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) : "-")}"));
+
     /// <summary>
     /// Lets each client finish the operation it has in flight (each is bounded by the client's
     /// request timeout) and returns every operation, ordered by invocation.
@@ -102,6 +108,7 @@ internal sealed class Workload
                     try
                     {
                         kv = await KvClient.ConnectAsync(_config, options);
+                        Volatile.Write(ref _connections[client - 1], kv);
                     }
                     catch (KvUnavailableException)
                     {
