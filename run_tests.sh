@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Builds everything and runs the whole test suite: unit, property, simulation, integration
-# (real node processes on loopback) and fault tests.
+# (real node processes on loopback) and fault tests (Category=Faults: real node processes under
+# SIGKILL, SIGSTOP and network partitions, about 3 minutes; the partitions need root and iproute2;
+# histories, replica logs and figures in test-results/faults/).
 #   ./run_tests.sh                       everything
 #   SEED=n ./run_tests.sh                replay exactly one simulation seed (simulation only)
 #   SIM_SEEDS=20000 ./run_tests.sh       more simulation seeds
 #   ./run_tests.sh --filter Category=Unit   any dotnet test filter
+#   HISTORY=/tmp/history.jsonl ./run_tests.sh --filter Name=Replay_a_saved_history_when_HISTORY_is_set
+#                                        check a saved fault-suite history again (copy it out of
+#                                        test-results/ first: this script empties that directory)
 set -euo pipefail
 cd "$(dirname "$0")"
 ./build.sh
