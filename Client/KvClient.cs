@@ -12,7 +12,8 @@ namespace KvReplica.Client;
 /// Thread-safe: any number of operations may be in flight at once; replies are matched by request id.
 /// </summary>
 /// <remarks>
-/// <para>Failover: when the connection fails, cannot be established, or the replica answers
+/// <para>Failover: when the connection fails, cannot be established, the replica stays silent on
+/// a request for twice the suspicion timeout (it is paused or cut off), or the replica answers
 /// ShuttingDown or NoMajority, the client moves on to the next replica (preferred replica first,
 /// then by id, wrapping around) and re-sends every unanswered request there with the same request
 /// id, client id and sequence number, so the cluster applies each write once.</para>
@@ -35,6 +36,8 @@ public sealed class KvClient : IAsyncDisposable
     private readonly ClusterConfig _config;
     private readonly ReadMode _readMode;
     private readonly TimeSpan _requestTimeout;
+    // How long one replica may stay silent on a request before the client tries the next one.
+    private readonly TimeSpan _silentReplicaTimeout;
     private readonly TimeSpan _connectAttemptTimeout;
     // Failover order: preferred replica first, then the others by id.
     private readonly ReplicaAddress[] _candidates;
@@ -64,6 +67,9 @@ public sealed class KvClient : IAsyncDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(options), "RequestTimeout must be positive");
         }
+        // A replica silent for twice the suspicion timeout is paused or cut off: the others have
+        // removed it by then and can take the request (a retried write is applied once).
+        _silentReplicaTimeout = TimeSpan.FromTicks(Math.Min(_requestTimeout.Ticks / 2, 2 * config.SuspicionTimeout.Ticks));
         _connectAttemptTimeout = options.ConnectAttemptTimeout
             ?? TimeSpan.FromTicks(Math.Min(TimeSpan.FromSeconds(2).Ticks, _requestTimeout.Ticks / 2));
         if (_connectAttemptTimeout <= TimeSpan.Zero)
@@ -290,7 +296,22 @@ public sealed class KvClient : IAsyncDisposable
                     continue;
                 }
                 outcomeUnknown = true;
-                var first = await Task.WhenAny(replyArrived.Task, connection.Closed).WaitAsync(deadline.Token).ConfigureAwait(false);
+                Task first;
+                try
+                {
+                    // (With one replica there is nowhere else to go: wait for it.)
+                    var either = Task.WhenAny(replyArrived.Task, connection.Closed);
+                    first = await (_candidates.Length > 1 ? either.WaitAsync(_silentReplicaTimeout, deadline.Token) : either.WaitAsync(deadline.Token)).ConfigureAwait(false);
+                }
+                catch (TimeoutException)
+                {
+                    // Paused (SIGSTOP, a long GC) or cut off while its socket stays open: move
+                    // this and every other request on the connection to the next replica.
+                    lastProblem = $"{connection.Address} did not answer within {_silentReplicaTimeout.TotalMilliseconds:0} ms";
+                    lastErrorReply = null;
+                    connection.Close(lastProblem);
+                    continue;
+                }
                 if (first != replyArrived.Task)
                 {
                     lastProblem = $"lost the connection to {connection.Address}: {connection.CloseReason}";
