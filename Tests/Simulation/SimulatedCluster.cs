@@ -50,6 +50,18 @@ public sealed record SimulationSettings
     /// delivered in order when it heals, as the reliable link layer re-sends them.
     /// </summary>
     public int Partitions { get; init; }
+    /// <summary>
+    /// Link faults per run (0: none): a connection between two replicas breaks (sometimes the one
+    /// the other way too). Envelopes in flight on it are lost from a random point on; the sender
+    /// redials with the Node's backoff and the resume handshake re-sends what the receiver had not
+    /// taken in, so some envelopes arrive twice and the real <c>ReliableLink</c> must drop them.
+    /// </summary>
+    public int LinkFaults { get; init; }
+    /// <summary>
+    /// How long, in simulated ms, writes may take once every fault has healed (null: derived from
+    /// the suspicion timeout, see <c>SimulatedCluster.LivenessBoundMs</c>).
+    /// </summary>
+    public long? LivenessBoundMs { get; init; }
     /// <summary>Percentage of crashes that tear the batch being written (a prefix of it reaches the disk).</summary>
     public int TornCrashPercent { get; init; } = 35;
     /// <summary>Percentage of crashes that come after a batch is durable, while its messages are being sent.</summary>
@@ -82,7 +94,15 @@ public sealed record SimulationStats(
     int ViewsInstalled = 0,
     int ReplicasRemoved = 0,
     int Pauses = 0,
-    int Partitions = 0)
+    int Partitions = 0,
+    int LinkFaults = 0,
+    int LinkFaultsAmidOtherFaults = 0,
+    int EnvelopesLost = 0,
+    int DuplicatesDropped = 0,
+    int Resumes = 0,
+    int ResentEnvelopes = 0,
+    int LivenessProbes = 0,
+    long SlowestProbeMs = 0)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
@@ -91,7 +111,10 @@ public sealed record SimulationStats(
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
         a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
         a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept,
-        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved, a.Pauses + b.Pauses, a.Partitions + b.Partitions);
+        a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved, a.Pauses + b.Pauses, a.Partitions + b.Partitions,
+        a.LinkFaults + b.LinkFaults, a.LinkFaultsAmidOtherFaults + b.LinkFaultsAmidOtherFaults, a.EnvelopesLost + b.EnvelopesLost,
+        a.DuplicatesDropped + b.DuplicatesDropped, a.Resumes + b.Resumes, a.ResentEnvelopes + b.ResentEnvelopes,
+        a.LivenessProbes + b.LivenessProbes, Math.Max(a.SlowestProbeMs, b.SlowestProbeMs));
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -104,26 +127,27 @@ public sealed class SimulationFailure(string message, Exception? inner = null) :
 /// on one thread from one seed: the same seed replays the same run exactly (TigerBeetle's VOPR idea).
 /// </summary>
 /// <remarks>
-/// <para>The network delays every message randomly, keeps each link FIFO (as the reliable link
-/// layer guarantees) and interleaves links at random. Clients run closed loops of PUT, DELETE and
-/// GET on a few keys, through random replicas, and sometimes send the same write to a second
-/// replica as a timed-out client would.</para>
+/// <para>Peer messages travel as the Node sends them: wrapped by the real <c>ReliableLink</c> in
+/// envelopes, over one connection per ordered replica pair, dialled by the sender and opened by
+/// the Node's handshake (incarnations, and where to resume). The network delays every
+/// transmission randomly, keeps each connection FIFO and interleaves connections at random. Link
+/// faults break connections (losing what was in flight from a random point) and the resume
+/// handshake makes up for it, with duplicates the link must drop; see SimulatedCluster.Links.cs.
+/// Clients run closed loops of PUT, DELETE and GET on a few keys, through random replicas, and
+/// sometimes send the same write to a second replica as a timed-out client would.</para>
 /// <para>Each replica has a simulated disk: a write-ahead log (the real record format, as bytes)
 /// and an optional snapshot (the real snapshot format). Every Ready is driven as the Node drives
 /// it: log the newly held writes and the delivered-through marker, then send, then reply. Replicas
 /// crash at random moments, sometimes in the middle of writing a batch (a torn tail, nothing of
 /// that batch sent), and restart from snapshot + log with a new incarnation; links to and from the
-/// old incarnation are dead, and peers learn of the restart on a new connection.</para>
-/// <para>After every event the agreement checkers run; at the end the network quiets down with
-/// every replica up and liveness, convergence, recoverability and linearizability are checked.</para>
+/// old incarnation are dead, and peers learn of the restart from the handshake of a new one.</para>
+/// <para>After every event the agreement checkers run. Once every fault has healed, writes at
+/// every member of the view must complete within a bound (SimulatedCluster.Liveness.cs); then the
+/// network quiets down and convergence, recoverability and linearizability are checked.</para>
 /// </remarks>
-public sealed class SimulatedCluster
+public sealed partial class SimulatedCluster
 {
     private abstract record Event;
-    // A message on the link From -> To, sent by incarnation FromInc to the incarnation ToInc that
-    // the sender was connected to. Message null: the first thing on a new connection from a
-    // restarted replica, telling the receiver that its peer restarted.
-    private sealed record PeerDelivery(int From, int FromInc, int To, int ToInc, PeerMessage? Message) : Event;
     private sealed record ClientArrival(int Replica, int Incarnation, int Client, ClientRequest Request) : Event;
     private sealed record ClientReplyArrival(int Client, ClientReply Reply) : Event;
     private sealed record TickEvent(int Replica, int Incarnation) : Event;
@@ -163,8 +187,8 @@ public sealed class SimulatedCluster
         public IReplicatedStateMachine? Store;
         public bool Up => Core is not null;
         public int Incarnation = 1;
-        /// <summary>The incarnation of each peer this replica's connections are with.</summary>
-        public readonly Dictionary<int, int> Connected = new();
+        /// <summary>This process's transport state per peer (the Node's PeerLinks); a new process starts afresh.</summary>
+        public Dictionary<int, SimPeerLink> Links = new();
         /// <summary>A crash due inside a drain: the next one with something to write (or to send) crashes half-way.</summary>
         public (bool MidSend, long By)? CrashInDrain;
         /// <summary>Paused: events for it wait here, in arrival order, until it resumes.</summary>
@@ -190,9 +214,12 @@ public sealed class SimulatedCluster
     private readonly Random _random;
     private readonly PriorityQueue<Event, (long Time, long Order)> _events = new();
     private readonly Dictionary<int, SimReplica> _replicas = new();
-    private readonly Dictionary<(int From, int To), long> _linkTail = new();
     private readonly List<SimClient> _clients = [];
     private readonly List<KvOperation> _history = [];
+    // Client writes recorded with an unknown outcome (their index in the history), and every
+    // client write delivered anywhere, by client id and sequence number.
+    private readonly List<(int Index, ulong ClientId, long Sequence)> _unknownWrites = [];
+    private readonly HashSet<(ulong, long)> _deliveredAnywhere = [];
     private readonly List<WriteCommand> _canonical = [];
     private readonly Dictionary<Stamp, int> _canonicalIndex = new();
     private readonly ArrayBufferWriter<byte> _scratch = new();
@@ -229,12 +256,10 @@ public sealed class SimulatedCluster
                 throw new ArgumentException("crashes need the KvStore: recovery rebuilds one from the snapshot and log", nameof(settings));
             }
             replica.Core = new ReplicaCore(replica.Options, replica.Store);
-            foreach (int peer in ids.Where(p => p != id))
-            {
-                replica.Connected[peer] = 1;
-            }
+            replica.Links = FreshLinks(id, ids);
             _replicas[id] = replica;
             Schedule(_random.Next(0, 10), new TickEvent(id, 1));
+            StartOutboundLoops(replica);
         }
         for (int c = 1; c <= settings.Clients; c++)
         {
@@ -261,6 +286,10 @@ public sealed class SimulatedCluster
         {
             Schedule(_random.Next(0, 4000), new PartitionEvent());
         }
+        for (int f = 0; f < settings.LinkFaults; f++)
+        {
+            Schedule(_random.Next(0, 4000), new LinkFaultEvent());
+        }
     }
 
     /// <summary>Operations performed, for the summary line.</summary>
@@ -275,39 +304,23 @@ public sealed class SimulatedCluster
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
         _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
-        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.Up && r.LiveCore.Removed), _pauses, _partitions);
+        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.Up && r.LiveCore.Removed), _pauses, _partitions,
+        _linkFaults, _linkFaultsAmidOthers, _envelopesLost, _duplicatesDropped, _resumes, _resentEnvelopes,
+        _probes?.Count(p => p.CompletedAt is not null) ?? 0, SlowestProbeMs);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
     {
-        long lastActivity = 0;
         while (_events.TryDequeue(out var next, out var at))
         {
             _now = at.Time;
-            // Quiescence is measured from the moment the clients are done and every replica is up
-            // (no crash is started once the clients are done, so every replica comes back).
-            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.HeldWhilePaused is null) && _cutLinks.Count == 0;
-            if (settled && _now > lastActivity + _settings.QuiesceMs)
+            if (Finished())
             {
                 break;
             }
-            if (!settled)
-            {
-                lastActivity = _now;
-            }
-            if (TargetOf(next) is int target && _replicas[target].HeldWhilePaused is { } held)
-            {
-                held.Add(next);
-                continue;
-            }
-            if (next is PeerDelivery cut && _cutLinks.TryGetValue((cut.From, cut.To), out var waiting))
-            {
-                waiting.Messages.Add(cut);
-                continue;
-            }
             try
             {
-                Handle(next);
+                Dispatch(next);
             }
             catch (SimulationFailure)
             {
@@ -319,33 +332,104 @@ public sealed class SimulatedCluster
                 // cluster never raises any of them, so each one fails the run with its seed.
                 Fail($"{e.GetType().Name} handling {next.GetType().Name}: {e.Message}", e);
             }
+            if (_probes is null && ClientsDone)
+            {
+                if (EveryFaultHealed())
+                {
+                    StartProbes();
+                }
+                else
+                {
+                    _clientsDoneAt ??= _now;
+                    if (_now - _clientsDoneAt > NeverHealsMs)
+                    {
+                        Fail($"the faults never healed in {NeverHealsMs} ms after the clients were done: {DescribeUnhealed()}");
+                    }
+                }
+            }
         }
         CheckQuiescent();
         CheckEveryDiskRecoversTheLiveState();
         AppendFinalReads();
-        var verdict = LinearizabilityChecker.Check(_history, TimeSpan.FromSeconds(30));
+        var verdict = LinearizabilityChecker.Check(HistoryForChecking(), TimeSpan.FromSeconds(30));
         if (!verdict.IsLinearizable)
         {
             Fail($"history {verdict.Verdict}: {verdict.Explanation}");
         }
     }
 
+    // No fault starts once the clients are done, so the last one heals within a few seconds
+    // (the longest pause or partition, a restart, the redial backoff); far longer means a
+    // replica or a link is stuck.
+    private const long NeverHealsMs = 60_000;
+    private long? _clientsDoneAt;
+
+    // Every replica up, none paused or about to crash, no link cut, every connection up.
+    private bool EveryFaultHealed() =>
+        _replicas.Values.All(r => r.Up && r.HeldWhilePaused is null && r.CrashInDrain is null) && _cutLinks.Count == 0 && EveryLinkConnected();
+
+    private string DescribeUnhealed() =>
+        $"down [{string.Join(",", _replicas.Values.Where(r => !r.Up).Select(r => r.Id))}], paused [{string.Join(",", _replicas.Values.Where(r => r.HeldWhilePaused is not null).Select(r => r.Id))}], " +
+        $"cut links {_cutLinks.Count}, links: {DescribeLinks()}";
+
+    // An event on its way: across the network first (a cut link holds it), then into the process
+    // (a paused one holds it). What a paused process held had already crossed the network.
+    private void Dispatch(Event e)
+    {
+        if (WireOf(e) is { } wire && _cutLinks.TryGetValue(wire, out var waiting))
+        {
+            waiting.Messages.Add(e);
+            return;
+        }
+        if (TargetOf(e) is int target && _replicas[target].HeldWhilePaused is { } held)
+        {
+            held.Add(e);
+            return;
+        }
+        Handle(e);
+    }
+
+    // Writes whose outcome the client never learned (a timeout, an error such as the refusal of a
+    // removed replica) but that no replica ever delivered, not even in memory before a crash,
+    // changed nothing any read could see, so the checker need not place them: each one it must
+    // place, or leave out, doubles its search, and a run with a removed replica refusing many
+    // writes could exhaust its time budget. Every unknown write that was delivered anywhere stays.
+    private List<KvOperation> HistoryForChecking()
+    {
+        var drop = _unknownWrites.Where(w => !_deliveredAnywhere.Contains((w.ClientId, w.Sequence))).Select(w => w.Index).ToHashSet();
+        return [.. _history.Where((_, i) => !drop.Contains(i))];
+    }
+
     private bool ClientsDone => _clients.All(c => c.Done >= _settings.OpsPerClient && c.Pending.Count == 0);
 
     private void Schedule(long delay, Event e) => _events.Enqueue(e, (_now + delay, ++_order));
 
+    // The process an event happens in (paused, it waits).
     private static int? TargetOf(Event e) => e switch
     {
         TickEvent t => t.Replica,
-        PeerDelivery d => d.To,
         ClientArrival a => a.Replica,
+        DialEvent d => d.Replica,
+        HelloArrival h => h.Connection.To,
+        HelloAcceptedArrival h => h.Connection.From,
+        EnvelopeArrival a => a.Connection.To,
+        ConnectionLost l => l.Connection.From,
+        _ => null,
+    };
+
+    // The direction of the network an event crosses (cut, it waits).
+    private static (int From, int To)? WireOf(Event e) => e switch
+    {
+        HelloArrival h => (h.Connection.From, h.Connection.To),
+        HelloAcceptedArrival h => (h.Connection.To, h.Connection.From),
+        EnvelopeArrival { Queued: false } a => (a.Connection.From, a.Connection.To),
         _ => null,
     };
 
     private sealed class CutLink(long partition)
     {
         public long Partition { get; } = partition;
-        public List<PeerDelivery> Messages { get; } = [];
+        public List<Event> Messages { get; } = [];
     }
 
     // Links cut by a partition, each with what waits to cross it.
@@ -393,7 +477,7 @@ public sealed class SimulatedCluster
         Schedule(_random.Next(300, 4001), new HealEvent(partition));
     }
 
-    // The links come back; what waited crosses first, in order (FIFO per link).
+    // The links come back; what waited crosses first, in order (FIFO per connection).
     private void Heal(long partition)
     {
         foreach (var (link, cut) in _cutLinks.Where(c => c.Value.Partition == partition).ToList())
@@ -401,7 +485,7 @@ public sealed class SimulatedCluster
             _cutLinks.Remove(link);
             foreach (var message in cut.Messages)
             {
-                Handle(message);
+                Dispatch(message);
             }
         }
     }
@@ -447,8 +531,29 @@ public sealed class SimulatedCluster
                 Schedule(5 + _random.Next(0, 6), tick);
                 break;
             }
-            case PeerDelivery d:
-                Deliver(d);
+            case DialEvent dial:
+                Dial(dial);
+                break;
+            case HelloArrival hello:
+                AnswerHello(hello.Connection);
+                break;
+            case HelloAcceptedArrival accepted:
+                CompleteHandshake(accepted);
+                break;
+            case EnvelopeArrival envelope:
+                ArriveEnvelope(envelope);
+                break;
+            case ConnectionLost lost:
+                LoseConnection(lost.Connection);
+                break;
+            case LinkFaultEvent:
+                StartLinkFault();
+                break;
+            case ProbeRetry retry:
+                SendProbe(_probes![retry.Replica - 1]);
+                break;
+            case ProbeDeadline:
+                CheckProbesAtDeadline();
                 break;
             case ClientArrival a:
             {
@@ -461,6 +566,9 @@ public sealed class SimulatedCluster
                 Drain(r);
                 break;
             }
+            case ClientReplyArrival reply when reply.Client >= ProbeConnectionBase:
+                OnProbeReply(reply.Client - ProbeConnectionBase, reply.Reply);
+                break;
             case ClientReplyArrival reply:
                 Complete(reply.Client, reply.Reply);
                 break;
@@ -489,36 +597,6 @@ public sealed class SimulatedCluster
                 Resume(_replicas[resume.Replica]);
                 break;
         }
-    }
-
-    private void Deliver(PeerDelivery d)
-    {
-        var to = _replicas[d.To];
-        var from = _replicas[d.From];
-        // A connection lives as long as both processes: anything in flight from or to an old
-        // incarnation is lost with its connection.
-        if (!to.Up || to.Incarnation != d.ToInc || from.Incarnation != d.FromInc)
-        {
-            return;
-        }
-        if (d.Message is null)
-        {
-            // A new connection from a restarted peer: it may have lost what it had not logged,
-            // and its old connection took our queued messages with it.
-            to.Connected[d.From] = d.FromInc;
-            to.LiveCore.OnPeerRestarted(d.From);
-        }
-        else
-        {
-            if (to.Connected[d.From] != d.FromInc)
-            {
-                // The restart notice is the first thing on the new connection (FIFO), so this
-                // means the simulated network is broken, not the core.
-                Fail($"replica {d.To} got a message from incarnation {d.FromInc} of replica {d.From} before learning it restarted");
-            }
-            to.LiveCore.OnPeerMessage(d.From, d.Message);
-        }
-        Drain(to);
     }
 
     // Acts on the core's Ready exactly as the Node must: persist (held writes, then the
@@ -585,8 +663,9 @@ public sealed class SimulatedCluster
                 int sent = _random.Next(messages.Count + 1);
                 foreach (var message in messages.Take(sent))
                 {
-                    Send(r, message.To, message.Message);
+                    Enqueue(r, message.To, message.Message);
                 }
+                Flush(r, link.Key);
                 _unsentMessages += messages.Count - sent;
             }
             _crashesMidSend++;
@@ -608,7 +687,11 @@ public sealed class SimulatedCluster
         r.Log.Write(batch);
         foreach (var message in ready.Messages)
         {
-            Send(r, message.To, message.Message);
+            Enqueue(r, message.To, message.Message);
+        }
+        foreach (int peer in ready.Messages.Select(m => m.To).Distinct())
+        {
+            Flush(r, peer);
         }
         foreach (var reply in ready.Replies)
         {
@@ -660,23 +743,6 @@ public sealed class SimulatedCluster
         r.Log.Write(_scratch.WrittenSpan);
     }
 
-    private void Send(SimReplica from, int to, PeerMessage message)
-    {
-        // A copy through the wire format, so no replica shares an object with another.
-        var copy = MessagePackSerializer.Deserialize<PeerMessage>(MessagePackSerializer.Serialize(message, FrameCodec.Options), FrameCodec.Options);
-        SendOnLink(from, to, copy);
-    }
-
-    private void SendOnLink(SimReplica from, int to, PeerMessage? message)
-    {
-        // Usually a few milliseconds, sometimes a long stall; never ahead of an earlier message
-        // on the same link (FIFO), but links overtake each other freely.
-        long delay = _random.Next(100) < 5 ? _random.Next(50, 250) : _random.Next(0, 15);
-        long at = Math.Max(_now + delay, _linkTail.GetValueOrDefault((from.Id, to)));
-        _linkTail[(from.Id, to)] = at;
-        _events.Enqueue(new PeerDelivery(from.Id, from.Incarnation, to, from.Connected[to], message), (at, ++_order));
-    }
-
     private void StartCrash()
     {
         if (ClientsDone)
@@ -721,6 +787,7 @@ public sealed class SimulatedCluster
         {
             Console.WriteLine($"t={_now} r{r.Id}: crash (delivered through {r.LiveCore.LastDelivered})");
         }
+        BreakConnectionsOf(r);
         r.Core = null;
         r.Store = null;
         r.CrashInDrain = null;
@@ -793,23 +860,10 @@ public sealed class SimulatedCluster
         r.Incarnation++;
         r.Store = store;
         r.Core = new ReplicaCore(r.Options, store, recovered);
-        foreach (var peer in _replicas.Values.Where(p => p.Id != r.Id))
-        {
-            // Every connection is new; to a peer that is up, the first thing on it says so. A
-            // peer that is down learns nothing now: it restarts fresh and connects to us itself.
-            r.Connected[peer.Id] = peer.Incarnation;
-            if (peer.Up)
-            {
-                SendOnLink(r, peer.Id, null);
-                if (_random.Next(10) == 0)
-                {
-                    // The Node has a connection each way and may notice the new incarnation on
-                    // both: telling the core twice must be harmless.
-                    SendOnLink(r, peer.Id, null);
-                    _repeatedNotices++;
-                }
-            }
-        }
+        // A new process knows no peer: every link is fresh, and it dials every peer at once.
+        // Each peer learns of the restart from the first handshake with it, either way.
+        r.Links = FreshLinks(r.Id, _replicas.Keys);
+        StartOutboundLoops(r);
         Schedule(_random.Next(0, 10), new TickEvent(r.Id, r.Incarnation));
         Drain(r);
     }
@@ -922,6 +976,10 @@ public sealed class SimulatedCluster
             Operation.Delete => KvOperationKind.Delete,
             _ => KvOperationKind.Get,
         };
+        if (kind != KvOperationKind.Get && outcome == KvOutcomeKind.Unknown)
+        {
+            _unknownWrites.Add((_history.Count, client.ClientId, request.Sequence));
+        }
         _history.Add(new KvOperation(client.Id, request.Key, kind, request.Value, outcome, output,
             invokedAt, outcome == KvOutcomeKind.Unknown ? long.MaxValue : _now));
         Schedule(_random.Next(0, 10), new ClientStart(client.Id));
@@ -960,6 +1018,7 @@ public sealed class SimulatedCluster
             _canonicalDuplicate.Add(delivered.Duplicate);
         }
         var clientWrite = (delivered.Command.ClientId, delivered.Command.Sequence);
+        _deliveredAnywhere.Add(clientWrite);
         bool applied = !delivered.Duplicate && delivered.Command.ClientId != 0;
         if (applied && !r.Applied.Add(clientWrite))
         {
@@ -1014,26 +1073,35 @@ public sealed class SimulatedCluster
 
     private void CheckQuiescent()
     {
+        foreach (var r in _replicas.Values.Where(r => !r.Up))
+        {
+            Fail($"replica {r.Id} is still down at the end of the run");
+        }
+        var (number, members) = MajorityView();
         foreach (var r in _replicas.Values)
         {
-            if (!r.Up)
-            {
-                Fail($"replica {r.Id} is still down at the end of the run");
-            }
             // A replica a view change removed delivers nothing more until it rejoins; agreement
-            // (its deliveries are a prefix of everyone's) was checked at every delivery.
-            if (!r.LiveCore.Removed && (r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count))
+            // (its deliveries are a prefix of everyone's) was checked at every delivery. It must
+            // know it is out by now: it keeps talking to the members, which tell it.
+            if (!members.Contains(r.Id))
             {
-                Fail($"liveness: after the network quieted, replica {r.Id} delivered {r.DeliveredCount} of {_canonical.Count} writes with {r.LiveCore.PendingWrites} still held; views: {string.Join("; ", _replicas.Values.Select(x => $"{x.Id}: view {x.LiveCore.ViewNumber} [{string.Join(",", x.LiveCore.Members)}]{(x.LiveCore.Wedged ? " wedged" : "")}{(x.LiveCore.Removed ? " removed" : "")} suspects [{string.Join(",", x.LiveCore.Suspected)}]"))}");
+                if (!r.LiveCore.Removed)
+                {
+                    Fail($"liveness: after the network quieted, replica {r.Id} is outside view {number} [{string.Join(",", members)}] and does not know it; {DescribeViews()}");
+                }
+                continue;
+            }
+            if (r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count)
+            {
+                Fail($"liveness: after the network quieted, replica {r.Id} delivered {r.DeliveredCount} of {_canonical.Count} writes with {r.LiveCore.PendingWrites} still held; {DescribeViews()}");
             }
         }
-        var members = _replicas.Values.Where(r => !r.LiveCore.Removed).ToList();
-        var reference = Contents(members[0].LiveStore);
-        foreach (var r in members)
+        var reference = Contents(_replicas[members[0]].LiveStore);
+        foreach (int m in members)
         {
-            if (Contents(r.LiveStore) != reference)
+            if (Contents(_replicas[m].LiveStore) != reference)
             {
-                Fail($"replica {r.Id}'s store differs from replica {members[0].Id}'s after quiescence");
+                Fail($"replica {m}'s store differs from replica {members[0]}'s after quiescence");
             }
         }
         var unfinished = _clients.Where(c => c.Done < _settings.OpsPerClient).Select(c => c.Id).ToList();
@@ -1073,8 +1141,8 @@ public sealed class SimulatedCluster
     // and then lost (to a crash, or anything else) makes the history non-linearizable.
     private void AppendFinalReads()
     {
-        var members = _replicas.Values.Where(r => !r.LiveCore.Removed).ToList();
-        var store = members[_random.Next(members.Count)].LiveStore;
+        var (_, members) = MajorityView();
+        var store = _replicas[members[_random.Next(members.Length)]].LiveStore;
         for (int k = 0; k < _settings.Keys; k++)
         {
             string key = "k" + k;

@@ -22,9 +22,19 @@ public sealed class SimulationTests
     private static int SeedCount =>
         int.TryParse(Environment.GetEnvironmentVariable("SIM_SEEDS"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 2000;
 
-    // The main sweep crashes replicas (two to five crash events per run) on the real store.
+    // The main sweep crashes replicas (two to five crash events per run) on the real store, and
+    // breaks one to four connections per run.
     private static SimulationSettings SettingsFor(long seed) =>
-        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4), Pauses = (int)(Math.Abs(seed) / 8 % 3), Partitions = (int)(Math.Abs(seed) / 24 % 3) };
+        new()
+        {
+            Replicas = seed % 2 == 0 ? 3 : 5,
+            Clients = 3 + (int)(Math.Abs(seed) % 4),
+            OpsPerClient = 25,
+            Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4),
+            Pauses = (int)(Math.Abs(seed) / 8 % 3),
+            Partitions = (int)(Math.Abs(seed) / 24 % 3),
+            LinkFaults = 1 + (int)(Math.Abs(seed) / 72 % 4),
+        };
 
     private static (int Ops, int Writes, int MaxInFlight, SimulationStats Stats) RunSeed(long seed)
     {
