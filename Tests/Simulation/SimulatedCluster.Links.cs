@@ -334,7 +334,11 @@ public sealed partial class SimulatedCluster
         if (body is null)
         {
             _duplicatesDropped++;
-            return;
+            if (_settings.TransportFault != TransportFault.DuplicatesReachTheCore)
+            {
+                return;
+            }
+            body = arrival.Envelope.Body;
         }
         to.LiveCore.OnPeerMessage(connection.From, body);
         Drain(to);

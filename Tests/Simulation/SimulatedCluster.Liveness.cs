@@ -137,7 +137,7 @@ public sealed partial class SimulatedCluster
         {
             Fail($"liveness: {LivenessBoundMs} ms after every fault healed (t={_healedAt}ms), writes at replica{(stuck.Count > 1 ? "s" : "")} " +
                 $"{string.Join(",", stuck.Select(p => p.Replica))} of view {number} [{string.Join(",", members)}] have not completed " +
-                $"({string.Join("; ", stuck.Select(p => $"replica {p.Replica}: {p.Attempts} attempts, last answer: {p.LastAnswer}"))}); {DescribeViews()}");
+                $"({string.Join("; ", stuck.Select(p => $"replica {p.Replica}: attempts {p.Attempts}, last answer: {p.LastAnswer}"))}); {DescribeViews()}");
         }
         // The others were refused as outside the view; their outcome stays unknown to the client.
         foreach (var probe in _probes!.Where(p => p.CompletedAt is null))

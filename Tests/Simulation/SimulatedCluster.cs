@@ -22,6 +22,14 @@ public enum DiskFault
     ForgetLastHeldWrites,
 }
 
+/// <summary>A deliberately broken transport, to prove the link faults reach the link's duplicate check.</summary>
+public enum TransportFault
+{
+    None,
+    /// <summary>An envelope the receiving link recognises as a duplicate is handed to the core anyway.</summary>
+    DuplicatesReachTheCore,
+}
+
 /// <summary>Knobs of one simulated run.</summary>
 public sealed record SimulationSettings
 {
@@ -71,6 +79,7 @@ public sealed record SimulationSettings
     /// <summary>A client with no reply after this long records the outcome as unknown and moves on.</summary>
     public long ClientTimeoutMs { get; init; } = 8000;
     public DiskFault DiskFault { get; init; } = DiskFault.None;
+    public TransportFault TransportFault { get; init; } = TransportFault.None;
 }
 
 /// <summary>What the fault injection did in one run, to prove the faults really happen.</summary>

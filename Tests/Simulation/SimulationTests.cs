@@ -216,6 +216,8 @@ public sealed class SimulationTests
         b.Run();
         Assert.That((a.Operations, a.WritesDelivered, a.Stats), Is.EqualTo((b.Operations, b.WritesDelivered, b.Stats)));
         Assert.That(a.Stats.Crashes, Is.GreaterThan(0), "seed 77 crashes a replica, so replay covers crashes too");
+        Assert.That(a.Stats.LinkFaults, Is.GreaterThan(0), "seed 77 breaks a connection, so replay covers link faults too");
+        Assert.That(a.Stats.EnvelopesLost, Is.GreaterThan(0), "seed 77 loses envelopes in flight");
     }
 
     [Test]
@@ -240,6 +242,13 @@ public sealed class SimulationTests
             Assert.That(stats.ReplicasRemoved, Is.GreaterThan(0), "replicas removed from the view at the end of a run");
             Assert.That(stats.Pauses, Is.GreaterThan(0), "pauses (false suspicions when long)");
             Assert.That(stats.Partitions, Is.GreaterThan(0), "partitions");
+            Assert.That(stats.LinkFaults, Is.GreaterThan(0), "link faults (connections broken)");
+            Assert.That(stats.LinkFaultsAmidOtherFaults, Is.GreaterThan(0), "link faults while a replica is down or paused, or a link is cut");
+            Assert.That(stats.EnvelopesLost, Is.GreaterThan(0), "envelopes lost in flight with a broken connection");
+            Assert.That(stats.Resumes, Is.GreaterThan(0), "links resumed by the handshake after a break");
+            Assert.That(stats.ResentEnvelopes, Is.GreaterThan(0), "unconfirmed envelopes sent again on a resume");
+            Assert.That(stats.DuplicatesDropped, Is.GreaterThan(0), "envelopes that arrived twice and were dropped by the link");
+            Assert.That(stats.LivenessProbes, Is.GreaterThan(0), "writes completed after every fault healed");
             Assert.That(stats.TornCrashes, Is.GreaterThan(0), "torn crashes");
             Assert.That(stats.TornEntriesLost, Is.GreaterThan(0), "log records lost to a torn write");
             Assert.That(stats.TornTailsTruncated, Is.GreaterThan(0), "torn tails found and truncated on restart");
@@ -255,6 +264,53 @@ public sealed class SimulationTests
             Assert.That(stats.UnsentMessages, Is.GreaterThan(0), "messages lost to a crash while sending");
             Assert.That(stats.CoveredEntriesKept, Is.GreaterThan(0), "log records a snapshot covers left for recovery to skip");
         });
+    }
+
+    [Test]
+    public void The_checks_catch_a_link_that_hands_duplicates_to_the_core()
+    {
+        // Not vacuous: link faults make envelopes arrive twice, and a link that let the second
+        // copy through would feed the core a batch it already had. Some seed must expose it.
+        string? caught = null;
+        int seeds = 0;
+        for (long seed = 1; seed <= 400 && caught is null; seed++)
+        {
+            seeds++;
+            try
+            {
+                new SimulatedCluster(seed, SettingsFor(seed) with { TransportFault = TransportFault.DuplicatesReachTheCore }).Run();
+            }
+            catch (SimulationFailure e)
+            {
+                caught = e.Message;
+            }
+        }
+        Assert.That(caught, Is.Not.Null, "400 seeds with duplicates handed to the core all passed the checks");
+        TestContext.Out.WriteLine($"caught after {seeds} seeds: {caught!.Split('\n')[0]}");
+        Assert.That(caught, Does.StartWith("seed ").And.Contain("SEED="));
+    }
+
+    [Test]
+    public void The_liveness_check_fails_a_seed_whose_writes_outlast_the_bound()
+    {
+        // Not vacuous: the probe writes take real simulated time after the faults heal (a round
+        // of acknowledgements from every member, often a view change to finish first), so with a
+        // bound far below that some seed fails, naming the replicas whose writes were stuck.
+        string? caught = null;
+        for (long seed = 1; seed <= 300 && caught is null; seed++)
+        {
+            try
+            {
+                new SimulatedCluster(seed, SettingsFor(seed) with { LivenessBoundMs = 100 }).Run();
+            }
+            catch (SimulationFailure e) when (e.Message.Contains("liveness:", StringComparison.Ordinal))
+            {
+                caught = e.Message;
+            }
+        }
+        Assert.That(caught, Is.Not.Null, "300 seeds all completed their writes within 100 ms of the last fault healing");
+        TestContext.Out.WriteLine($"caught: {caught}");
+        Assert.That(caught, Does.StartWith("seed ").And.Contain("100 ms after every fault healed").And.Contain("have not completed").And.Contain("SEED="));
     }
 
     [Test]
