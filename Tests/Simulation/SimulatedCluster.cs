@@ -54,8 +54,9 @@ public sealed record SimulationSettings
     public int Pauses { get; init; }
     /// <summary>
     /// Partitions per run (0: none), each 0.3 to 4 s: one replica isolated, a majority/minority
-    /// split, or one direction of one link cut (asymmetric). Messages on a cut link wait and are
-    /// delivered in order when it heals, as the reliable link layer re-sends them.
+    /// split, or one direction of one link cut (asymmetric). What an established connection
+    /// carries across a cut link waits (TCP retransmits it) and crosses in order when it heals; no
+    /// connection can be opened across it meanwhile. Partitions may overlap pauses and link faults.
     /// </summary>
     public int Partitions { get; init; }
     /// <summary>
@@ -447,9 +448,10 @@ public sealed partial class SimulatedCluster
 
     private void StartPartition()
     {
-        // One fault of this kind at a time, and not during a pause: what waits on a cut link and
-        // what waits for a paused replica then never interleave, so FIFO order is kept simply.
-        if (ClientsDone || _cutLinks.Count > 0 || _replicas.Values.Any(r => r.HeldWhilePaused is not null))
+        // One partition at a time (each link is cut by at most one). It may overlap a pause:
+        // what waited on a cut link crosses the network at the heal and then, if its replica is
+        // still paused, waits behind what that replica already holds (see Dispatch).
+        if (ClientsDone || _cutLinks.Count > 0)
         {
             return;
         }
@@ -502,7 +504,7 @@ public sealed partial class SimulatedCluster
     private void StartPause()
     {
         var candidates = _replicas.Values.Where(r => r.Up && r.HeldWhilePaused is null && r.CrashInDrain is null).ToList();
-        if (candidates.Count == 0 || ClientsDone || _cutLinks.Count > 0)
+        if (candidates.Count == 0 || ClientsDone)
         {
             return;
         }
