@@ -39,6 +39,8 @@ public sealed partial class SimulatedCluster
         public long DialToken;
         /// <summary>Whether a handshake ever completed on this link (a later one is a resume).</summary>
         public bool EverConnected;
+        /// <summary>The checker's count: the sequence number of the next envelope the core must get from the peer.</summary>
+        public long NextToCore = 1;
     }
 
     /// <summary>
@@ -234,6 +236,7 @@ public sealed partial class SimulatedCluster
         }
         link.Link = new ReliableLink();
         link.EverConnected = false;
+        link.NextToCore = 1;
         return true;
     }
 
@@ -340,6 +343,13 @@ public sealed partial class SimulatedCluster
             }
             body = arrival.Envelope.Body;
         }
+        // The link's contract, checked on what it hands over: every envelope of the peer's
+        // process, once each, in the order it was wrapped.
+        if (arrival.Envelope.Sequence != link.NextToCore)
+        {
+            Fail($"the link from replica {connection.From} handed envelope {arrival.Envelope.Sequence} to replica {to.Id}'s core after envelope {link.NextToCore - 1}: not exactly once in order");
+        }
+        link.NextToCore++;
         to.LiveCore.OnPeerMessage(connection.From, body);
         Drain(to);
     }

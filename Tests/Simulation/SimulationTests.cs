@@ -270,7 +270,7 @@ public sealed class SimulationTests
     public void The_checks_catch_a_link_that_hands_duplicates_to_the_core()
     {
         // Not vacuous: link faults make envelopes arrive twice, and a link that let the second
-        // copy through would feed the core a batch it already had. Some seed must expose it.
+        // copy through would feed the core a message it already had. Some seed must expose it.
         string? caught = null;
         int seeds = 0;
         for (long seed = 1; seed <= 400 && caught is null; seed++)
