@@ -205,6 +205,10 @@ public sealed partial class SimulatedCluster
         {
             _resumes++;
             _resentEnvelopes += link.Link.UnconfirmedCount;
+            if (Trace)
+            {
+                Console.WriteLine($"t={_now} r{r.Id}->r{connection.To}: resumed from envelope {accepted.ResumeFrom}, {link.Link.UnconfirmedCount} unconfirmed");
+            }
         }
         link.EverConnected = true;
         Flush(r, connection.To);
@@ -386,6 +390,10 @@ public sealed partial class SimulatedCluster
         }
         connection.Broken = true;
         long inFlight = connection.Sent - connection.Arrived;
+        if (Trace)
+        {
+            Console.WriteLine($"t={_now} r{connection.From}->r{connection.To}: connection broken with {inFlight} envelopes in flight");
+        }
         // Envelopes held on a cut link never reached the receiver.
         bool reachable = keepInFlight && !Cut(connection.From, connection.To);
         connection.LostFrom = connection.Arrived + (reachable ? _random.NextInt64(inFlight + 1) : 0);

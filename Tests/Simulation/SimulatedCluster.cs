@@ -111,6 +111,7 @@ public sealed record SimulationStats(
     int DuplicatesDropped = 0,
     int Resumes = 0,
     int ResentEnvelopes = 0,
+    int DisposablesDropped = 0,
     int LivenessProbes = 0,
     long SlowestProbeMs = 0)
 {
@@ -124,7 +125,7 @@ public sealed record SimulationStats(
         a.ViewsInstalled + b.ViewsInstalled, a.ReplicasRemoved + b.ReplicasRemoved, a.Pauses + b.Pauses, a.Partitions + b.Partitions,
         a.LinkFaults + b.LinkFaults, a.LinkFaultsAmidOtherFaults + b.LinkFaultsAmidOtherFaults, a.EnvelopesLost + b.EnvelopesLost,
         a.DuplicatesDropped + b.DuplicatesDropped, a.Resumes + b.Resumes, a.ResentEnvelopes + b.ResentEnvelopes,
-        a.LivenessProbes + b.LivenessProbes, Math.Max(a.SlowestProbeMs, b.SlowestProbeMs));
+        a.DisposablesDropped + b.DisposablesDropped, a.LivenessProbes + b.LivenessProbes, Math.Max(a.SlowestProbeMs, b.SlowestProbeMs));
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -315,7 +316,7 @@ public sealed partial class SimulatedCluster
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
         _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
         _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _replicas.Values.Count(r => r.Up && r.LiveCore.Removed), _pauses, _partitions,
-        _linkFaults, _linkFaultsAmidOthers, _envelopesLost, _duplicatesDropped, _resumes, _resentEnvelopes,
+        _linkFaults, _linkFaultsAmidOthers, _envelopesLost, _duplicatesDropped, _resumes, _resentEnvelopes, _disposablesDropped,
         _probes?.Count(p => p.CompletedAt is not null) ?? 0, SlowestProbeMs);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>

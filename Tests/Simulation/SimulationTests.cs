@@ -248,6 +248,7 @@ public sealed class SimulationTests
             Assert.That(stats.Resumes, Is.GreaterThan(0), "links resumed by the handshake after a break");
             Assert.That(stats.ResentEnvelopes, Is.GreaterThan(0), "unconfirmed envelopes sent again on a resume");
             Assert.That(stats.DuplicatesDropped, Is.GreaterThan(0), "envelopes that arrived twice and were dropped by the link");
+            Assert.That(stats.DisposablesDropped, Is.GreaterThan(0), "write-free batches and read traffic not buffered while a link was down");
             Assert.That(stats.LivenessProbes, Is.GreaterThan(0), "writes completed after every fault healed");
             Assert.That(stats.TornCrashes, Is.GreaterThan(0), "torn crashes");
             Assert.That(stats.TornEntriesLost, Is.GreaterThan(0), "log records lost to a torn write");
