@@ -134,6 +134,17 @@ public sealed partial class ReplicaCore
 
     private void ReceiveBatch(int from, OrderBatch batch)
     {
+        if (batch.View < _viewNumber)
+        {
+            // Sent before the sender installed this view (it is late, or the batch is: queued for
+            // a process that restarted, or delayed by a partition). Its writes may be ones a view
+            // change trimmed, and its vectors describe a state this view replaced; the sender
+            // re-sends every undelivered write of its own when it installs this view. Only what
+            // says it is alive counts: a wedge it waits on, and the echo for the read lease.
+            NotePeerWedge(from, batch.WedgedFor);
+            NoteSentAt(from, batch);
+            return;
+        }
         int duplicates = ValidateBatch(from, batch);
         _notHeardSinceStart.Remove(from);
         NotePeerWedge(from, batch.WedgedFor);
@@ -141,11 +152,7 @@ public sealed partial class ReplicaCore
         {
             _reportedSuspects[from] = batch.Suspects;
         }
-        _lastSentAtFrom[from] = Math.Max(_lastSentAtFrom.GetValueOrDefault(from), batch.SentAt);
-        if (batch.EchoSentAt <= _now)
-        {
-            _echoFrom[from] = Math.Max(_echoFrom.GetValueOrDefault(from), batch.EchoSentAt);
-        }
+        NoteSentAt(from, batch);
         long newest = batch.Clock;
         for (int i = duplicates; i < batch.Writes.Length; i++)
         {
@@ -166,6 +173,15 @@ public sealed partial class ReplicaCore
             }
         }
         DeliverStable();
+    }
+
+    private void NoteSentAt(int from, OrderBatch batch)
+    {
+        _lastSentAtFrom[from] = Math.Max(_lastSentAtFrom.GetValueOrDefault(from), batch.SentAt);
+        if (batch.EchoSentAt <= _now)
+        {
+            _echoFrom[from] = Math.Max(_echoFrom.GetValueOrDefault(from), batch.EchoSentAt);
+        }
     }
 
     // Checks the whole batch before any state changes, so a violation leaves the core untouched.

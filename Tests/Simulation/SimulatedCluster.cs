@@ -22,6 +22,14 @@ public enum DiskFault
     ForgetLastHeldWrites,
 }
 
+/// <summary>A deliberately broken transport, to prove the link faults reach the link's duplicate check.</summary>
+public enum TransportFault
+{
+    None,
+    /// <summary>An envelope the receiving link recognises as a duplicate is handed to the core anyway.</summary>
+    DuplicatesReachTheCore,
+}
+
 /// <summary>Knobs of one simulated run.</summary>
 public sealed record SimulationSettings
 {
@@ -52,10 +60,23 @@ public sealed record SimulationSettings
     public int Pauses { get; init; }
     /// <summary>
     /// Partitions per run (0: none), each 0.3 to 4 s: one replica isolated, a majority/minority
-    /// split, or one direction of one link cut (asymmetric). Messages on a cut link wait and are
-    /// delivered in order when it heals, as the reliable link layer re-sends them.
+    /// split, or one direction of one link cut (asymmetric). What an established connection
+    /// carries across a cut link waits (TCP retransmits it) and crosses in order when it heals; no
+    /// connection can be opened across it meanwhile. Partitions may overlap pauses and link faults.
     /// </summary>
     public int Partitions { get; init; }
+    /// <summary>
+    /// Link faults per run (0: none): a connection between two replicas breaks (sometimes the one
+    /// the other way too). Envelopes in flight on it are lost from a random point on; the sender
+    /// redials with the Node's backoff and the resume handshake re-sends what the receiver had not
+    /// taken in, so some envelopes arrive twice and the real <c>ReliableLink</c> must drop them.
+    /// </summary>
+    public int LinkFaults { get; init; }
+    /// <summary>
+    /// How long, in simulated ms, writes may take once every fault has healed (null: derived from
+    /// the suspicion timeout, see <c>SimulatedCluster.LivenessBoundMs</c>).
+    /// </summary>
+    public long? LivenessBoundMs { get; init; }
     /// <summary>Percentage of crashes that tear the batch being written (a prefix of it reaches the disk).</summary>
     public int TornCrashPercent { get; init; } = 35;
     /// <summary>Percentage of crashes that come after a batch is durable, while its messages are being sent.</summary>
@@ -65,6 +86,7 @@ public sealed record SimulationSettings
     /// <summary>A client with no reply after this long records the outcome as unknown and moves on.</summary>
     public long ClientTimeoutMs { get; init; } = 8000;
     public DiskFault DiskFault { get; init; } = DiskFault.None;
+    public TransportFault TransportFault { get; init; } = TransportFault.None;
 }
 
 /// <summary>What the fault injection did in one run, to prove the faults really happen.</summary>
@@ -90,7 +112,16 @@ public sealed record SimulationStats(
     int FreshStarts = 0,
     int CatchUps = 0,
     int Pauses = 0,
-    int Partitions = 0)
+    int Partitions = 0,
+    int LinkFaults = 0,
+    int LinkFaultsAmidOtherFaults = 0,
+    int EnvelopesLost = 0,
+    int DuplicatesDropped = 0,
+    int Resumes = 0,
+    int ResentEnvelopes = 0,
+    int DisposablesDropped = 0,
+    int LivenessProbes = 0,
+    long SlowestProbeMs = 0)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
@@ -99,7 +130,10 @@ public sealed record SimulationStats(
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
         a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
         a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept,
-        a.ViewsInstalled + b.ViewsInstalled, a.Rejoins + b.Rejoins, a.FreshStarts + b.FreshStarts, a.CatchUps + b.CatchUps, a.Pauses + b.Pauses, a.Partitions + b.Partitions);
+        a.ViewsInstalled + b.ViewsInstalled, a.Rejoins + b.Rejoins, a.FreshStarts + b.FreshStarts, a.CatchUps + b.CatchUps, a.Pauses + b.Pauses, a.Partitions + b.Partitions,
+        a.LinkFaults + b.LinkFaults, a.LinkFaultsAmidOtherFaults + b.LinkFaultsAmidOtherFaults, a.EnvelopesLost + b.EnvelopesLost,
+        a.DuplicatesDropped + b.DuplicatesDropped, a.Resumes + b.Resumes, a.ResentEnvelopes + b.ResentEnvelopes,
+        a.DisposablesDropped + b.DisposablesDropped, a.LivenessProbes + b.LivenessProbes, Math.Max(a.SlowestProbeMs, b.SlowestProbeMs));
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -112,26 +146,27 @@ public sealed class SimulationFailure(string message, Exception? inner = null) :
 /// on one thread from one seed: the same seed replays the same run exactly (TigerBeetle's VOPR idea).
 /// </summary>
 /// <remarks>
-/// <para>The network delays every message randomly, keeps each link FIFO (as the reliable link
-/// layer guarantees) and interleaves links at random. Clients run closed loops of PUT, DELETE and
-/// GET on a few keys, through random replicas, and sometimes send the same write to a second
-/// replica as a timed-out client would.</para>
+/// <para>Peer messages travel as the Node sends them: wrapped by the real <c>ReliableLink</c> in
+/// envelopes, over one connection per ordered replica pair, dialled by the sender and opened by
+/// the Node's handshake (incarnations, and where to resume). The network delays every
+/// transmission randomly, keeps each connection FIFO and interleaves connections at random. Link
+/// faults break connections (losing what was in flight from a random point) and the resume
+/// handshake makes up for it, with duplicates the link must drop; see SimulatedCluster.Links.cs.
+/// Clients run closed loops of PUT, DELETE and GET on a few keys, through random replicas, and
+/// sometimes send the same write to a second replica as a timed-out client would.</para>
 /// <para>Each replica has a simulated disk: a write-ahead log (the real record format, as bytes)
 /// and an optional snapshot (the real snapshot format). Every Ready is driven as the Node drives
 /// it: log the newly held writes and the delivered-through marker, then send, then reply. Replicas
 /// crash at random moments, sometimes in the middle of writing a batch (a torn tail, nothing of
 /// that batch sent), and restart from snapshot + log with a new incarnation; links to and from the
-/// old incarnation are dead, and peers learn of the restart on a new connection.</para>
-/// <para>After every event the agreement checkers run; at the end the network quiets down with
-/// every replica up and liveness, convergence, recoverability and linearizability are checked.</para>
+/// old incarnation are dead, and peers learn of the restart from the handshake of a new one.</para>
+/// <para>After every event the agreement checkers run. Once every fault has healed, writes at
+/// every member of the view must complete within a bound (SimulatedCluster.Liveness.cs); then the
+/// network quiets down and convergence, recoverability and linearizability are checked.</para>
 /// </remarks>
-public sealed class SimulatedCluster
+public sealed partial class SimulatedCluster
 {
     private abstract record Event;
-    // A message on the link From -> To, sent by incarnation FromInc to the incarnation ToInc that
-    // the sender was connected to. Message null: the first thing on a new connection from a
-    // restarted replica, telling the receiver that its peer restarted.
-    private sealed record PeerDelivery(int From, int FromInc, int To, int ToInc, PeerMessage? Message) : Event;
     private sealed record ClientArrival(int Replica, int Incarnation, int Client, ClientRequest Request) : Event;
     private sealed record ClientReplyArrival(int Client, ClientReply Reply) : Event;
     private sealed record TickEvent(int Replica, int Incarnation) : Event;
@@ -171,8 +206,8 @@ public sealed class SimulatedCluster
         public IReplicatedStateMachine? Store;
         public bool Up => Core is not null;
         public int Incarnation = 1;
-        /// <summary>The incarnation of each peer this replica's connections are with.</summary>
-        public readonly Dictionary<int, int> Connected = new();
+        /// <summary>This process's transport state per peer (the Node's PeerLinks); a new process starts afresh.</summary>
+        public Dictionary<int, SimPeerLink> Links = new();
         /// <summary>A crash due inside a drain: the next one with something to write (or to send) crashes half-way.</summary>
         public (bool MidSend, long By)? CrashInDrain;
         /// <summary>The last view it installed left it out (a removed replica); survives restarts, like its log.</summary>
@@ -202,9 +237,12 @@ public sealed class SimulatedCluster
     private readonly Random _random;
     private readonly PriorityQueue<Event, (long Time, long Order)> _events = new();
     private readonly Dictionary<int, SimReplica> _replicas = new();
-    private readonly Dictionary<(int From, int To), long> _linkTail = new();
     private readonly List<SimClient> _clients = [];
     private readonly List<KvOperation> _history = [];
+    // Client writes recorded with an unknown outcome (their index in the history), and every
+    // client write delivered anywhere, by client id and sequence number.
+    private readonly List<(int Index, ulong ClientId, long Sequence)> _unknownWrites = [];
+    private readonly HashSet<(ulong, long)> _deliveredAnywhere = [];
     private readonly List<WriteCommand> _canonical = [];
     private readonly Dictionary<Stamp, int> _canonicalIndex = new();
     private readonly ArrayBufferWriter<byte> _scratch = new();
@@ -242,12 +280,10 @@ public sealed class SimulatedCluster
                 throw new ArgumentException("crashes need the KvStore: recovery rebuilds one from the snapshot and log", nameof(settings));
             }
             replica.Core = new ReplicaCore(replica.Options, replica.Store);
-            foreach (int peer in ids.Where(p => p != id))
-            {
-                replica.Connected[peer] = 1;
-            }
+            replica.Links = FreshLinks(id, ids);
             _replicas[id] = replica;
             Schedule(_random.Next(0, 10), new TickEvent(id, 1));
+            StartOutboundLoops(replica);
         }
         for (int c = 1; c <= settings.Clients; c++)
         {
@@ -274,6 +310,10 @@ public sealed class SimulatedCluster
         {
             Schedule(_random.Next(0, 4000), new PartitionEvent());
         }
+        for (int f = 0; f < settings.LinkFaults; f++)
+        {
+            Schedule(_random.Next(0, 4000), new LinkFaultEvent());
+        }
     }
 
     /// <summary>Operations performed, for the summary line.</summary>
@@ -288,39 +328,23 @@ public sealed class SimulatedCluster
     /// <summary>What the fault injection did.</summary>
     public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
         _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
-        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _rejoins, _freshStarts, _catchUps, _pauses, _partitions);
+        _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _rejoins, _freshStarts, _catchUps, _pauses, _partitions,
+        _linkFaults, _linkFaultsAmidOthers, _envelopesLost, _duplicatesDropped, _resumes, _resentEnvelopes, _disposablesDropped,
+        _probes?.Count(p => p.CompletedAt is not null) ?? 0, SlowestProbeMs);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
     {
-        long lastActivity = 0;
         while (_events.TryDequeue(out var next, out var at))
         {
             _now = at.Time;
-            // Quiescence is measured from the moment the clients are done and every replica is up
-            // (no crash is started once the clients are done, so every replica comes back).
-            bool settled = ClientsDone && _replicas.Values.All(r => r.Up && r.HeldWhilePaused is null) && _cutLinks.Count == 0;
-            if (settled && _now > lastActivity + _settings.QuiesceMs)
+            if (Finished())
             {
                 break;
             }
-            if (!settled)
-            {
-                lastActivity = _now;
-            }
-            if (TargetOf(next) is int target && _replicas[target].HeldWhilePaused is { } held)
-            {
-                held.Add(next);
-                continue;
-            }
-            if (next is PeerDelivery cut && _cutLinks.TryGetValue((cut.From, cut.To), out var waiting))
-            {
-                waiting.Messages.Add(cut);
-                continue;
-            }
             try
             {
-                Handle(next);
+                Dispatch(next);
             }
             catch (SimulationFailure)
             {
@@ -333,33 +357,104 @@ public sealed class SimulatedCluster
                 // cluster never raises any of them, so each one fails the run with its seed.
                 Fail($"{e.GetType().Name} handling {next.GetType().Name}: {e.Message}", e);
             }
+            if (_probes is null && ClientsDone)
+            {
+                if (EveryFaultHealed())
+                {
+                    StartProbes();
+                }
+                else
+                {
+                    _clientsDoneAt ??= _now;
+                    if (_now - _clientsDoneAt > NeverHealsMs)
+                    {
+                        Fail($"the faults never healed in {NeverHealsMs} ms after the clients were done: {DescribeUnhealed()}");
+                    }
+                }
+            }
         }
         CheckQuiescent();
         CheckEveryDiskRecoversTheLiveState();
         AppendFinalReads();
-        var verdict = LinearizabilityChecker.Check(_history, TimeSpan.FromSeconds(30));
+        var verdict = LinearizabilityChecker.Check(HistoryForChecking(), TimeSpan.FromSeconds(30));
         if (!verdict.IsLinearizable)
         {
             Fail($"history {verdict.Verdict}: {verdict.Explanation}");
         }
     }
 
+    // No fault starts once the clients are done, so the last one heals within a few seconds
+    // (the longest pause or partition, a restart, the redial backoff); far longer means a
+    // replica or a link is stuck.
+    private const long NeverHealsMs = 60_000;
+    private long? _clientsDoneAt;
+
+    // Every replica up, none paused or about to crash, no link cut, every connection up.
+    private bool EveryFaultHealed() =>
+        _replicas.Values.All(r => r.Up && r.HeldWhilePaused is null && r.CrashInDrain is null) && _cutLinks.Count == 0 && EveryLinkConnected();
+
+    private string DescribeUnhealed() =>
+        $"down [{string.Join(",", _replicas.Values.Where(r => !r.Up).Select(r => r.Id))}], paused [{string.Join(",", _replicas.Values.Where(r => r.HeldWhilePaused is not null).Select(r => r.Id))}], " +
+        $"cut links {_cutLinks.Count}, links: {DescribeLinks()}";
+
+    // An event on its way: across the network first (a cut link holds it), then into the process
+    // (a paused one holds it). What a paused process held had already crossed the network.
+    private void Dispatch(Event e)
+    {
+        if (WireOf(e) is { } wire && _cutLinks.TryGetValue(wire, out var waiting))
+        {
+            waiting.Messages.Add(e);
+            return;
+        }
+        if (TargetOf(e) is int target && _replicas[target].HeldWhilePaused is { } held)
+        {
+            held.Add(e);
+            return;
+        }
+        Handle(e);
+    }
+
+    // Writes whose outcome the client never learned (a timeout, an error such as the refusal of a
+    // removed replica) but that no replica ever delivered, not even in memory before a crash,
+    // changed nothing any read could see, so the checker need not place them: each one it must
+    // place, or leave out, doubles its search, and a run with a removed replica refusing many
+    // writes could exhaust its time budget. Every unknown write that was delivered anywhere stays.
+    private List<KvOperation> HistoryForChecking()
+    {
+        var drop = _unknownWrites.Where(w => !_deliveredAnywhere.Contains((w.ClientId, w.Sequence))).Select(w => w.Index).ToHashSet();
+        return [.. _history.Where((_, i) => !drop.Contains(i))];
+    }
+
     private bool ClientsDone => _clients.All(c => c.Done >= _settings.OpsPerClient && c.Pending.Count == 0);
 
     private void Schedule(long delay, Event e) => _events.Enqueue(e, (_now + delay, ++_order));
 
+    // The process an event happens in (paused, it waits).
     private static int? TargetOf(Event e) => e switch
     {
         TickEvent t => t.Replica,
-        PeerDelivery d => d.To,
         ClientArrival a => a.Replica,
+        DialEvent d => d.Replica,
+        HelloArrival h => h.Connection.To,
+        HelloAcceptedArrival h => h.Connection.From,
+        EnvelopeArrival a => a.Connection.To,
+        ConnectionLost l => l.Connection.From,
+        _ => null,
+    };
+
+    // The direction of the network an event crosses (cut, it waits).
+    private static (int From, int To)? WireOf(Event e) => e switch
+    {
+        HelloArrival h => (h.Connection.From, h.Connection.To),
+        HelloAcceptedArrival h => (h.Connection.To, h.Connection.From),
+        EnvelopeArrival { Queued: false } a => (a.Connection.From, a.Connection.To),
         _ => null,
     };
 
     private sealed class CutLink(long partition)
     {
         public long Partition { get; } = partition;
-        public List<PeerDelivery> Messages { get; } = [];
+        public List<Event> Messages { get; } = [];
     }
 
     // Links cut by a partition, each with what waits to cross it.
@@ -368,9 +463,10 @@ public sealed class SimulatedCluster
 
     private void StartPartition()
     {
-        // One fault of this kind at a time, and not during a pause: what waits on a cut link and
-        // what waits for a paused replica then never interleave, so FIFO order is kept simply.
-        if (ClientsDone || _cutLinks.Count > 0 || _replicas.Values.Any(r => r.HeldWhilePaused is not null))
+        // One partition at a time (each link is cut by at most one). It may overlap a pause:
+        // what waited on a cut link crosses the network at the heal and then, if its replica is
+        // still paused, waits behind what that replica already holds (see Dispatch).
+        if (ClientsDone || _cutLinks.Count > 0)
         {
             return;
         }
@@ -407,7 +503,7 @@ public sealed class SimulatedCluster
         Schedule(_random.Next(300, 4001), new HealEvent(partition));
     }
 
-    // The links come back; what waited crosses first, in order (FIFO per link).
+    // The links come back; what waited crosses first, in order (FIFO per connection).
     private void Heal(long partition)
     {
         foreach (var (link, cut) in _cutLinks.Where(c => c.Value.Partition == partition).ToList())
@@ -415,7 +511,7 @@ public sealed class SimulatedCluster
             _cutLinks.Remove(link);
             foreach (var message in cut.Messages)
             {
-                Handle(message);
+                Dispatch(message);
             }
         }
     }
@@ -423,7 +519,7 @@ public sealed class SimulatedCluster
     private void StartPause()
     {
         var candidates = _replicas.Values.Where(r => r.Up && r.HeldWhilePaused is null && r.CrashInDrain is null).ToList();
-        if (candidates.Count == 0 || ClientsDone || _cutLinks.Count > 0)
+        if (candidates.Count == 0 || ClientsDone)
         {
             return;
         }
@@ -461,8 +557,29 @@ public sealed class SimulatedCluster
                 Schedule(5 + _random.Next(0, 6), tick);
                 break;
             }
-            case PeerDelivery d:
-                Deliver(d);
+            case DialEvent dial:
+                Dial(dial);
+                break;
+            case HelloArrival hello:
+                AnswerHello(hello.Connection);
+                break;
+            case HelloAcceptedArrival accepted:
+                CompleteHandshake(accepted);
+                break;
+            case EnvelopeArrival envelope:
+                ArriveEnvelope(envelope);
+                break;
+            case ConnectionLost lost:
+                LoseConnection(lost.Connection);
+                break;
+            case LinkFaultEvent:
+                StartLinkFault();
+                break;
+            case ProbeRetry retry:
+                SendProbe(_probes![retry.Replica - 1]);
+                break;
+            case ProbeDeadline:
+                CheckProbesAtDeadline();
                 break;
             case ClientArrival a:
             {
@@ -475,6 +592,9 @@ public sealed class SimulatedCluster
                 Drain(r);
                 break;
             }
+            case ClientReplyArrival reply when reply.Client >= ProbeConnectionBase:
+                OnProbeReply(reply.Client - ProbeConnectionBase, reply.Reply);
+                break;
             case ClientReplyArrival reply:
                 Complete(reply.Client, reply.Reply);
                 break;
@@ -503,52 +623,6 @@ public sealed class SimulatedCluster
                 Resume(_replicas[resume.Replica]);
                 break;
         }
-    }
-
-    private void Deliver(PeerDelivery d)
-    {
-        var to = _replicas[d.To];
-        var from = _replicas[d.From];
-        // A connection lives as long as both processes: anything in flight from or to an old
-        // incarnation is lost with its connection.
-        if (!to.Up || to.Incarnation != d.ToInc || from.Incarnation != d.FromInc)
-        {
-            return;
-        }
-        if (d.Message is null)
-        {
-            // A new connection from a restarted peer: it may have lost what it had not logged,
-            // and its old connection took our queued messages with it.
-            to.Connected[d.From] = d.FromInc;
-            to.LiveCore.OnPeerRestarted(d.From);
-        }
-        else
-        {
-            if (to.Connected[d.From] != d.FromInc)
-            {
-                // The restart notice is the first thing on the new connection (FIFO), so this
-                // means the simulated network is broken, not the core.
-                Fail($"replica {d.To} got a message from incarnation {d.FromInc} of replica {d.From} before learning it restarted");
-            }
-            if (Trace && Environment.GetEnvironmentVariable("SIM_TRACE_LINK") is { } link && link == $"{d.From}>{d.To}")
-            {
-                Console.WriteLine($"t={_now} r{d.To} from r{d.From}: {d.Message.GetType().Name}{(d.Message is OrderBatch b ? $" view {b.View} writes {string.Join(",", b.Writes.Select(w => w.Time))}" : "")}");
-            }
-            if (Trace && Environment.GetEnvironmentVariable("SIM_TRACE_READS") is not null && d.Message is ReadQuery or ReadAnswer)
-            {
-                Console.WriteLine($"t={_now} r{d.To} from r{d.From}: {(d.Message is ReadQuery q ? $"query {q.ReadId} {q.Key}" : d.Message is ReadAnswer a ? $"answer {a.ReadId} {(a.Value is { } v ? System.Text.Encoding.UTF8.GetString(v) : "-")} @{a.VersionTime}.{a.VersionReplica}" : "")}");
-            }
-            try
-            {
-                to.LiveCore.OnPeerMessage(d.From, d.Message);
-            }
-            catch (FellBehindException)
-            {
-                StartAfresh(to);
-                return;
-            }
-        }
-        Drain(to);
     }
 
     // Acts on the core's Ready exactly as the Node must: persist (held writes, then the
@@ -634,8 +708,9 @@ public sealed class SimulatedCluster
                 int sent = _random.Next(messages.Count + 1);
                 foreach (var message in messages.Take(sent))
                 {
-                    Send(r, message.To, message.Message);
+                    Enqueue(r, message.To, message.Message);
                 }
+                Flush(r, link.Key);
                 _unsentMessages += messages.Count - sent;
             }
             _crashesMidSend++;
@@ -657,7 +732,11 @@ public sealed class SimulatedCluster
         r.Log.Write(batch);
         foreach (var message in ready.Messages)
         {
-            Send(r, message.To, message.Message);
+            Enqueue(r, message.To, message.Message);
+        }
+        foreach (int peer in ready.Messages.Select(m => m.To).Distinct())
+        {
+            Flush(r, peer);
         }
         foreach (var reply in ready.Replies)
         {
@@ -715,23 +794,6 @@ public sealed class SimulatedCluster
         r.Log.Write(_scratch.WrittenSpan);
     }
 
-    private void Send(SimReplica from, int to, PeerMessage message)
-    {
-        // A copy through the wire format, so no replica shares an object with another.
-        var copy = MessagePackSerializer.Deserialize<PeerMessage>(MessagePackSerializer.Serialize(message, FrameCodec.Options), FrameCodec.Options);
-        SendOnLink(from, to, copy);
-    }
-
-    private void SendOnLink(SimReplica from, int to, PeerMessage? message)
-    {
-        // Usually a few milliseconds, sometimes a long stall; never ahead of an earlier message
-        // on the same link (FIFO), but links overtake each other freely.
-        long delay = _random.Next(100) < 5 ? _random.Next(50, 250) : _random.Next(0, 15);
-        long at = Math.Max(_now + delay, _linkTail.GetValueOrDefault((from.Id, to)));
-        _linkTail[(from.Id, to)] = at;
-        _events.Enqueue(new PeerDelivery(from.Id, from.Incarnation, to, from.Connected[to], message), (at, ++_order));
-    }
-
     private void StartCrash()
     {
         if (ClientsDone)
@@ -776,6 +838,7 @@ public sealed class SimulatedCluster
         {
             Console.WriteLine($"t={_now} r{r.Id}: crash (delivered through {r.LiveCore.LastDelivered})");
         }
+        BreakConnectionsOf(r);
         r.Core = null;
         r.Store = null;
         r.CrashInDrain = null;
@@ -793,6 +856,8 @@ public sealed class SimulatedCluster
         {
             Console.WriteLine($"t={_now} r{r.Id}: fell behind; starting afresh with a catch-up");
         }
+        // The old host's connections close with it; the new one dials with a new incarnation.
+        BreakConnectionsOf(r);
         r.Core = null;
         r.Store = null;
         r.CrashInDrain = null;
@@ -889,23 +954,10 @@ public sealed class SimulatedCluster
         r.Incarnation++;
         r.Store = store;
         r.Core = new ReplicaCore(r.Options, store, recovered);
-        foreach (var peer in _replicas.Values.Where(p => p.Id != r.Id))
-        {
-            // Every connection is new; to a peer that is up, the first thing on it says so. A
-            // peer that is down learns nothing now: it restarts fresh and connects to us itself.
-            r.Connected[peer.Id] = peer.Incarnation;
-            if (peer.Up)
-            {
-                SendOnLink(r, peer.Id, null);
-                if (_random.Next(10) == 0)
-                {
-                    // The Node has a connection each way and may notice the new incarnation on
-                    // both: telling the core twice must be harmless.
-                    SendOnLink(r, peer.Id, null);
-                    _repeatedNotices++;
-                }
-            }
-        }
+        // A new process knows no peer: every link is fresh, and it dials every peer at once.
+        // Each peer learns of the restart from the first handshake with it, either way.
+        r.Links = FreshLinks(r.Id, _replicas.Keys);
+        StartOutboundLoops(r);
         Schedule(_random.Next(0, 10), new TickEvent(r.Id, r.Incarnation));
         Drain(r);
     }
@@ -1018,6 +1070,10 @@ public sealed class SimulatedCluster
             Operation.Delete => KvOperationKind.Delete,
             _ => KvOperationKind.Get,
         };
+        if (kind != KvOperationKind.Get && outcome == KvOutcomeKind.Unknown)
+        {
+            _unknownWrites.Add((_history.Count, client.ClientId, request.Sequence));
+        }
         _history.Add(new KvOperation(client.Id, request.Key, kind, request.Value, outcome, output,
             invokedAt, outcome == KvOutcomeKind.Unknown ? long.MaxValue : _now));
         Schedule(_random.Next(0, 10), new ClientStart(client.Id));
@@ -1056,6 +1112,7 @@ public sealed class SimulatedCluster
             _canonicalDuplicate.Add(delivered.Duplicate);
         }
         var clientWrite = (delivered.Command.ClientId, delivered.Command.Sequence);
+        _deliveredAnywhere.Add(clientWrite);
         bool applied = !delivered.Duplicate && delivered.Command.ClientId != 0;
         if (applied && !r.Applied.Add(clientWrite))
         {
@@ -1110,26 +1167,30 @@ public sealed class SimulatedCluster
 
     private void CheckQuiescent()
     {
+        foreach (var r in _replicas.Values.Where(r => !r.Up))
+        {
+            Fail($"replica {r.Id} is still down at the end of the run");
+        }
+        var (number, members) = MajorityView();
         foreach (var r in _replicas.Values)
         {
-            if (!r.Up)
+            // Every replica a view change removed has rejoined by now: the network is whole, and
+            // every replica is a member of the majority view.
+            if (!members.Contains(r.Id) || r.LiveCore.Removed || r.LiveCore.Wedged || r.LiveCore.ViewNumber != number)
             {
-                Fail($"replica {r.Id} is still down at the end of the run");
+                Fail($"liveness: after the network quieted, replica {r.Id} is not back in view {number} [{string.Join(",", members)}]; {DescribeViews()}");
             }
-            // Every replica a view change removed has rejoined by now: the network is whole.
-            if (r.LiveCore.Removed || r.LiveCore.Wedged || r.LiveCore.ViewNumber != _replicas.Values.Max(x => x.LiveCore.ViewNumber)
-                || r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count)
+            if (r.LiveCore.PendingWrites != 0 || r.DeliveredCount != _canonical.Count)
             {
-                Fail($"liveness: after the network quieted, replica {r.Id} delivered {r.DeliveredCount} of {_canonical.Count} writes with {r.LiveCore.PendingWrites} still held; views: {string.Join("; ", _replicas.Values.Select(x => $"{x.Id}: view {x.LiveCore.ViewNumber} [{string.Join(",", x.LiveCore.Members)}]{(x.LiveCore.Wedged ? " wedged" : "")}{(x.LiveCore.Removed ? " removed" : "")} suspects [{string.Join(",", x.LiveCore.Suspected)}]"))}");
+                Fail($"liveness: after the network quieted, replica {r.Id} delivered {r.DeliveredCount} of {_canonical.Count} writes with {r.LiveCore.PendingWrites} still held; {DescribeViews()}");
             }
         }
-        var members = _replicas.Values.ToList();
-        var reference = Contents(members[0].LiveStore);
-        foreach (var r in members)
+        var reference = Contents(_replicas[members[0]].LiveStore);
+        foreach (int m in members)
         {
-            if (Contents(r.LiveStore) != reference)
+            if (Contents(_replicas[m].LiveStore) != reference)
             {
-                Fail($"replica {r.Id}'s store differs from replica {members[0].Id}'s after quiescence");
+                Fail($"replica {m}'s store differs from replica {members[0]}'s after quiescence");
             }
         }
         var unfinished = _clients.Where(c => c.Done < _settings.OpsPerClient).Select(c => c.Id).ToList();
@@ -1169,8 +1230,8 @@ public sealed class SimulatedCluster
     // and then lost (to a crash, or anything else) makes the history non-linearizable.
     private void AppendFinalReads()
     {
-        var members = _replicas.Values.ToList();
-        var store = members[_random.Next(members.Count)].LiveStore;
+        var (_, members) = MajorityView();
+        var store = _replicas[members[_random.Next(members.Length)]].LiveStore;
         for (int k = 0; k < _settings.Keys; k++)
         {
             string key = "k" + k;

@@ -22,12 +22,22 @@ public sealed class SimulationTests
     private static int SeedCount =>
         int.TryParse(Environment.GetEnvironmentVariable("SIM_SEEDS"), NumberStyles.Integer, CultureInfo.InvariantCulture, out int n) && n > 0 ? n : 2000;
 
-    // The main sweep crashes replicas (two to five crash events per run) on the real store.
+    // The main sweep crashes replicas (two to five crash events per run) on the real store, and
+    // breaks one to four connections per run.
     private static SimulationSettings SettingsFor(long seed) =>
-        new() { Replicas = seed % 2 == 0 ? 3 : 5, Clients = 3 + (int)(Math.Abs(seed) % 4), OpsPerClient = 25, Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4), Pauses = (int)(Math.Abs(seed) / 8 % 3), Partitions = (int)(Math.Abs(seed) / 24 % 3),
+        new()
+        {
+            Replicas = seed % 2 == 0 ? 3 : 5,
+            Clients = 3 + (int)(Math.Abs(seed) % 4),
+            OpsPerClient = 25,
+            Crashes = 2 + (int)(Math.Abs(seed) / 2 % 4),
+            Pauses = (int)(Math.Abs(seed) / 8 % 3),
+            Partitions = (int)(Math.Abs(seed) / 24 % 3),
+            LinkFaults = 1 + (int)(Math.Abs(seed) / 72 % 4),
             // One run in five keeps only a few recent writes, so removed replicas often fall
             // further behind than that and rejoin through a fresh start and a snapshot catch-up.
-            RecentDeliveredWrites = Math.Abs(seed) / 72 % 5 == 0 ? 4 : 50_000 };
+            RecentDeliveredWrites = Math.Abs(seed) / 288 % 5 == 0 ? 4 : 50_000,
+        };
 
     private static (int Ops, int Writes, int MaxInFlight, SimulationStats Stats) RunSeed(long seed)
     {
@@ -209,6 +219,8 @@ public sealed class SimulationTests
         b.Run();
         Assert.That((a.Operations, a.WritesDelivered, a.Stats), Is.EqualTo((b.Operations, b.WritesDelivered, b.Stats)));
         Assert.That(a.Stats.Crashes, Is.GreaterThan(0), "seed 77 crashes a replica, so replay covers crashes too");
+        Assert.That(a.Stats.LinkFaults, Is.GreaterThan(0), "seed 77 breaks a connection, so replay covers link faults too");
+        Assert.That(a.Stats.EnvelopesLost, Is.GreaterThan(0), "seed 77 loses envelopes in flight");
     }
 
     [Test]
@@ -235,6 +247,14 @@ public sealed class SimulationTests
             Assert.That(stats.CatchUps, Is.GreaterThan(0), "start-up catch-ups from a member's snapshot and log");
             Assert.That(stats.Pauses, Is.GreaterThan(0), "pauses (false suspicions when long)");
             Assert.That(stats.Partitions, Is.GreaterThan(0), "partitions");
+            Assert.That(stats.LinkFaults, Is.GreaterThan(0), "link faults (connections broken)");
+            Assert.That(stats.LinkFaultsAmidOtherFaults, Is.GreaterThan(0), "link faults while a replica is down or paused, or a link is cut");
+            Assert.That(stats.EnvelopesLost, Is.GreaterThan(0), "envelopes lost in flight with a broken connection");
+            Assert.That(stats.Resumes, Is.GreaterThan(0), "links resumed by the handshake after a break");
+            Assert.That(stats.ResentEnvelopes, Is.GreaterThan(0), "unconfirmed envelopes sent again on a resume");
+            Assert.That(stats.DuplicatesDropped, Is.GreaterThan(0), "envelopes that arrived twice and were dropped by the link");
+            Assert.That(stats.DisposablesDropped, Is.GreaterThan(0), "write-free batches and read traffic not buffered while a link was down");
+            Assert.That(stats.LivenessProbes, Is.GreaterThan(0), "writes completed after every fault healed");
             Assert.That(stats.TornCrashes, Is.GreaterThan(0), "torn crashes");
             Assert.That(stats.TornEntriesLost, Is.GreaterThan(0), "log records lost to a torn write");
             Assert.That(stats.TornTailsTruncated, Is.GreaterThan(0), "torn tails found and truncated on restart");
@@ -250,6 +270,53 @@ public sealed class SimulationTests
             Assert.That(stats.UnsentMessages, Is.GreaterThan(0), "messages lost to a crash while sending");
             Assert.That(stats.CoveredEntriesKept, Is.GreaterThan(0), "log records a snapshot covers left for recovery to skip");
         });
+    }
+
+    [Test]
+    public void The_checks_catch_a_link_that_hands_duplicates_to_the_core()
+    {
+        // Not vacuous: link faults make envelopes arrive twice, and a link that let the second
+        // copy through would feed the core a message it already had. Some seed must expose it.
+        string? caught = null;
+        int seeds = 0;
+        for (long seed = 1; seed <= 400 && caught is null; seed++)
+        {
+            seeds++;
+            try
+            {
+                new SimulatedCluster(seed, SettingsFor(seed) with { TransportFault = TransportFault.DuplicatesReachTheCore }).Run();
+            }
+            catch (SimulationFailure e)
+            {
+                caught = e.Message;
+            }
+        }
+        Assert.That(caught, Is.Not.Null, "400 seeds with duplicates handed to the core all passed the checks");
+        TestContext.Out.WriteLine($"caught after {seeds} seeds: {caught!.Split('\n')[0]}");
+        Assert.That(caught, Does.StartWith("seed ").And.Contain("SEED="));
+    }
+
+    [Test]
+    public void The_liveness_check_fails_a_seed_whose_writes_outlast_the_bound()
+    {
+        // Not vacuous: the probe writes take real simulated time after the faults heal (a round
+        // of acknowledgements from every member, often a view change to finish first), so with a
+        // bound far below that some seed fails, naming the replicas whose writes were stuck.
+        string? caught = null;
+        for (long seed = 1; seed <= 300 && caught is null; seed++)
+        {
+            try
+            {
+                new SimulatedCluster(seed, SettingsFor(seed) with { LivenessBoundMs = 100 }).Run();
+            }
+            catch (SimulationFailure e) when (e.Message.Contains("liveness:", StringComparison.Ordinal))
+            {
+                caught = e.Message;
+            }
+        }
+        Assert.That(caught, Is.Not.Null, "300 seeds all completed their writes within 100 ms of the last fault healing");
+        TestContext.Out.WriteLine($"caught: {caught}");
+        Assert.That(caught, Does.StartWith("seed ").And.Contain("100 ms after every fault healed").And.Contain("have not completed").And.Contain("SEED="));
     }
 
     [Test]
