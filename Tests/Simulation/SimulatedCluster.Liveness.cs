@@ -10,9 +10,8 @@ namespace KvReplica.Tests.Simulation;
 // with the same sequence number, as a client library does. Within the bound, every replica that is
 // a member of the current majority view must have answered its write with OK.
 //
-// A replica outside that view may refuse: on this branch a removed replica stays out. When
-// rejoin lands the definition still holds unchanged: a rejoined replica is a member again and its
-// write must then complete in time too.
+// A replica outside that view may refuse; at the very end every replica must be back in it
+// (CheckQuiescent), and a rejoined replica's write must complete in time like any member's.
 public sealed partial class SimulatedCluster
 {
     // Replies to probes come on connection ids above every client's.
@@ -23,6 +22,10 @@ public sealed partial class SimulatedCluster
     private const long ProbeSettleMs = 1000;
 
     private sealed record ProbeRetry(int Replica) : Event;
+    // No answer within this long: the request died with its replica's process (a replica that fell
+    // behind starts afresh), so the probe client sends it again, as a client library would.
+    private sealed record ProbeTimeout(int Replica, long RequestId) : Event;
+    private const long ProbeAttemptTimeoutMs = 1000;
     private sealed record ProbeDeadline : Event;
 
     private sealed class Probe(int replica, long sequence)
@@ -100,6 +103,17 @@ public sealed partial class SimulatedCluster
         };
         probe.RequestId = request.RequestId;
         Schedule(_random.Next(0, 4), new ClientArrival(probe.Replica, _replicas[probe.Replica].Incarnation, ProbeConnectionBase + probe.Replica, request));
+        Schedule(ProbeAttemptTimeoutMs, new ProbeTimeout(probe.Replica, request.RequestId));
+    }
+
+    private void OnProbeTimeout(ProbeTimeout timeout)
+    {
+        var probe = _probes![timeout.Replica - 1];
+        if (probe.RequestId == timeout.RequestId && probe.CompletedAt is null && !probe.Abandoned)
+        {
+            probe.LastAnswer = $"no answer within {ProbeAttemptTimeoutMs} ms";
+            SendProbe(probe);
+        }
     }
 
     private void OnProbeReply(int replica, ClientReply reply)

@@ -575,6 +575,9 @@ public sealed partial class SimulatedCluster
             case LinkFaultEvent:
                 StartLinkFault();
                 break;
+            case ProbeTimeout probeTimeout:
+                OnProbeTimeout(probeTimeout);
+                break;
             case ProbeRetry retry:
                 SendProbe(_probes![retry.Replica - 1]);
                 break;
