@@ -73,7 +73,7 @@ internal sealed partial class FaultCluster : IAsyncDisposable
         var ids = Enumerable.Range(1, count).ToList();
         // In namespaces every replica has an address of its own, so one port serves all.
         var addresses = lab is null
-            ? ids.Zip(FreeLoopbackPorts(count), (id, port) => (Id: id, Host: "127.0.0.1", Port: port)).ToList()
+            ? ids.Zip(KvReplica.Tests.Integration.LocalCluster.FreePorts(count), (id, port) => (Id: id, Host: "127.0.0.1", Port: port)).ToList()
             : ids.Select(id => (Id: id, Host: lab.Address(id), Port: 7100)).ToList();
         string json = $$"""
             {
@@ -343,21 +343,6 @@ internal sealed partial class FaultCluster : IAsyncDisposable
                 {
                 }
             }
-        }
-    }
-
-    private static int[] FreeLoopbackPorts(int count)
-    {
-        // Every probe stays open until all are chosen, or the OS could hand out one port twice.
-        var probes = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
-        try
-        {
-            probes.ForEach(p => p.Start());
-            return [.. probes.Select(p => ((IPEndPoint)p.LocalEndpoint).Port)];
-        }
-        finally
-        {
-            probes.ForEach(p => p.Stop());
         }
     }
 

@@ -250,7 +250,7 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     // Distinct free ports: every probe stays open until all are chosen, or the OS could hand
     // the same port out twice (it did, and the replicas refused a cluster.json naming it twice).
-    private static int[] FreePorts(int count)
+    internal static int[] FreePorts(int count)
     {
         var probes = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToList();
         try
