@@ -120,7 +120,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             {
                 // The peers delivered more while the transfer ran; a view change catches this
                 // replica up on those from memory (design.md §9) rather than another transfer.
-                return (store, recovered);
+                // The log it copied holds the peer's promises, not this replica's: taking them as
+                // its own would make it refuse the very view change that adds it back.
+                return (store, recovered with { LastJoin = null });
             }
             var ahead = await FindPeerAheadAsync(recovered, ct).ConfigureAwait(false);
             if (ahead is null)

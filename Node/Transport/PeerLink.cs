@@ -31,6 +31,10 @@ internal sealed class PeerLink
     private readonly object _gate = new();
     private ReliableLink _link = new();
     private readonly Channel<bool> _wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+    // Set when the peer dials in while our own dial is backing off: it is up now, so dial at once
+    // (a restarted peer asking to rejoin must hear the view change that adds it within the
+    // suspicion timeout, not after a backoff of up to two seconds).
+    private readonly Channel<bool> _redialNow = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly NodeIdentity _self;
     private readonly ClusterConfig _config;
     private readonly ILogger _logger;
@@ -146,6 +150,10 @@ internal sealed class PeerLink
         {
             _inbound?.Abort();
             _inbound = connection;
+            if (!_outboundUp)
+            {
+                _redialNow.Writer.TryWrite(true);
+            }
             return new HelloAccepted
             {
                 ProtocolVersion = ProtocolVersion.Current,
@@ -213,15 +221,18 @@ internal sealed class PeerLink
                 _logger.LogDebug("cannot reach peer {PeerId} at {Host}:{Port}: {Reason}", PeerId, Address.Host, Address.Port, failure);
             }
             lastFailure = failure;
-            try
+            _redialNow.Reader.TryRead(out _);
+            using (var waiting = CancellationTokenSource.CreateLinkedTokenSource(stopping))
             {
-                await Task.Delay(backoff, stopping).ConfigureAwait(false);
+                var redial = _redialNow.Reader.WaitToReadAsync(waiting.Token).AsTask();
+                bool dialedIn = await Task.WhenAny(Task.Delay(backoff, waiting.Token), redial).ConfigureAwait(false) == redial && redial.IsCompletedSuccessfully;
+                await waiting.CancelAsync().ConfigureAwait(false);
+                if (stopping.IsCancellationRequested)
+                {
+                    return;
+                }
+                backoff = dialedIn ? MinBackoff : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
             }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
         }
     }
 

@@ -85,12 +85,13 @@ public sealed partial class ReplicaCore
 
     private void AskToRejoin()
     {
-        if (!_removed || _installedView is null || _now - _lastJoinRequestAt < _options.SuspicionTimeoutMs)
+        // Four times per suspicion timeout: a request that finds the coordinator busy is not kept.
+        if (!_removed || _installedView is null || _now - _lastJoinRequestAt < _options.SuspicionTimeoutMs / 4)
         {
             return;
         }
         _lastJoinRequestAt = _now;
-        var request = new JoinRequest { DeliveredTime = LastDelivered.Time, DeliveredReplica = LastDelivered.ReplicaId };
+        var request = new JoinRequest { DeliveredTime = LastDelivered.Time, DeliveredReplica = LastDelivered.ReplicaId, View = _viewNumber };
         // To every configured replica, not only the members of the newest view it knows: that
         // view may be old (the coordinator now may be a replica added since).
         foreach (int replica in _configured.Where(r => r != SelfId))
@@ -112,6 +113,11 @@ public sealed partial class ReplicaCore
         int[] alive = AliveMembers(except: from);
         if (_removed || _proposing is not null || alive.Length == 0 || alive[0] != SelfId || alive.Length + 1 < ConfiguredMajority)
         {
+            return;
+        }
+        if (Array.IndexOf(_peers, from) >= 0 && request.View < _peerSince.GetValueOrDefault(from))
+        {
+            // Sent before the view that added it back: it is back already, not asking again.
             return;
         }
         if (!RecentCovers(new Stamp(request.DeliveredTime, request.DeliveredReplica)))

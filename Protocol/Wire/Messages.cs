@@ -391,6 +391,8 @@ public sealed class JoinRequest : PeerMessage
     /// <summary>The stamp of the last write it delivered: the coordinator must still have every later one.</summary>
     [Key(0)] public long DeliveredTime { get; set; }
     [Key(1)] public int DeliveredReplica { get; set; }
+    /// <summary>The newest view the requester knows: a request older than the view that added it back is stale.</summary>
+    [Key(2)] public long View { get; set; }
 }
 
 /// <summary>

@@ -872,12 +872,12 @@ public sealed partial class SimulatedCluster
     // The start-up catch-up: the data directory becomes a copy of the member that delivered most
     // (its snapshot and its whole log, as the catch-up stream sends them), and the checkers
     // follow this replica from that member's position in the agreed order.
-    private void FetchMemberState(SimReplica r)
+    private bool FetchMemberState(SimReplica r)
     {
         var source = _replicas.Values.Where(p => p.Id != r.Id && p.Up && !p.LiveCore.Removed).MaxBy(p => p.DeliveredCount);
         if (source is null)
         {
-            return; // nobody to ask: it recovers its own state and will ask to rejoin again
+            return false; // nobody to ask: it recovers its own state and will ask to rejoin again
         }
         r.Snapshot = source.Snapshot;
         r.Log.SetLength(0);
@@ -886,6 +886,7 @@ public sealed partial class SimulatedCluster
         r.AppliedAt.Clear();
         r.AppliedAt.AddRange(source.AppliedAt);
         _catchUps++;
+        return true;
     }
 
     // A process start on an existing data directory, as the Node will do it: truncate a torn
@@ -896,11 +897,8 @@ public sealed partial class SimulatedCluster
         {
             Console.WriteLine($"t={_now} r{r.Id}: restart");
         }
-        if (r.CatchUpOnRestart)
-        {
-            r.CatchUpOnRestart = false;
-            FetchMemberState(r);
-        }
+        bool caughtUp = r.CatchUpOnRestart && FetchMemberState(r);
+        r.CatchUpOnRestart = false;
         var scan = WriteAheadLog.Scan(r.LogBytes);
         if (scan.TailProblem is not null)
         {
@@ -923,6 +921,11 @@ public sealed partial class SimulatedCluster
             store = (KvStore)_settings.StoreFactory();
         }
         var recovered = Recovery.Rebuild(store, log, out int replayed);
+        if (caughtUp)
+        {
+            // As the Node does: the copied log's promises are the member's, not this replica's.
+            recovered = recovered with { LastJoin = null };
+        }
         _replayed += replayed;
         _recoveredHeld += recovered.Held.Count;
         _restarts++;
