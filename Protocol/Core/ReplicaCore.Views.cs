@@ -180,8 +180,13 @@ public sealed partial class ReplicaCore
         }
         if (_proposing is not null && _now - _proposing.StartedAt > _options.SuspicionTimeoutMs)
         {
-            // Members that did not join in time are suspected, and the next proposal leaves them out.
-            _suspected.UnionWith(_proposing.Members.Where(m => m != SelfId && !_proposing.Joins.ContainsKey(m)));
+            // Abandoned; the next proposal has a higher number, which a member that promised a
+            // competing one accepts, and it reaches a member whose copy died with its process.
+            // A member that did not join is not suspected for that alone: one that is gone falls
+            // silent and is suspected as usual, and one cut off from us says so in its batches.
+            // Suspecting it sooner would remove it while it still holds its local-read lease,
+            // which assumes no view leaves it out before it was silent for the suspicion
+            // timeout (the simulation found a stale local read from exactly that).
             _proposing = null;
         }
         MaybePropose();
