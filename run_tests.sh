@@ -6,6 +6,9 @@
 #   ./run_tests.sh                       everything
 #   SEED=n ./run_tests.sh                replay exactly one simulation seed (simulation only)
 #   SIM_SEEDS=20000 ./run_tests.sh       more simulation seeds
+#   SIM_TRACE=1 SEED=n ./run_tests.sh    also print the seed's crashes, views, rebases and replies
+#                                        (SIM_TRACE_KEY=k1: deliveries of one key; SIM_TRACE_LINK=1>2:
+#                                        what crosses one link; SIM_TRACE_READS=1: read traffic)
 #   ./run_tests.sh --filter Category=Unit   any dotnet test filter
 #   HISTORY=/tmp/history.jsonl ./run_tests.sh --filter Name=Replay_a_saved_history_when_HISTORY_is_set
 #                                        check a saved fault-suite history again (copy it out of

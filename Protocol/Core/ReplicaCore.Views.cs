@@ -64,8 +64,8 @@ public sealed partial class ReplicaCore
     private long _caughtUpFor;
     // Batches from members of a view this replica has not installed yet, in arrival order.
     private readonly List<(int From, OrderBatch Batch)> _earlyBatches = [];
-    // For each peer, the view in which it last became a peer of this replica (0: from the start).
-    // Its batches from earlier views are stale: what they carried was sent again in that view.
+    // For each peer, the view in which it last became a peer of this replica (0: from the start):
+    // a join request it sent before that view is a late copy, not a new request.
     private readonly Dictionary<int, long> _peerSince = new();
 
     private void Remember(Stamp stamp, WriteEntry entry)

@@ -283,10 +283,6 @@ public sealed partial class ReplicaCore
                 throw FellBehind(from, refused);
             case JoinRefused:
                 break;
-            case OrderBatch batch when batch.View < _peerSince.GetValueOrDefault(from):
-                // Sent before the view that made it a peer again (a delayed message from an
-                // earlier membership): its writes came again with that view's re-send.
-                break;
             case OrderBatch batch:
                 ReceiveBatch(from, batch);
                 break;
