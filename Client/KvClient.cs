@@ -34,6 +34,7 @@ public sealed class KvClient : IAsyncDisposable
     private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(1);
 
     private readonly ClusterConfig _config;
+    private readonly DialSettings _dial;
     private readonly ReadMode _readMode;
     private readonly TimeSpan _requestTimeout;
     // How long one replica may stay silent on a request before the client tries the next one.
@@ -61,6 +62,7 @@ public sealed class KvClient : IAsyncDisposable
             throw new ArgumentException("the cluster configuration lists no replicas", nameof(config));
         }
         _config = config;
+        _dial = DialSettings.ForClient(config, options.Credentials);
         _readMode = options.ReadMode;
         _requestTimeout = options.RequestTimeout ?? config.ClientRequestTimeout;
         if (_requestTimeout <= TimeSpan.Zero)
@@ -477,7 +479,7 @@ public sealed class KvClient : IAsyncDisposable
             attempt.CancelAfter(_connectAttemptTimeout);
             try
             {
-                var connection = await ReplicaConnection.OpenAsync(address, index, _config, OnReply, OnConnectionClosed, attempt.Token)
+                var connection = await ReplicaConnection.OpenAsync(address, index, _dial, OnReply, OnConnectionClosed, attempt.Token)
                     .ConfigureAwait(false);
                 bool disposed;
                 lock (_gate)

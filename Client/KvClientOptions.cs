@@ -1,3 +1,4 @@
+using KvReplica.Client.Transport;
 using KvReplica.Protocol.Wire;
 
 namespace KvReplica.Client;
@@ -27,4 +28,10 @@ public sealed record KvClientOptions
     /// so that one silent replica cannot eat a whole request's deadline.
     /// </summary>
     public TimeSpan? ConnectAttemptTimeout { get; init; }
+
+    /// <summary>
+    /// The user to authenticate as (SCRAM-SHA-256) when the cluster has TLS on; ignored when it
+    /// has not. Without it, a cluster with TLS refuses the connection with "authentication required".
+    /// </summary>
+    public ClientCredentials? Credentials { get; init; }
 }

@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
@@ -12,39 +11,27 @@ namespace KvReplica.Client;
 /// </summary>
 public static class ReplicaStatusQuery
 {
-    /// <summary>The replica's status; throws <see cref="IOException"/>, socket or frame exceptions when it cannot be had.</summary>
-    public static async Task<ReplicaStatus> AskAsync(ClusterConfig config, ReplicaAddress replica, CancellationToken ct)
+    /// <summary>The replica's status; throws <see cref="IOException"/>, socket, frame or handshake exceptions when it cannot be had.</summary>
+    public static async Task<ReplicaStatus> AskAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
     {
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(replica.Host, replica.Port, ct).ConfigureAwait(false);
-        await using var stream = new NetworkStream(socket, ownsSocket: false);
-        var reader = PipeReader.Create(stream);
-        var writer = PipeWriter.Create(stream);
-        FrameCodec.WriteFrame(writer, new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = config.ClusterName, Kind = PeerKind.Client });
-        await writer.FlushAsync(ct).ConfigureAwait(false);
-        var answer = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "handshake", ct).ConfigureAwait(false);
-        if (answer is HelloRejected rejected)
-        {
-            throw new IOException($"rejected: {rejected.Reason}");
-        }
-        FrameCodec.WriteFrame(writer, new ClientRequest { RequestId = 1, Operation = Operation.Status });
-        await writer.FlushAsync(ct).ConfigureAwait(false);
-        var reply = await ReplicaConnection.ReadFrameAsync(reader, config.MaxFrameBytes, "status", ct).ConfigureAwait(false) as ClientReply;
+        await using var connection = await OneShotConnection.OpenAsync(settings, replica, PeerKind.Client, ct).ConfigureAwait(false);
+        await connection.SendAsync(new ClientRequest { RequestId = 1, Operation = Operation.Status }, ct).ConfigureAwait(false);
+        var reply = await connection.ReadAsync("status", ct).ConfigureAwait(false) as ClientReply;
         return reply?.ReplicaStatus ?? throw new IOException(reply?.ErrorMessage ?? "answered STATUS without a status");
     }
 
     /// <summary>One line per configured replica, as the CLI prints them (lag: how far its delivered stamp trails the most advanced one's, in Lamport time).</summary>
-    public static async Task<IReadOnlyList<string>> DescribeClusterAsync(ClusterConfig config, TimeSpan timeout, CancellationToken ct)
+    public static async Task<IReadOnlyList<string>> DescribeClusterAsync(DialSettings settings, TimeSpan timeout, CancellationToken ct)
     {
-        var answers = await Task.WhenAll(config.Replicas.Select(async replica =>
+        var answers = await Task.WhenAll(settings.Config.Replicas.Select(async replica =>
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
             deadline.CancelAfter(timeout);
             try
             {
-                return (replica, Status: await AskAsync(config, replica, deadline.Token).ConfigureAwait(false), Error: (string?)null);
+                return (replica, Status: await AskAsync(settings, replica, deadline.Token).ConfigureAwait(false), Error: (string?)null);
             }
-            catch (Exception e) when (e is IOException or SocketException or FrameException or OperationCanceledException or Transport.ProtocolViolationException)
+            catch (Exception e) when (e is IOException or SocketException or FrameException or OperationCanceledException or Transport.ProtocolViolationException or HandshakeRejectedException)
             {
                 return (replica, Status: (ReplicaStatus?)null, Error: e is OperationCanceledException ? $"no answer within {timeout.TotalMilliseconds:0} ms" : e.Message);
             }

@@ -6,7 +6,14 @@ namespace KvReplica.Node;
 /// <summary>What the network and the timer hand to the core loop, one at a time, in arrival order.</summary>
 internal abstract record CoreInput;
 
-internal sealed record ClientRequestInput(long ConnectionId, ClientRequest Request) : CoreInput;
+/// <summary>A request from a client connection, with the user it authenticated as (null with authentication off).</summary>
+internal sealed record ClientRequestInput(long ConnectionId, ClientRequest Request, string? User) : CoreInput;
+
+/// <summary>A client is authenticating as <paramref name="User"/>: its SCRAM verifier, from the replicated store (null: no such user).</summary>
+internal sealed record CredentialLookupInput(string User, TaskCompletionSource<KvReplica.Protocol.Auth.ScramCredential?> Credential) : CoreInput;
+
+/// <summary>Whether <paramref name="User"/> holds an administrator role (backup connections).</summary>
+internal sealed record AdminCheckInput(string? User, TaskCompletionSource<bool> Allowed) : CoreInput;
 
 /// <summary>An envelope from the peer's process <paramref name="Incarnation"/> (envelopes of a process since restarted are dropped).</summary>
 internal sealed record PeerEnvelopeInput(PeerLink From, long Incarnation, ReplicaEnvelope Envelope, FramedConnection Connection) : CoreInput;

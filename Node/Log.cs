@@ -35,8 +35,8 @@ internal static partial class Log
     [LoggerMessage(2004, LogLevel.Warning, "handshake with {Remote} rejected: {Reason}")]
     public static partial void HandshakeRejected(ILogger logger, string remote, string reason);
 
-    [LoggerMessage(3000, LogLevel.Debug, "client connection {ConnectionId} from {Remote} opened")]
-    public static partial void ClientOpened(ILogger logger, long connectionId, string remote);
+    [LoggerMessage(3000, LogLevel.Debug, "client connection {ConnectionId} from {Remote} opened as {User}")]
+    public static partial void ClientOpened(ILogger logger, long connectionId, string remote, string user);
 
     [LoggerMessage(3001, LogLevel.Debug, "client connection {ConnectionId} closed: {Reason}")]
     public static partial void ClientClosed(ILogger logger, long connectionId, string reason);
@@ -88,4 +88,16 @@ internal static partial class Log
 
     [LoggerMessage(5011, LogLevel.Error, "still behind after {Attempts} catch-ups ({Reason}); starting anyway, and the core stops this replica if a peer shows it is behind")]
     public static partial void StillBehind(ILogger logger, int attempts, string reason);
+
+    [LoggerMessage(6000, LogLevel.Warning, "TLS handshake with {Remote} failed; connection closed: {Reason}")]
+    public static partial void TlsRefused(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(6001, LogLevel.Warning, "connection from {Remote} claims to be replica {ClaimedId} but presented {Presented}; closed")]
+    public static partial void PeerNotAuthenticated(ILogger logger, string remote, int claimedId, string presented);
+
+    [LoggerMessage(6002, LogLevel.Warning, "{Kind} connection from {Remote} did not authenticate; closed: {Reason}")]
+    public static partial void ClientNotAuthenticated(ILogger logger, string kind, string remote, string reason);
+
+    [LoggerMessage(6003, LogLevel.Warning, "security is off: no tls in the cluster file, so connections are plaintext and clients do not authenticate{Why}")]
+    public static partial void SecurityOff(ILogger logger, string why);
 }

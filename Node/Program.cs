@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using KvReplica.Node;
+using KvReplica.Node.Security;
 using KvReplica.Node.Storage;
 using KvReplica.Protocol.Config;
 using Microsoft.Extensions.DependencyInjection;
@@ -8,10 +9,16 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 
-const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--restore <backup-file>] [--verbose]";
+const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--restore <backup-file>] [--insecure] [--verbose]\n       node certs <config> [--admin-password-file <file>]   (makes the cluster's CA, replica certificates and bootstrap admin)";
+
+if (args.Length > 0 && args[0] == "certs")
+{
+    return CertificateCommand.Run(args[1..], Console.Out, Console.Error);
+}
 
 var positional = new List<string>();
 bool verbose = false;
+bool insecure = false;
 string? dataDirOverride = null;
 string? restoreFrom = null;
 for (int i = 0; i < args.Length; i++)
@@ -23,6 +30,9 @@ for (int i = 0; i < args.Length; i++)
             return 0;
         case "--verbose":
             verbose = true;
+            break;
+        case "--insecure":
+            insecure = true;
             break;
         case "--data-dir":
             if (i + 1 >= args.Length || string.IsNullOrWhiteSpace(args[i + 1]))
@@ -68,6 +78,23 @@ if (config.Find(replicaId) is null)
     return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", 2);
 }
 
+// Secure by default: without tls only loopback addresses may listen, unless the operator says
+// --insecure in so many words.
+var self = config.Find(replicaId)!;
+if (config.Tls is null && !insecure && !IsLoopback(self.Host))
+{
+    return Fail($"replica {replicaId} listens on {self.Host}, which is not a loopback address, and {positional[1]} has no tls: add tls (README, \"Security\"; `node certs {positional[1]}` makes the certificates) or pass --insecure", 2);
+}
+NodeSecurity security;
+try
+{
+    security = NodeSecurity.Load(config, replicaId);
+}
+catch (ConfigException e)
+{
+    return Fail(e.Message, 2);
+}
+
 if (restoreFrom is not null)
 {
     // Seed the data directory and stop: the operator starts the replica as usual afterwards.
@@ -99,6 +126,7 @@ while (true)
     // The host's own lifecycle chatter and its copy of startup failures add nothing to our one line.
     builder.Logging.AddFilter("Microsoft", LogLevel.None);
     builder.Services.AddSingleton(config);
+    builder.Services.AddSingleton(security);
     builder.Services.AddSingleton(new NodeIdentity(replicaId, RandomNumberGenerator.GetInt32(1, int.MaxValue) * 4_294_967_296L + RandomNumberGenerator.GetInt32(0, int.MaxValue), verbose, dataDirOverride));
     builder.Services.AddSingleton<ReplicaService>();
     builder.Services.AddHostedService(sp => sp.GetRequiredService<ReplicaService>());
@@ -119,6 +147,9 @@ while (true)
     }
 }
 return Environment.ExitCode;
+
+static bool IsLoopback(string host) =>
+    host == "localhost" || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address));
 
 static int Fail(string message, int exitCode)
 {

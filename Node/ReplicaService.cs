@@ -2,6 +2,10 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using KvReplica.Client.Transport;
+using KvReplica.Node.Security;
+using KvReplica.Protocol.Auth;
 using System.Threading.Channels;
 using KvReplica.Node.Transport;
 using KvReplica.Protocol.Config;
@@ -30,6 +34,8 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private readonly ClusterConfig _config;
     private readonly ILogger<ReplicaService> _logger;
     private readonly IHostApplicationLifetime _lifetime;
+    private readonly NodeSecurity _security;
+    private readonly DialSettings _dial;
     private ReplicaCore _core = null!;
     private ReplicaStorage? _storage;
     private readonly Dictionary<int, PeerLink> _peers;
@@ -45,14 +51,17 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     /// <summary>The replica stopped to start again afresh in this process (see <see cref="FellBehindException"/>).</summary>
     public bool StartAfreshRequested { get; private set; }
 
-    public ReplicaService(NodeIdentity identity, ClusterConfig config, IHostApplicationLifetime lifetime, ILogger<ReplicaService> logger)
+    public ReplicaService(NodeIdentity identity, ClusterConfig config, NodeSecurity security, IHostApplicationLifetime lifetime, ILogger<ReplicaService> logger)
     {
         _lifetime = lifetime;
         _identity = identity;
         _config = config;
         _logger = logger;
+        _security = security;
+        // Peer links, state queries and catch-up all dial as this replica, with its certificate.
+        _dial = new DialSettings(config, security.Transport, Credentials: null, SelfReplicaId: identity.ReplicaId);
         _peers = config.Replicas.Where(r => r.Id != identity.ReplicaId)
-            .ToDictionary(r => r.Id, r => new PeerLink(r, identity, config, logger, AnnounceRestartAsync));
+            .ToDictionary(r => r.Id, r => new PeerLink(r, identity, _dial, logger, AnnounceRestartAsync));
     }
 
     // Called from a connection's task when a peer's handshake shows a new process; the core loop
@@ -67,6 +76,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         // from a state that is not yet whole.
         string dataDirectory = _identity.DataDirectory ?? _config.DataDirectoryOf(_identity.ReplicaId);
         var (store, recovered) = await RecoverAndCatchUpAsync(dataDirectory, cancellationToken).ConfigureAwait(false);
+        _security.Access.Attach(store);
         _core = new ReplicaCore(new ReplicaCoreOptions
         {
             SelfId = _identity.ReplicaId,
@@ -90,6 +100,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             throw;
         }
         Log.Listening(_logger, self.Id, _config.ClusterName, _listener.LocalEndPoint!.ToString()!);
+        if (_security.Transport is null)
+        {
+            Log.SecurityOff(_logger, System.Net.IPAddress.TryParse(self.Host, out var ip) && System.Net.IPAddress.IsLoopback(ip) ? " (loopback only)" : " (--insecure: anyone who reaches this port can read and write everything)");
+        }
         Log.ViewInstalled(_logger, _core.ViewNumber, string.Join(",", _core.Members));
         var stopping = _stopping.Token;
         _tasks.Add(Task.Run(() => CoreLoopAsync(stopping), CancellationToken.None));
@@ -146,7 +160,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             {
                 try
                 {
-                    fetched = await Client.Backup.SnapshotStreamReceiver.ReceiveStreamAsync(_config, peer, PeerKind.CatchUp, _identity.ReplicaId, [snapshotFile, suffixFile], progress, ct).ConfigureAwait(false);
+                    fetched = await Client.Backup.SnapshotStreamReceiver.ReceiveStreamAsync(_dial, peer, PeerKind.CatchUp, [snapshotFile, suffixFile], progress, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -178,7 +192,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             timeout.CancelAfter(StateQueryTimeout);
             try
             {
-                return await Client.Backup.StateQuery.AskAsync(_config, peer, _identity.ReplicaId, timeout.Token).ConfigureAwait(false);
+                return await Client.Backup.StateQuery.AskAsync(_dial, peer, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {
@@ -321,7 +335,23 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         switch (input)
         {
             case ClientRequestInput c:
-                _core.OnClientRequest(c.ConnectionId, c.Request);
+                var admitted = c.Request;
+                if (_security.Access.Admit(c.User, ref admitted) is { } refusal)
+                {
+                    // Refused before the core: it never enters the total order.
+                    if (_clients.TryGetValue(c.ConnectionId, out var refused))
+                    {
+                        refused.Enqueue(new ClientReply { RequestId = admitted.RequestId, Status = ReplyStatus.Error, Error = refusal.Code, ErrorMessage = refusal.Message });
+                    }
+                    break;
+                }
+                _core.OnClientRequest(c.ConnectionId, admitted);
+                break;
+            case CredentialLookupInput l:
+                l.Credential.TrySetResult(_security.Access.FindCredential(l.User));
+                break;
+            case AdminCheckInput a:
+                a.Allowed.TrySetResult(_security.Access.IsAdmin(a.User));
                 break;
             case TickInput t:
                 _core.Tick(t.NowMs);
@@ -376,6 +406,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         {
             Log.ViewInstalled(_logger, view.Number, string.Join(",", view.Members) + (_core.Removed ? " (this replica is not in it; it asks to rejoin)" : ""));
         }
+        foreach (var d in ready.Delivered)
+        {
+            _security.Access.OnDelivered(d.Command.Key);
+        }
         if (_identity.Verbose)
         {
             foreach (var d in ready.Delivered)
@@ -425,26 +459,45 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
     }
 
-    // One accepted connection: the handshake decides whether it is a client or a peer's
-    // outbound link. Bad input of any kind closes this connection only.
+    // One accepted connection: TLS when the cluster has it, then the handshake decides whether
+    // it is a client or one of a peer's connections, and proves who it is: a peer by its
+    // certificate, a client by SCRAM. Bad input of any kind closes this connection only, and
+    // nothing it sent reaches the core until it has proved who it is.
     private async Task ServeConnectionAsync(Socket socket, CancellationToken stopping)
     {
-        await using var connection = new FramedConnection(socket, _config.MaxFrameBytes);
+        Stream stream = new NetworkStream(socket, ownsSocket: true);
+        string remote = socket.RemoteEndPoint?.ToString() ?? "unknown";
+        int? certifiedReplica = null;
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        handshake.CancelAfter(HandshakeTimeout);
+        if (_security.Transport is { } tls)
+        {
+            try
+            {
+                (stream, certifiedReplica) = await tls.AuthenticateAsServerAsync(stream, handshake.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is AuthenticationException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                await stream.DisposeAsync().ConfigureAwait(false);
+                if (!stopping.IsCancellationRequested)
+                {
+                    Log.TlsRefused(_logger, remote, e is OperationCanceledException ? $"no TLS handshake within {HandshakeTimeout.TotalSeconds:0} s" : Describe(e));
+                }
+                return;
+            }
+        }
+        await using var connection = new FramedConnection(socket, stream, _config.MaxFrameBytes);
         try
         {
             Message? first;
-            using (var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping))
+            try
             {
-                handshake.CancelAfter(HandshakeTimeout);
-                try
-                {
-                    first = await connection.ReadOneAsync(handshake.Token).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-                {
-                    Log.BadInput(_logger, connection.Remote, $"no handshake within {HandshakeTimeout.TotalSeconds:0} s");
-                    return;
-                }
+                first = await connection.ReadOneAsync(handshake.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+            {
+                Log.BadInput(_logger, connection.Remote, $"no handshake within {HandshakeTimeout.TotalSeconds:0} s");
+                return;
             }
             if (first is null)
             {
@@ -462,7 +515,15 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             }
             if (hello.ClusterName != _config.ClusterName)
             {
-                await RejectAsync(connection, $"cluster name '{hello.ClusterName}' does not match this replica's cluster '{_config.ClusterName}'", stopping).ConfigureAwait(false);
+                // The answer names only what the dialler sent: the cluster's own name is not for
+                // whoever happens to connect.
+                await RejectAsync(connection, $"cluster name '{hello.ClusterName}' does not match this replica's cluster", stopping).ConfigureAwait(false);
+                return;
+            }
+            if (hello.Kind is PeerKind.Replica or PeerKind.CatchUp or PeerKind.StateQuery && _security.Transport is not null && certifiedReplica != hello.ReplicaId)
+            {
+                Log.PeerNotAuthenticated(_logger, connection.Remote, hello.ReplicaId, certifiedReplica is int id ? $"replica {id}'s certificate" : "no replica certificate");
+                await connection.SendAsync(new HelloRejected { Reason = "authentication failed" }, stopping).ConfigureAwait(false);
                 return;
             }
             switch (hello.Kind)
@@ -491,10 +552,48 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         {
             Log.BadInput(_logger, connection.Remote, e.Message);
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or AuthenticationException)
         {
             // The connection went away; its owner logged what mattered.
         }
+    }
+
+    private static string Describe(Exception e) => e.InnerException is { } inner ? $"{e.Message} ({inner.Message})" : e.Message;
+
+    // Sends HelloAccepted to a client or backup connection and, with authentication on, runs
+    // SCRAM. Returns the user (null with authentication off), or false when the connection must close.
+    private async Task<(bool Ok, string? User)> AcceptClientAsync(FramedConnection connection, string kind, CancellationToken stopping)
+    {
+        await connection.SendAsync(AcceptedHello(forPeer: false), stopping).ConfigureAwait(false);
+        if (!_security.Access.AuthenticationOn)
+        {
+            return (true, null);
+        }
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        deadline.CancelAfter(HandshakeTimeout);
+        var authenticator = new ClientAuthenticator(user => LookUpCredentialAsync(user, stopping));
+        ClientAuthenticator.Result result;
+        try
+        {
+            result = await authenticator.AuthenticateAsync(connection, deadline.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            result = new ClientAuthenticator.Result(null, $"did not authenticate within {HandshakeTimeout.TotalSeconds:0} s");
+        }
+        if (result.User is null)
+        {
+            Log.ClientNotAuthenticated(_logger, kind, connection.Remote, result.Failure!);
+            return (false, null);
+        }
+        return (true, result.User);
+    }
+
+    private async Task<ScramCredential?> LookUpCredentialAsync(string user, CancellationToken stopping)
+    {
+        var found = new TaskCompletionSource<ScramCredential?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _inputs.Writer.WriteAsync(new CredentialLookupInput(user, found), stopping).ConfigureAwait(false);
+        return await found.Task.ConfigureAwait(false);
     }
 
     // Reads frames until the connection ends and hands each to the core loop as the input
@@ -563,7 +662,18 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     // A backup: a fresh snapshot cut after everything delivered here so far, streamed from its file.
     private async Task ServeBackupAsync(FramedConnection connection, CancellationToken stopping)
     {
-        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
+        var (ok, user) = await AcceptClientAsync(connection, "backup", stopping).ConfigureAwait(false);
+        if (!ok)
+        {
+            return;
+        }
+        var allowed = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _inputs.Writer.WriteAsync(new AdminCheckInput(user, allowed), stopping).ConfigureAwait(false);
+        if (!await allowed.Task.ConfigureAwait(false))
+        {
+            await connection.SendAsync(new BackupChunk { Last = true, Error = $"permission denied: user {user} may not take a backup (admin only)" }, stopping).ConfigureAwait(false);
+            return;
+        }
         var asked = new TaskCompletionSource<Task<SnapshotCut>>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
         FileStream file;
@@ -592,7 +702,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     // loop at one moment), or the rest of such a transfer the peer was cut off from.
     private async Task ServeCatchUpAsync(FramedConnection connection, CancellationToken stopping)
     {
-        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
+        await connection.SendAsync(AcceptedHello(forPeer: true), stopping).ConfigureAwait(false);
         CatchUpRequest request;
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(stopping))
         {
@@ -690,33 +800,39 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     // A restarting peer's question: what does this replica hold and deliver, per origin?
     private async Task ServeStateQueryAsync(FramedConnection connection, CancellationToken stopping)
     {
-        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
+        await connection.SendAsync(AcceptedHello(forPeer: true), stopping).ConfigureAwait(false);
         var answer = new TaskCompletionSource<StateSummary>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _inputs.Writer.WriteAsync(new StateSummaryInput(answer), stopping).ConfigureAwait(false);
         await connection.SendAsync(await answer.Task.ConfigureAwait(false), stopping).ConfigureAwait(false);
     }
 
-    private HelloAccepted AcceptedHello() => new()
+    // A client learns nothing about the replica from the handshake (its incarnation would let
+    // whoever connects pose as this replica's process on a cluster without TLS).
+    private HelloAccepted AcceptedHello(bool forPeer) => new()
     {
         ProtocolVersion = ProtocolVersion.Current,
-        ReplicaId = _identity.ReplicaId,
-        Incarnation = _identity.Incarnation,
+        ReplicaId = forPeer ? _identity.ReplicaId : 0,
+        Incarnation = forPeer ? _identity.Incarnation : 0,
         MaxFrameBytes = _config.MaxFrameBytes,
     };
 
     private async Task ServeClientAsync(FramedConnection connection, CancellationToken stopping)
     {
+        var (ok, user) = await AcceptClientAsync(connection, "client", stopping).ConfigureAwait(false);
+        if (!ok)
+        {
+            return;
+        }
         long id = Interlocked.Increment(ref _nextConnectionId);
         var session = new ClientSession(id, connection);
         _clients[id] = session;
-        Log.ClientOpened(_logger, id, connection.Remote);
-        await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);
+        Log.ClientOpened(_logger, id, connection.Remote, user ?? "(authentication off)");
         var writer = session.RunWriterAsync(stopping);
         string reason = "closed by client";
         try
         {
             reason = await ForwardToCoreAsync(connection, reason, frame => frame is ClientRequest request
-                ? new ClientRequestInput(id, request)
+                ? new ClientRequestInput(id, request, user)
                 : throw new FrameException($"client sent {frame.GetType().Name}; only requests are allowed after the handshake"), stopping).ConfigureAwait(false);
         }
         finally

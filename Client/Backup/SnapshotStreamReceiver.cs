@@ -27,15 +27,15 @@ public static class SnapshotStreamReceiver
     /// Tries the replicas in order (<paramref name="preferredReplicaId"/> first) until one serves
     /// the backup. Throws <see cref="IOException"/> with one line when none can.
     /// </summary>
-    public static async Task<BackupResult> DownloadAsync(ClusterConfig config, int? preferredReplicaId, string path, CancellationToken ct = default)
+    public static async Task<BackupResult> DownloadAsync(DialSettings settings, int? preferredReplicaId, string path, CancellationToken ct = default)
     {
-        var order = config.Replicas.OrderBy(r => r.Id == preferredReplicaId ? 0 : 1).ThenBy(r => r.Id).ToList();
+        var order = settings.Config.Replicas.OrderBy(r => r.Id == preferredReplicaId ? 0 : 1).ThenBy(r => r.Id).ToList();
         var failures = new List<string>();
         foreach (var replica in order)
         {
             try
             {
-                return await DownloadFromAsync(config, replica, path, ct).ConfigureAwait(false);
+                return await DownloadFromAsync(settings, replica, path, ct).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or SocketException or FrameException or HandshakeRejectedException or Transport.ProtocolViolationException)
             {
@@ -45,8 +45,8 @@ public static class SnapshotStreamReceiver
         throw new IOException($"no replica could serve the backup ({string.Join("; ", failures)})");
     }
 
-    private static Task<BackupResult> DownloadFromAsync(ClusterConfig config, ReplicaAddress replica, string path, CancellationToken ct) =>
-        ReceiveStreamAsync(config, replica, PeerKind.Backup, 0, [path], new StreamProgress(), ct);
+    private static Task<BackupResult> DownloadFromAsync(DialSettings settings, ReplicaAddress replica, string path, CancellationToken ct) =>
+        ReceiveStreamAsync(settings, replica, PeerKind.Backup, [path], new StreamProgress(), ct);
 
     /// <summary>
     /// Opens a connection of <paramref name="kind"/> (<see cref="PeerKind.Backup"/>, or
@@ -61,10 +61,10 @@ public static class SnapshotStreamReceiver
     /// passing it back (same paths, same peer) asks only for the rest. A broken connection then
     /// costs the bytes in flight, not the whole transfer.
     /// </remarks>
-    public static async Task<BackupResult> ReceiveStreamAsync(ClusterConfig config, ReplicaAddress replica, PeerKind kind, int selfReplicaId,
+    public static async Task<BackupResult> ReceiveStreamAsync(DialSettings settings, ReplicaAddress replica, PeerKind kind,
         IReadOnlyList<string> paths, StreamProgress progress, CancellationToken ct)
     {
-        await using var connection = await OneShotConnection.OpenAsync(config, replica, kind, selfReplicaId, ct).ConfigureAwait(false);
+        await using var connection = await OneShotConnection.OpenAsync(settings, replica, kind, ct).ConfigureAwait(false);
         bool resuming = progress.Started;
         if (kind == PeerKind.CatchUp)
         {

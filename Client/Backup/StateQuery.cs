@@ -12,9 +12,9 @@ namespace KvReplica.Client.Backup;
 public static class StateQuery
 {
     /// <summary>The replica's summary; throws <see cref="IOException"/>, socket or frame exceptions when it cannot be had.</summary>
-    public static async Task<StateSummary> AskAsync(ClusterConfig config, ReplicaAddress replica, int selfReplicaId, CancellationToken ct)
+    public static async Task<StateSummary> AskAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
     {
-        await using var connection = await OneShotConnection.OpenAsync(config, replica, PeerKind.StateQuery, selfReplicaId, ct).ConfigureAwait(false);
+        await using var connection = await OneShotConnection.OpenAsync(settings, replica, PeerKind.StateQuery, ct).ConfigureAwait(false);
         return await connection.ReadAsync("state query", ct).ConfigureAwait(false) as StateSummary
             ?? throw new Transport.ProtocolViolationException("answered the state query with something other than a StateSummary");
     }

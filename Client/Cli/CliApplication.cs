@@ -1,4 +1,5 @@
 using KvReplica.Client.Bench;
+using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 
 namespace KvReplica.Client.Cli;
@@ -62,11 +63,27 @@ public static class CliApplication
         {
             return UsageError(stderr, $"--replica {preferred}: no such replica in {arguments.ConfigPath} (ids: {string.Join(", ", config.Replicas.Select(r => r.Id))})");
         }
+        var credentials = ReadCredentials(arguments, out string? credentialsError);
+        if (credentialsError is not null)
+        {
+            return UsageError(stderr, credentialsError);
+        }
+        DialSettings dial;
+        try
+        {
+            dial = DialSettings.ForClient(config, credentials);
+        }
+        catch (ConfigException e)
+        {
+            await stderr.WriteLineAsync($"client: {e.Message}").ConfigureAwait(false);
+            return ExitCodes.Usage;
+        }
         var options = new KvClientOptions
         {
             PreferredReplicaId = arguments.PreferredReplicaId,
             ReadMode = arguments.ReadMode,
             RequestTimeout = arguments.RequestTimeout,
+            Credentials = credentials,
         };
 
         if (arguments.Command == "bench")
@@ -80,7 +97,7 @@ public static class CliApplication
         }
         if (arguments.Command == "status")
         {
-            foreach (string line in await ReplicaStatusQuery.DescribeClusterAsync(config, arguments.RequestTimeout ?? TimeSpan.FromSeconds(2), ct).ConfigureAwait(false))
+            foreach (string line in await ReplicaStatusQuery.DescribeClusterAsync(dial, arguments.RequestTimeout ?? TimeSpan.FromSeconds(2), ct).ConfigureAwait(false))
             {
                 await stdout.WriteLineAsync(line).ConfigureAwait(false);
             }
@@ -88,7 +105,7 @@ public static class CliApplication
         }
         if (arguments.Command == "backup")
         {
-            return await RunBackupAsync(config, arguments, stdout, stderr, ct).ConfigureAwait(false);
+            return await RunBackupAsync(dial, arguments, stdout, stderr, ct).ConfigureAwait(false);
         }
         if (arguments.Command is not null)
         {
@@ -113,7 +130,7 @@ public static class CliApplication
         }
     }
 
-    private static async Task<int> RunBackupAsync(ClusterConfig config, CliArguments arguments, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    private static async Task<int> RunBackupAsync(DialSettings dial, CliArguments arguments, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
         if (arguments.CommandArguments.Count != 1)
         {
@@ -122,7 +139,7 @@ public static class CliApplication
         string path = arguments.CommandArguments[0];
         try
         {
-            var result = await Backup.SnapshotStreamReceiver.DownloadAsync(config, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
+            var result = await Backup.SnapshotStreamReceiver.DownloadAsync(dial, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"backup: {result.Bytes} bytes through write {result.ThroughTime}.{result.ThroughReplica} from replica {result.ReplicaId} written to {path}")).ConfigureAwait(false);
             return ExitCodes.Ok;
@@ -182,6 +199,39 @@ public static class CliApplication
             return null;
         }
         return new ParsedCommand(CommandKind.Put, key, value);
+    }
+
+    /// <summary>
+    /// The user and password to authenticate with: <c>--user</c> or KVREPLICA_USER, and the password
+    /// from <c>--password-file</c> (its first line) or KVREPLICA_PASSWORD. Null when no user is given.
+    /// </summary>
+    private static ClientCredentials? ReadCredentials(CliArguments arguments, out string? error)
+    {
+        error = null;
+        string? user = arguments.User ?? Environment.GetEnvironmentVariable("KVREPLICA_USER");
+        if (string.IsNullOrEmpty(user))
+        {
+            return null;
+        }
+        string? password = Environment.GetEnvironmentVariable("KVREPLICA_PASSWORD");
+        if (arguments.PasswordFile is { } file)
+        {
+            try
+            {
+                password = File.ReadLines(file).FirstOrDefault() ?? "";
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                error = $"--password-file {file}: {e.Message}";
+                return null;
+            }
+        }
+        if (string.IsNullOrEmpty(password))
+        {
+            error = $"user {user} needs a password: --password-file FILE or KVREPLICA_PASSWORD";
+            return null;
+        }
+        return new ClientCredentials(user, password);
     }
 
     private static int UsageError(TextWriter stderr, string message)

@@ -14,6 +14,10 @@ public sealed record CliArguments
     public ReadMode ReadMode { get; init; } = ReadMode.Majority;
     public TimeSpan? RequestTimeout { get; init; }
     public bool ShowHelp { get; init; }
+    /// <summary>--user: the user to authenticate as (else KVREPLICA_USER).</summary>
+    public string? User { get; init; }
+    /// <summary>--password-file: where the user's password is (else KVREPLICA_PASSWORD).</summary>
+    public string? PasswordFile { get; init; }
     /// <summary>Lower-cased command word (get, put, delete, bench), or null for REPL/batch mode.</summary>
     public string? Command { get; init; }
     public IReadOnlyList<string> CommandArguments { get; init; } = [];
@@ -41,6 +45,14 @@ public sealed record CliArguments
                     }
                     parsed = parsed with { PreferredReplicaId = replica };
                     continue;
+                case "--user" or "--password-file":
+                    if (i + 1 >= args.Count || args[i + 1].Length == 0)
+                    {
+                        error = $"{arg} needs a value";
+                        return null;
+                    }
+                    parsed = arg == "--user" ? parsed with { User = args[++i] } : parsed with { PasswordFile = args[++i] };
+                    continue;
                 case "--timeout":
                     if (!TryInt(args, ref i, arg, 1, 3_600_000, out int ms, out error))
                     {
@@ -60,9 +72,9 @@ public sealed record CliArguments
                 continue;
             }
             string command = arg.ToLowerInvariant();
-            if (command is not ("get" or "put" or "delete" or "del" or "bench" or "backup" or "status" or "help"))
+            if (command is not ("get" or "put" or "delete" or "del" or "bench" or "backup" or "status" or "user" or "role" or "help"))
             {
-                error = $"unknown command '{arg}'; expected get, put, delete, bench, backup, status or help";
+                error = $"unknown command '{arg}'; expected get, put, delete, bench, backup, status, user, role or help";
                 return null;
             }
             return parsed with { Command = command == "del" ? "delete" : command, CommandArguments = [.. args.Skip(i + 1)] };

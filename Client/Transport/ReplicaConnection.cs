@@ -64,47 +64,19 @@ internal sealed class ReplicaConnection
     public string? CloseReason { get; private set; }
 
     /// <summary>
-    /// Connects, sends Hello and waits for the answer. Throws <see cref="HandshakeRejectedException"/>
-    /// with the replica's reason on HelloRejected, <see cref="SocketException"/>/<see cref="IOException"/>
+    /// Connects (with TLS and authentication when the cluster has them, see <see cref="ReplicaDialer"/>),
+    /// sends Hello and waits for the answer. Throws <see cref="HandshakeRejectedException"/>
+    /// with the replica's reason on HelloRejected or a refused authentication, <see cref="SocketException"/>/<see cref="IOException"/>
     /// on network failure, <see cref="FrameException"/> or <see cref="ProtocolViolationException"/> on a
     /// bad answer, <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
     /// </summary>
-    public static async Task<ReplicaConnection> OpenAsync(ReplicaAddress address, int candidateIndex, ClusterConfig config,
+    public static async Task<ReplicaConnection> OpenAsync(ReplicaAddress address, int candidateIndex, DialSettings settings,
         Action<ClientReply> onReply, Action<ReplicaConnection> onClosed, CancellationToken ct)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-        try
-        {
-            await socket.ConnectAsync(address.Host, address.Port, ct).ConfigureAwait(false);
-            var stream = new NetworkStream(socket, ownsSocket: true);
-            var reader = PipeReader.Create(stream);
-            var writer = PipeWriter.Create(stream);
-            FrameCodec.WriteFrame(writer, new Hello
-            {
-                ProtocolVersion = ProtocolVersion.Current,
-                ClusterName = config.ClusterName,
-                Kind = PeerKind.Client,
-            });
-            await writer.FlushAsync(ct).ConfigureAwait(false);
-            var answer = await ReadFrameAsync(reader, config.MaxFrameBytes, "handshake", ct).ConfigureAwait(false);
-            switch (answer)
-            {
-                case HelloAccepted:
-                    break;
-                case HelloRejected rejected:
-                    throw new HandshakeRejectedException(rejected.Reason);
-                default:
-                    throw new ProtocolViolationException($"answered the handshake with {answer.GetType().Name}");
-            }
-            var connection = new ReplicaConnection(address, candidateIndex, socket, reader, writer, config.MaxFrameBytes, onReply, onClosed);
-            connection.Start();
-            return connection;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
-        }
+        var dialed = await ReplicaDialer.OpenAsync(settings, address, PeerKind.Client, ct).ConfigureAwait(false);
+        var connection = new ReplicaConnection(address, candidateIndex, dialed.Socket, dialed.Reader, dialed.Writer, settings.Config.MaxFrameBytes, onReply, onClosed);
+        connection.Start();
+        return connection;
     }
 
     /// <summary>
@@ -241,7 +213,7 @@ internal sealed class ReplicaConnection
 }
 
 /// <summary>The replica refused the handshake; <see cref="Exception.Message"/> is its reason, verbatim.</summary>
-internal sealed class HandshakeRejectedException(string reason) : Exception(reason);
+public sealed class HandshakeRejectedException(string reason) : Exception(reason);
 
 /// <summary>The replica sent something the client protocol does not allow at that point.</summary>
 internal sealed class ProtocolViolationException(string message) : Exception(message);

@@ -6,24 +6,28 @@ using KvReplica.Protocol.Wire;
 namespace KvReplica.Node.Transport;
 
 /// <summary>
-/// A TCP socket carrying length-prefixed MessagePack frames, read and written through
+/// A TCP socket (under TLS when the cluster has it) carrying length-prefixed MessagePack frames, read and written through
 /// System.IO.Pipelines. Reading parses every whole frame per read, so a burst costs one wake-up.
 /// Not safe for concurrent reads or concurrent writes; one reader and one writer may run together.
 /// </summary>
 internal sealed class FramedConnection : IAsyncDisposable
 {
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly PipeReader _reader;
     private readonly PipeWriter _writer;
     private readonly int _maxFrameBytes;
     private int _closed;
 
-    public FramedConnection(Socket socket, int maxFrameBytes)
+    /// <summary>
+    /// Frames over <paramref name="stream"/>: the socket's own NetworkStream, or a TLS stream
+    /// over it. The socket is kept to abort the connection at once from any thread.
+    /// </summary>
+    public FramedConnection(Socket socket, Stream stream, int maxFrameBytes)
     {
         _socket = socket;
         _socket.NoDelay = true;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         _reader = PipeReader.Create(_stream, new StreamPipeReaderOptions(bufferSize: 64 * 1024, leaveOpen: true));
         _writer = PipeWriter.Create(_stream, new StreamPipeWriterOptions(leaveOpen: true));
         _maxFrameBytes = maxFrameBytes;

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
+using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Link;
 using KvReplica.Protocol.Wire;
@@ -37,6 +38,7 @@ internal sealed class PeerLink
     private readonly Channel<bool> _redialNow = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
     private readonly NodeIdentity _self;
     private readonly ClusterConfig _config;
+    private readonly DialSettings _dial;
     private readonly ILogger _logger;
     private readonly Func<PeerLink, long, ValueTask> _announceRestart;
     private long? _peerIncarnation;
@@ -48,11 +50,12 @@ internal sealed class PeerLink
     private volatile bool _outboundUp;
     private FramedConnection? _inbound;
 
-    public PeerLink(ReplicaAddress address, NodeIdentity self, ClusterConfig config, ILogger logger, Func<PeerLink, long, ValueTask> announceRestart)
+    public PeerLink(ReplicaAddress address, NodeIdentity self, DialSettings dial, ILogger logger, Func<PeerLink, long, ValueTask> announceRestart)
     {
         Address = address;
         _self = self;
-        _config = config;
+        _dial = dial;
+        _config = dial.Config;
         _logger = logger;
         _announceRestart = announceRestart;
     }
@@ -207,7 +210,7 @@ internal sealed class PeerLink
                 failure = e.Message;
                 backoff = MinBackoff;
             }
-            catch (Exception e) when (e is SocketException or IOException or FrameException or HandshakeException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or IOException or FrameException or HandshakeException or HandshakeRejectedException or ObjectDisposedException)
             {
                 failure = e.Message;
             }
@@ -238,10 +241,20 @@ internal sealed class PeerLink
 
     private async Task RunOneConnectionAsync(CancellationToken stopping)
     {
-        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await using var connection = new FramedConnection(await ConnectAsync(socket, stopping).ConfigureAwait(false), _config.MaxFrameBytes);
         using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         handshakeTimeout.CancelAfter(TimeSpan.FromSeconds(5));
+        // TCP, then TLS with our certificate, the peer proving it is replica PeerId.
+        Socket socket;
+        Stream stream;
+        try
+        {
+            (socket, stream) = await ReplicaDialer.ConnectAsync(_dial, Address, handshakeTimeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            throw new HandshakeException("no TCP connection and TLS handshake within 5 s");
+        }
+        await using var connection = new FramedConnection(socket, stream, _config.MaxFrameBytes);
         await connection.SendAsync(new Hello
         {
             ProtocolVersion = ProtocolVersion.Current,
@@ -368,20 +381,6 @@ internal sealed class PeerLink
             catch (ObjectDisposedException)
             {
             }
-        }
-    }
-
-    private async Task<Socket> ConnectAsync(Socket socket, CancellationToken stopping)
-    {
-        try
-        {
-            await socket.ConnectAsync(Address.Host, Address.Port, stopping).ConfigureAwait(false);
-            return socket;
-        }
-        catch
-        {
-            socket.Dispose();
-            throw;
         }
     }
 }

@@ -71,6 +71,19 @@ public sealed record ClusterConfig
     /// <summary>Size at which a write-ahead log segment is closed and a new one started.</summary>
     public long WalSegmentBytes { get; init; } = 64L << 20;
 
+    /// <summary>
+    /// TLS for every connection, mutual between replicas, and client authentication: on when set
+    /// (README, "Security"). Null: plaintext and no authentication, allowed only on loopback
+    /// addresses or with <c>--insecure</c>.
+    /// </summary>
+    public TlsSettings? Tls { get; init; }
+
+    /// <summary>
+    /// File holding the bootstrap administrator's SCRAM verifier (<c>name:SCRAM-SHA-256$...</c>),
+    /// or null. Relative to the directory holding cluster.json.
+    /// </summary>
+    public string? BootstrapAdminFile { get; init; }
+
     /// <summary>The data directory of replica <paramref name="id"/>, absolute.</summary>
     public string DataDirectoryOf(int id) =>
         Path.GetFullPath(Path.Combine(ConfigDirectory, DataDir.Replace("{id}", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal)));
@@ -79,6 +92,17 @@ public sealed record ClusterConfig
     public int Majority => Replicas.Count / 2 + 1;
 
     public ReplicaAddress? Find(int id) => Replicas.FirstOrDefault(r => r.Id == id);
+}
+
+/// <summary>
+/// Paths (absolute once read; <c>{id}</c> in <see cref="Cert"/> and <see cref="Key"/> stands for
+/// the replica id) of the cluster CA's certificate and of each replica's certificate and key, PEM.
+/// </summary>
+public sealed record TlsSettings(string Ca, string Cert, string Key)
+{
+    public string CertOf(int id) => Cert.Replace("{id}", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
+
+    public string KeyOf(int id) => Key.Replace("{id}", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
 }
 
 /// <summary>A cluster.json that cannot be used. The message names the field and what is wrong with it.</summary>

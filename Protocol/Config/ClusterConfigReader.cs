@@ -67,10 +67,28 @@ public static class ClusterConfigReader
             "none" => FsyncPolicy.None,
             _ => throw new ConfigException($"{Where("fsync")}: '{fsyncText}' is not one of always, batch, none"),
         };
+        string configDirectory = Path.GetDirectoryName(Path.GetFullPath(sourceName)) ?? ".";
+        string Resolve(string path) => Path.GetFullPath(Path.Combine(configDirectory, path));
+        TlsSettings? tls = null;
+        var tlsSection = json.GetSection("tls");
+        if (tlsSection.Exists())
+        {
+            string PathSetting(string key) => tlsSection[key] is { Length: > 0 } value
+                ? Resolve(value)
+                : throw new ConfigException($"{Where("tls." + key)} is missing: tls needs ca, cert and key (PEM files; {{id}} stands for the replica id)");
+            tls = new TlsSettings(PathSetting("ca"), PathSetting("cert"), PathSetting("key"));
+        }
+        string? bootstrapAdmin = json.GetSection("auth")["bootstrapAdmin"];
+        if (bootstrapAdmin is not null && tls is null)
+        {
+            throw new ConfigException($"{Where("auth.bootstrapAdmin")}: authentication needs tls (clients authenticate over TLS only)");
+        }
         return new ClusterConfig
         {
             DataDir = dataDir,
-            ConfigDirectory = Path.GetDirectoryName(Path.GetFullPath(sourceName)) ?? ".",
+            ConfigDirectory = configDirectory,
+            Tls = tls,
+            BootstrapAdminFile = bootstrapAdmin is null ? null : Resolve(bootstrapAdmin),
             Fsync = fsync,
             FsyncBatchInterval = ReadMs(json, "fsyncBatchMs", Where("fsyncBatchMs"), 1, 10_000, defaults.FsyncBatchInterval),
             SnapshotEveryWrites = ReadInt(json, "snapshotEveryWrites", Where("snapshotEveryWrites"), false, 1, int.MaxValue, defaults.SnapshotEveryWrites),

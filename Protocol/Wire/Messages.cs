@@ -10,6 +10,10 @@ namespace KvReplica.Protocol.Wire;
 [Union(0, typeof(Hello))]
 [Union(1, typeof(HelloAccepted))]
 [Union(2, typeof(HelloRejected))]
+[Union(3, typeof(AuthStart))]
+[Union(4, typeof(AuthChallenge))]
+[Union(5, typeof(AuthProof))]
+[Union(6, typeof(AuthOutcome))]
 [Union(10, typeof(ClientRequest))]
 [Union(11, typeof(ClientReply))]
 [Union(12, typeof(BackupChunk))]
@@ -84,14 +88,60 @@ public sealed class HelloRejected : Message
     [Key(0)] public string Reason { get; set; } = "";
 }
 
+/// <summary>
+/// First frame after <see cref="HelloAccepted"/> on a client or backup connection to a replica
+/// with authentication on: the SCRAM client-first-message (docs/protocol.md, "Authentication").
+/// </summary>
+[MessagePackObject]
+public sealed class AuthStart : Message
+{
+    /// <summary><c>SCRAM-SHA-256</c>, the only mechanism.</summary>
+    [Key(0)] public string Mechanism { get; set; } = "";
+    [Key(1)] public string Payload { get; set; } = "";
+}
+
+/// <summary>The replica's SCRAM server-first-message.</summary>
+[MessagePackObject]
+public sealed class AuthChallenge : Message
+{
+    [Key(0)] public string Payload { get; set; } = "";
+}
+
+/// <summary>The client's SCRAM client-final-message (with its proof).</summary>
+[MessagePackObject]
+public sealed class AuthProof : Message
+{
+    [Key(0)] public string Payload { get; set; } = "";
+}
+
+/// <summary>
+/// The end of the exchange. Ok: the server-final-message, which the client checks to know the
+/// replica holds the verifier. Not ok: <see cref="Error"/>, and the replica closes.
+/// </summary>
+[MessagePackObject]
+public sealed class AuthOutcome : Message
+{
+    [Key(0)] public bool Ok { get; set; }
+    [Key(1)] public string? Payload { get; set; }
+    [Key(2)] public string? Error { get; set; }
+}
+
 /// <summary>Operations a client can ask for. Numbers are wire values.</summary>
 public enum Operation
 {
     Get = 1,
     Put = 2,
     Delete = 3,
-    /// <summary>The contacted replica's view, suspicions and position (<see cref="ClientReply.ReplicaStatus"/>); no key.</summary>
+    /// <summary>The contacted replica's view, suspicions and position (<see cref="ClientReply.ReplicaStatus"/>); no key. Admin only.</summary>
     Status = 4,
+    /// <summary>Admin: create or replace the user named by the key; the value is a MessagePack <c>UserRecord</c>.</summary>
+    UserPut = 10,
+    /// <summary>Admin: delete the user named by the key.</summary>
+    UserDelete = 11,
+    /// <summary>Admin: create or replace the role named by the key; the value is a MessagePack <c>RoleRecord</c>.</summary>
+    RolePut = 12,
+    /// <summary>Admin: delete the role named by the key.</summary>
+    RoleDelete = 13,
 }
 
 /// <summary>How a GET is answered. Numbers are wire values.</summary>
@@ -143,6 +193,10 @@ public enum ErrorCode
     Busy = 3,
     /// <summary>The replica is stopping. Retry at another replica.</summary>
     ShuttingDown = 4,
+    /// <summary>The connection has not authenticated; the replica closes it after this reply.</summary>
+    AuthenticationRequired = 5,
+    /// <summary>The user's roles do not allow this operation on this key. Do not retry.</summary>
+    PermissionDenied = 6,
 }
 
 [MessagePackObject]

@@ -1,3 +1,4 @@
+using KvReplica.Client.Transport;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -59,6 +60,12 @@ internal sealed partial class FaultCluster : IAsyncDisposable
 
     public ClusterConfig Config { get; }
 
+    /// <summary>The bootstrap admin, whom the workload and the probes log in as.</summary>
+    public required ClientCredentials Credentials { get; init; }
+
+    /// <summary>How the suite's own connections (STATUS) reach the replicas.</summary>
+    public required DialSettings Dial { get; init; }
+
     public IReadOnlyList<int> Ids => [.. Config.Replicas.Select(r => r.Id)];
 
     /// <summary>
@@ -78,12 +85,20 @@ internal sealed partial class FaultCluster : IAsyncDisposable
         string json = $$"""
             {
               "clusterName": "faults-{{name}}-{{Path.GetFileName(directory)}}",
+              {{KvReplica.Tests.Integration.TestSecurity.Settings}}
               "replicas": [{{string.Join(",", addresses.Select(r => $$"""{ "id": {{r.Id}}, "host": "{{r.Host}}", "port": {{r.Port}} }"""))}}]
             }
             """;
         string configPath = Path.Combine(directory, "cluster.json");
         await File.WriteAllTextAsync(configPath, json);
-        var cluster = new FaultCluster(directory, configPath, ClusterConfigFile.Load(configPath), clock, lab);
+        // The suite runs the cluster as it is deployed: TLS between replicas, clients authenticated.
+        var credentials = KvReplica.Tests.Integration.TestSecurity.Create(configPath);
+        var config = ClusterConfigFile.Load(configPath);
+        var cluster = new FaultCluster(directory, configPath, config, clock, lab)
+        {
+            Credentials = credentials,
+            Dial = DialSettings.ForClient(config, credentials),
+        };
         foreach (int id in ids)
         {
             cluster.Start(id);
@@ -150,7 +165,7 @@ internal sealed partial class FaultCluster : IAsyncDisposable
             using var deadline = new CancellationTokenSource(timeout);
             try
             {
-                return (replica.Id, (ReplicaStatus?)await ReplicaStatusQuery.AskAsync(Config, replica, deadline.Token), (string?)null);
+                return (replica.Id, (ReplicaStatus?)await ReplicaStatusQuery.AskAsync(Dial, replica, deadline.Token), (string?)null);
             }
             catch (Exception e)
             {

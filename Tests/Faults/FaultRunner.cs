@@ -81,7 +81,7 @@ internal static class FaultRunner
             await cluster.WaitUntilWholeAsync(TimeSpan.FromSeconds(30), "after start");
             Note("cluster whole");
             watching = WatchStatusAsync(cluster, Note, stopWatching.Token);
-            workload = Workload.Start(cluster.Config, clock, Shape, seed);
+            workload = Workload.Start(cluster.Config, cluster.Credentials, clock, Shape, seed);
             workloadStart = clock.NowUs;
             Note($"workload started: {Shape.Clients} clients, {Shape.KeysPerEpoch} keys per {Shape.KeyEpoch.TotalSeconds:0} s");
             var context = new FaultContext(cluster, lab, clock, Note);

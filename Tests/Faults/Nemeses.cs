@@ -94,7 +94,7 @@ internal abstract class Nemesis
         long sent = context.Clock.NowUs;
         try
         {
-            await using var client = await KvClient.ConnectAsync(members, new KvClientOptions { RequestTimeout = TimeSpan.FromMicroseconds(left) });
+            await using var client = await KvClient.ConnectAsync(members, new KvClientOptions { RequestTimeout = TimeSpan.FromMicroseconds(left), Credentials = cluster.Credentials });
             await client.PutAsync($"probe-{fault.Number}-majority", "written while the fault lasted");
             fault.MajorityWriteAckedAtUs = context.Clock.NowUs;
             fault.MajorityProbe = $"a write to replicas {string.Join(",", view.Members)} was acknowledged {Ms(fault.MajorityWriteAckedAtUs.Value - fault.StartUs)} after the fault ({Ms(fault.MajorityWriteAckedAtUs.Value - sent)} after it was sent)";
@@ -245,7 +245,7 @@ internal sealed class IsolateNemesis : Nemesis
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
             try
             {
-                status = await ReplicaStatusQuery.AskAsync(cluster.Config, address, timeout.Token);
+                status = await ReplicaStatusQuery.AskAsync(cluster.Dial, address, timeout.Token);
                 if (peers.All(status.Suspected.Contains))
                 {
                     break;
@@ -266,7 +266,7 @@ internal sealed class IsolateNemesis : Nemesis
         var alone = cluster.Config with { Replicas = [address] };
         var answers = new List<string>();
         bool refused = true;
-        await using (var client = await KvClient.ConnectAsync(alone, new KvClientOptions { RequestTimeout = TimeSpan.FromSeconds(1) }))
+        await using (var client = await KvClient.ConnectAsync(alone, new KvClientOptions { RequestTimeout = TimeSpan.FromSeconds(1), Credentials = cluster.Credentials }))
         {
             foreach (var (what, call) in new (string, Func<Task>)[]
             {

@@ -1,3 +1,4 @@
+using KvReplica.Client.Transport;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
@@ -45,9 +46,12 @@ internal sealed class Workload
     private readonly KvClient?[] _connections;
     private long _writesSucceeded;
 
-    private Workload(ClusterConfig config, RunClock clock, WorkloadShape shape, int seed)
+    private readonly ClientCredentials _credentials;
+
+    private Workload(ClusterConfig config, ClientCredentials credentials, RunClock clock, WorkloadShape shape, int seed)
     {
         _config = config;
+        _credentials = credentials;
         _clock = clock;
         _shape = shape;
         _connections = new KvClient?[shape.Clients];
@@ -55,7 +59,7 @@ internal sealed class Workload
     }
 
     /// <summary>Starts the clients at once.</summary>
-    public static Workload Start(ClusterConfig config, RunClock clock, WorkloadShape shape, int seed) => new(config, clock, shape, seed);
+    public static Workload Start(ClusterConfig config, ClientCredentials credentials, RunClock clock, WorkloadShape shape, int seed) => new(config, credentials, clock, shape, seed);
 
     /// <summary>Writes (PUT, DELETE) acknowledged so far.</summary>
     public long WritesSucceeded => Interlocked.Read(ref _writesSucceeded);
@@ -96,7 +100,7 @@ internal sealed class Workload
 
     private async Task RunClientAsync(int client, Random random)
     {
-        var options = new KvClientOptions { PreferredReplicaId = _config.Replicas[(client - 1) % _config.Replicas.Count].Id };
+        var options = new KvClientOptions { PreferredReplicaId = _config.Replicas[(client - 1) % _config.Replicas.Count].Id, Credentials = _credentials };
         KvClient? kv = null;
         long sequence = 0;
         try

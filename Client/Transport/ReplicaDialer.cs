@@ -1,0 +1,158 @@
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using KvReplica.Protocol.Auth;
+using KvReplica.Protocol.Config;
+using KvReplica.Protocol.Wire;
+
+namespace KvReplica.Client.Transport;
+
+/// <summary>A user name and password, for SCRAM. The password stays in this process.</summary>
+public sealed record ClientCredentials(string User, string Password)
+{
+    public override string ToString() => $"user {User}";
+}
+
+/// <summary>
+/// How this process reaches replicas: the cluster, its TLS material (null: plaintext), and who
+/// it is: a user's credentials for a client, or the replica id of a replica dialling its peers
+/// (its certificate is in <see cref="Security"/>).
+/// </summary>
+public sealed record DialSettings(ClusterConfig Config, TransportSecurity? Security, ClientCredentials? Credentials, int SelfReplicaId = 0)
+{
+    /// <summary>A client's settings: the CA from cluster.json when TLS is on, and its credentials.</summary>
+    public static DialSettings ForClient(ClusterConfig config, ClientCredentials? credentials) =>
+        new(config, TransportSecurity.Load(config, replicaId: null), credentials);
+}
+
+/// <summary>A connection past its handshake (and authentication, where the replica asks for it).</summary>
+internal sealed record DialedConnection(Socket Socket, Stream Stream, PipeReader Reader, PipeWriter Writer) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
+    {
+        await Stream.DisposeAsync().ConfigureAwait(false);
+        Socket.Dispose();
+    }
+}
+
+/// <summary>
+/// Every connection this process opens to a replica starts here: TCP, then TLS when the cluster
+/// has it, then the Hello exchange, then, on client and backup connections with TLS, SCRAM
+/// (docs/protocol.md, "Authentication"). One place, so every kind of connection is secured alike.
+/// </summary>
+public static class ReplicaDialer
+{
+    /// <summary>TCP to <paramref name="replica"/>, wrapped in TLS when the cluster has it (the replica must prove its id).</summary>
+    public static async Task<(Socket Socket, Stream Stream)> ConnectAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
+    {
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(replica.Host, replica.Port, ct).ConfigureAwait(false);
+            Stream stream = new NetworkStream(socket, ownsSocket: true);
+            if (settings.Security is { } security)
+            {
+                try
+                {
+                    stream = await security.AuthenticateAsClientAsync(stream, replica.Host, replica.Id, ct).ConfigureAwait(false);
+                }
+                catch (AuthenticationException e)
+                {
+                    // Not a network fault: the replica's certificate (or ours) was refused, and
+                    // retrying cannot help, so it is reported as a refusal.
+                    throw new HandshakeRejectedException($"TLS handshake failed: {e.Message}{(e.InnerException is { } inner ? $" ({inner.Message})" : "")}");
+                }
+            }
+            return (socket, stream);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Connects, sends Hello with <paramref name="kind"/>, and authenticates with the settings'
+    /// credentials when the cluster has TLS and the kind is a client's. Throws
+    /// <see cref="HandshakeRejectedException"/> with the replica's reason on refusal (a wrong
+    /// cluster, a refused certificate, failed authentication), <see cref="ProtocolViolationException"/>
+    /// on an answer out of turn, and socket, I/O or frame exceptions on network failure.
+    /// </summary>
+    internal static async Task<DialedConnection> OpenAsync(DialSettings settings, ReplicaAddress replica, PeerKind kind, CancellationToken ct)
+    {
+        var (socket, stream) = await ConnectAsync(settings, replica, ct).ConfigureAwait(false);
+        var connection = new DialedConnection(socket, stream, PipeReader.Create(stream), PipeWriter.Create(stream));
+        try
+        {
+            int maxFrameBytes = settings.Config.MaxFrameBytes;
+            await SendAsync(connection.Writer, new Hello
+            {
+                ProtocolVersion = ProtocolVersion.Current,
+                ClusterName = settings.Config.ClusterName,
+                Kind = kind,
+                ReplicaId = settings.SelfReplicaId,
+            }, ct).ConfigureAwait(false);
+            switch (await ReplicaConnection.ReadFrameAsync(connection.Reader, maxFrameBytes, "handshake", ct).ConfigureAwait(false))
+            {
+                case HelloAccepted:
+                    break;
+                case HelloRejected rejected:
+                    throw new HandshakeRejectedException(rejected.Reason);
+                case var other:
+                    throw new ProtocolViolationException($"answered the handshake with {other.GetType().Name}");
+            }
+            if (settings.Security is not null && kind is PeerKind.Client or PeerKind.Backup)
+            {
+                await AuthenticateAsync(connection, settings, ct).ConfigureAwait(false);
+            }
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task AuthenticateAsync(DialedConnection connection, DialSettings settings, CancellationToken ct)
+    {
+        if (settings.Credentials is not { } credentials)
+        {
+            throw new HandshakeRejectedException("authentication required: this cluster uses TLS; give a user and password (client --user NAME, password from --password-file or KVREPLICA_PASSWORD)");
+        }
+        int maxFrameBytes = settings.Config.MaxFrameBytes;
+        string nonce = Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));
+        string clientFirst = Scram.ClientFirst(credentials.User, nonce);
+        await SendAsync(connection.Writer, new AuthStart { Mechanism = Scram.Mechanism, Payload = clientFirst }, ct).ConfigureAwait(false);
+        string serverFirst = await ReplicaConnection.ReadFrameAsync(connection.Reader, maxFrameBytes, "authentication", ct).ConfigureAwait(false) switch
+        {
+            AuthChallenge challenge => challenge.Payload,
+            AuthOutcome { Ok: false } refused => throw new HandshakeRejectedException(refused.Error ?? "authentication failed"),
+            var other => throw new ProtocolViolationException($"answered the authentication start with {other.GetType().Name}"),
+        };
+        if (!Scram.TryClientFinal(credentials.Password, clientFirst[3..], nonce, serverFirst, out string clientFinal, out byte[] serverSignature, out string? error))
+        {
+            throw new ProtocolViolationException(error!);
+        }
+        await SendAsync(connection.Writer, new AuthProof { Payload = clientFinal }, ct).ConfigureAwait(false);
+        switch (await ReplicaConnection.ReadFrameAsync(connection.Reader, maxFrameBytes, "authentication", ct).ConfigureAwait(false))
+        {
+            case AuthOutcome { Ok: true, Payload: { } serverFinal } when Scram.VerifyServerFinal(serverFinal, serverSignature):
+                return;
+            case AuthOutcome { Ok: true }:
+                throw new ProtocolViolationException("accepted our password without proving it holds the user's verifier");
+            case AuthOutcome refused:
+                throw new HandshakeRejectedException(refused.Error ?? "authentication failed");
+            case var other:
+                throw new ProtocolViolationException($"answered the authentication proof with {other.GetType().Name}");
+        }
+    }
+
+    private static async ValueTask SendAsync(PipeWriter writer, Message message, CancellationToken ct)
+    {
+        FrameCodec.WriteFrame(writer, message);
+        await writer.FlushAsync(ct).ConfigureAwait(false);
+    }
+}
