@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using KvReplica.Client.Transport;
+using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
 
@@ -121,7 +122,13 @@ public sealed class KvClient : IAsyncDisposable
     public static async Task<KvClient> ConnectAsync(ClusterConfig config, KvClientOptions? options = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var client = new KvClient(config, options ?? new KvClientOptions());
+        options ??= new KvClientOptions();
+        if (config.Tls is not null && options.Credentials is null)
+        {
+            // Every replica would refuse: say so once, before dialling any.
+            throw new KvUnavailableException("authentication required: this cluster uses TLS; give a user and password (KvClientOptions.Credentials; client --user NAME with --password-file or KVREPLICA_PASSWORD)", everyReplicaRejected: true);
+        }
+        var client = new KvClient(config, options);
         try
         {
             await client.ConnectWithinDeadlineAsync(ct).ConfigureAwait(false);
@@ -168,6 +175,38 @@ public sealed class KvClient : IAsyncDisposable
         var reply = await ExecuteAsync(Operation.Delete, key, null, ct).ConfigureAwait(false);
         return reply.Status == ReplyStatus.Ok;
     }
+
+    /// <summary>
+    /// Admin only: creates or replaces user <paramref name="name"/> with <paramref name="password"/>
+    /// and <paramref name="roles"/>. The password stays here: the cluster gets its SCRAM-SHA-256
+    /// verifier (a random salt, <see cref="Scram.DefaultIterations"/> iterations). Ordered like a write.
+    /// </summary>
+    /// <exception cref="KvException">Refused (<see cref="ErrorCode.PermissionDenied"/> for a non-admin), or the timeout passed.</exception>
+    public async Task PutUserAsync(string name, string password, IReadOnlyList<string> roles, CancellationToken ct = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(password);
+        var record = new UserRecord { Credential = Scram.CreateCredential(password, RandomNumberGenerator.GetBytes(16)).ToString(), Roles = [.. roles] };
+        await ExecuteAsync(Operation.UserPut, name, MessagePack.MessagePackSerializer.Serialize(record), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Admin only: deletes user <paramref name="name"/>; false if there was none. Its open connections lose every right at once.</summary>
+    public async Task<bool> DeleteUserAsync(string name, CancellationToken ct = default) =>
+        (await ExecuteAsync(Operation.UserDelete, name, null, ct).ConfigureAwait(false)).Status == ReplyStatus.Ok;
+
+    /// <summary>
+    /// Admin only: creates or replaces role <paramref name="name"/>: read or read-write on key
+    /// prefixes (<see cref="RoleGrant"/>; prefix "" is every key), and admin rights when
+    /// <paramref name="admin"/>. The role <c>admin</c> is built in and cannot be replaced.
+    /// </summary>
+    public async Task PutRoleAsync(string name, IReadOnlyList<RoleGrant> grants, bool admin = false, CancellationToken ct = default)
+    {
+        var record = new RoleRecord { Admin = admin, Grants = [.. grants] };
+        await ExecuteAsync(Operation.RolePut, name, MessagePack.MessagePackSerializer.Serialize(record), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Admin only: deletes role <paramref name="name"/>; false if there was none. Users holding it lose its rights at once.</summary>
+    public async Task<bool> DeleteRoleAsync(string name, CancellationToken ct = default) =>
+        (await ExecuteAsync(Operation.RoleDelete, name, null, ct).ConfigureAwait(false)).Status == ReplyStatus.Ok;
 
     /// <summary>Closes the connection. Operations still in flight fail with <see cref="ObjectDisposedException"/>.</summary>
     public ValueTask DisposeAsync()
@@ -226,7 +265,7 @@ public sealed class KvClient : IAsyncDisposable
     private async Task<ClientReply> ExecuteAsync(Operation operation, string key, byte[]? value, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
-        bool isWrite = operation is Operation.Put or Operation.Delete;
+        bool isWrite = RequestValidation.IsWrite(operation);
         // Validate with a stand-in sequence number first, so a rejected request does not use one up.
         string? invalid = RequestValidation.Check(new ClientRequest
         {
@@ -426,7 +465,8 @@ public sealed class KvClient : IAsyncDisposable
     private static string DescribeError(ClientReply reply)
     {
         string message = string.IsNullOrWhiteSpace(reply.ErrorMessage) ? "no details given" : OneLine(reply.ErrorMessage);
-        return $"{reply.Error}: {message}";
+        // These two messages say what they are ("permission denied: ..."); the code name would only repeat it.
+        return reply.Error is ErrorCode.PermissionDenied or ErrorCode.AuthenticationRequired ? message : $"{reply.Error}: {message}";
     }
 
     private static string OneLine(string text) =>

@@ -180,6 +180,10 @@ public static class CliApplication
     /// </summary>
     public static ParsedCommand? ParseOneShot(string command, IReadOnlyList<string> args, out string? error)
     {
+        if (command is "user" or "role")
+        {
+            return CommandLineParser.ParseAccessCommand(command.ToUpperInvariant(), args, out var access, out error) ? access : null;
+        }
         int wanted = command == "put" ? 2 : 1;
         if (args.Count < wanted || (command != "put" && args.Count > 1))
         {

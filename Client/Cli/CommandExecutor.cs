@@ -47,6 +47,18 @@ public sealed class CommandExecutor(KvClient client)
                 case CommandKind.Delete:
                     bool existed = await client.DeleteAsync(command.Key, ct).ConfigureAwait(false);
                     return existed ? new CommandResult(ResultKind.Ok, "OK") : new CommandResult(ResultKind.NotFound, "(not found)");
+                case CommandKind.UserAdd:
+                    await client.PutUserAsync(command.Key, command.Words![0], [.. command.Words.Skip(1)], ct).ConfigureAwait(false);
+                    return new CommandResult(ResultKind.Ok, "OK");
+                case CommandKind.RoleAdd:
+                    var grants = command.Words!.Where(g => !g.Equals("admin", StringComparison.OrdinalIgnoreCase)).Select(ToGrant).ToList();
+                    await client.PutRoleAsync(command.Key, grants, admin: command.Words!.Any(g => g.Equals("admin", StringComparison.OrdinalIgnoreCase)), ct).ConfigureAwait(false);
+                    return new CommandResult(ResultKind.Ok, "OK");
+                case CommandKind.UserDelete or CommandKind.RoleDelete:
+                    bool deleted = command.Kind == CommandKind.UserDelete
+                        ? await client.DeleteUserAsync(command.Key, ct).ConfigureAwait(false)
+                        : await client.DeleteRoleAsync(command.Key, ct).ConfigureAwait(false);
+                    return deleted ? new CommandResult(ResultKind.Ok, "OK") : new CommandResult(ResultKind.NotFound, "(not found)");
                 default:
                     return CommandResult.Failed($"{command.Kind} is not an operation");
             }
@@ -63,5 +75,17 @@ public sealed class CommandExecutor(KvClient client)
         {
             return CommandResult.Failed("the client is closed");
         }
+    }
+
+    // "read:app/" or "readwrite:" ("" and "*" are every key).
+    private static Protocol.Auth.RoleGrant ToGrant(string text)
+    {
+        int colon = text.IndexOf(':', StringComparison.Ordinal);
+        string prefix = text[(colon + 1)..];
+        return new Protocol.Auth.RoleGrant
+        {
+            Write = text[..colon].Equals("readwrite", StringComparison.OrdinalIgnoreCase),
+            Prefix = prefix == "*" ? "" : prefix,
+        };
     }
 }

@@ -11,10 +11,18 @@ public enum CommandKind
     Delete,
     Help,
     Exit,
+    UserAdd,
+    UserDelete,
+    RoleAdd,
+    RoleDelete,
 }
 
-/// <summary>One parsed command. <see cref="Key"/> is set for GET, PUT and DELETE; <see cref="Value"/> for PUT only.</summary>
-public sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null);
+/// <summary>
+/// One parsed command. <see cref="Key"/> is set for GET, PUT and DELETE (and is the user or role
+/// name for USER and ROLE); <see cref="Value"/> for PUT only; <see cref="Words"/> holds USER ADD's
+/// password and roles and ROLE ADD's grants.
+/// </summary>
+public sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null, IReadOnlyList<string>? Words = null);
 
 /// <summary>
 /// The outcome of parsing one input line: a command, a one-line error, or neither (a blank line
@@ -77,10 +85,50 @@ public static class CommandLineParser
                 return ParseKeyOnly(CommandKind.Delete, "DELETE", line, pos);
             case "PUT":
                 return ParsePut(line, pos);
+            case "USER" or "ROLE":
+                var words = line[pos..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+                return ParseAccessCommand(word.ToUpperInvariant(), words, out var access, out string? accessError)
+                    ? LineParseResult.Of(access!) : LineParseResult.Fail(accessError!);
             default:
                 return LineParseResult.Fail($"unknown command '{word}'; type HELP for the list");
         }
     }
+
+    /// <summary>
+    /// <c>USER ADD name password [role...]</c>, <c>USER DELETE name</c>, <c>ROLE ADD name grant...</c>
+    /// (a grant is <c>read:PREFIX</c>, <c>readwrite:PREFIX</c> or <c>admin</c>; an empty PREFIX or
+    /// <c>*</c> is every key), <c>ROLE DELETE name</c>. <paramref name="noun"/> is USER or ROLE;
+    /// <paramref name="words"/> follow it. Used by lines and by one-shot arguments alike.
+    /// </summary>
+    public static bool ParseAccessCommand(string noun, IReadOnlyList<string> words, out ParsedCommand? command, out string? error)
+    {
+        command = null;
+        string verb = words.Count > 0 ? words[0].ToUpperInvariant() : "";
+        bool user = noun == "USER";
+        string usage = user
+            ? "usage: USER ADD <name> <password> [role...] | USER DELETE <name>"
+            : "usage: ROLE ADD <name> <read:PREFIX | readwrite:PREFIX | admin>... | ROLE DELETE <name>";
+        if (verb is "DELETE" or "DEL" && words.Count == 2)
+        {
+            command = new ParsedCommand(user ? CommandKind.UserDelete : CommandKind.RoleDelete, words[1]);
+        }
+        else if (verb == "ADD" && words.Count >= 3)
+        {
+            if (!user && words.Skip(2).FirstOrDefault(g => !IsGrant(g)) is { } bad)
+            {
+                error = $"'{bad}' is not a grant; {usage}";
+                return false;
+            }
+            command = new ParsedCommand(user ? CommandKind.UserAdd : CommandKind.RoleAdd, words[1], Words: [.. words.Skip(2)]);
+        }
+        error = command is null ? usage : null;
+        return command is not null;
+    }
+
+    private static bool IsGrant(string grant) =>
+        grant.Equals("admin", StringComparison.OrdinalIgnoreCase)
+        || grant.StartsWith("read:", StringComparison.OrdinalIgnoreCase)
+        || grant.StartsWith("readwrite:", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>
     /// Interprets <paramref name="text"/> as a key: a double-quoted string if it starts with <c>"</c>

@@ -3,13 +3,18 @@ namespace KvReplica.Client.Cli;
 /// <summary>The text HELP and --help print.</summary>
 public static class HelpText
 {
-    public const string Usage = "usage: client <cluster.json> [--replica <id>] [--local] [--timeout <ms>] [get <key> | put <key> <value...> | delete <key> | bench [options]]";
+    public const string Usage = "usage: client <cluster.json> [--replica <id>] [--local] [--timeout <ms>] [--user <name> --password-file <file>] [get <key> | put <key> <value...> | delete <key> | user ... | role ... | status | backup <file> | bench [options]]";
 
     public const string Commands = """
         Commands (command words are case-insensitive):
           PUT <key> <value>   store a value; prints OK
           GET <key>           prints the value, or (not found)
           DELETE <key>        (also DEL) prints OK if the key existed, else (not found)
+          USER ADD <name> <password> [role...]   admin: create or replace a user
+          USER DELETE <name>                     admin: delete a user
+          ROLE ADD <name> <grant>...             admin: create or replace a role; a grant is
+                              read:PREFIX, readwrite:PREFIX (PREFIX empty or * = every key) or admin
+          ROLE DELETE <name>                     admin: delete a role (the role admin is built in)
           HELP                this text
           EXIT                (also QUIT, or end of input) leave
         Failures print: ERROR <reason>
@@ -44,6 +49,8 @@ public static class HelpText
                                                 node <id> <config> --restore <file>
                                                 closed-loop load test; report on stdout
         Options (before the command):
+          --user <name>           authenticate as this user (or KVREPLICA_USER) when the cluster has tls
+          --password-file <file>  the user's password, first line (or KVREPLICA_PASSWORD)
           --replica <id>    try this replica first (then the others by id)
           --local           GET answers from the contacted replica alone (ReadMode.Local)
           --timeout <ms>    per-request deadline (default: clientRequestTimeoutMs of cluster.json)

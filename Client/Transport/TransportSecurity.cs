@@ -45,7 +45,7 @@ public sealed class TransportSecurity : IDisposable
         {
             return null;
         }
-        var ca = LoadFile("tls.ca", tls.Ca, () => X509Certificate2.CreateFromPemFile(tls.Ca));
+        var ca = LoadFile("tls.ca", tls.Ca, () => X509Certificate2.CreateFromPem(File.ReadAllText(tls.Ca)));
         X509Certificate2? own = null;
         if (replicaId is int id)
         {

@@ -193,6 +193,11 @@ public sealed partial class ReplicaCore
                     },
                 }));
                 break;
+            default:
+                // User and role changes reach the core only rewritten by the Node's access
+                // control into writes of their reserved keys.
+                ReplyError(connectionId, request.RequestId, ErrorCode.InvalidRequest, $"{request.Operation} is handled by the replica's access control, not the core");
+                break;
         }
     }
 

@@ -20,28 +20,35 @@ public static class RequestValidation
         {
             return null; // no key: it asks about the replica itself
         }
-        string? keyError = CheckKey(request.Key);
+        bool accessChange = request.Operation is Operation.UserPut or Operation.UserDelete or Operation.RolePut or Operation.RoleDelete;
+        string? keyError = accessChange
+            ? Auth.AccessKeys.CheckName(request.Key ?? "", request.Operation is Operation.UserPut or Operation.UserDelete ? "user" : "role")
+            : CheckKey(request.Key);
         if (keyError is not null)
         {
             return keyError;
         }
-        if (request.Operation == Operation.Put)
+        if (request.Operation is Operation.Put or Operation.UserPut or Operation.RolePut)
         {
             if (request.Value is null)
             {
-                return "PUT needs a value";
+                return $"{request.Operation} needs a value";
             }
             if (request.Value.Length > maxValueBytes)
             {
                 return $"value is {request.Value.Length} bytes; the limit is {maxValueBytes}";
             }
         }
-        if (request.Operation is Operation.Put or Operation.Delete && request.Sequence <= 0)
+        if (IsWrite(request.Operation) && request.Sequence <= 0)
         {
             return "a write needs a client sequence number of 1 or more";
         }
         return null;
     }
+
+    /// <summary>Operations that go through the total order (and so carry a client id and sequence number).</summary>
+    public static bool IsWrite(Operation operation) =>
+        operation is Operation.Put or Operation.Delete or Operation.UserPut or Operation.UserDelete or Operation.RolePut or Operation.RoleDelete;
 
     /// <summary>Returns null if <paramref name="key"/> is a valid key, else a one-line reason.</summary>
     public static string? CheckKey(string? key)

@@ -60,9 +60,12 @@ internal sealed class LocalCluster : IAsyncDisposable
 
     public string ConfigPath { get; }
 
+    /// <summary>The bootstrap admin's credentials when the cluster was started with security on; null otherwise.</summary>
+    public KvReplica.Client.Transport.ClientCredentials? Credentials { get; private init; }
+
     /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
     /// <remarks><paramref name="restoreFrom"/>: a backup file each replica's data directory is seeded from (<c>node --restore</c>) before it starts.</remarks>
-    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000, string? restoreFrom = null, int maxPendingWrites = 100_000)
+    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000, string? restoreFrom = null, int maxPendingWrites = 100_000, bool secure = false)
     {
         string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
@@ -70,6 +73,7 @@ internal sealed class LocalCluster : IAsyncDisposable
         string json = $$"""
             {
               "clusterName": "it-{{Path.GetFileName(directory)}}",
+              {{(secure ? TestSecurity.Settings : "")}}
               "replicas": [{{string.Join(",", replicas.Select(r => $$"""{ "id": {{r.id}}, "host": "127.0.0.1", "port": {{r.Item2}} }"""))}}],
               "writeTimeoutMs": {{writeTimeoutMs}},
               "readTimeoutMs": {{readTimeoutMs}},
@@ -81,7 +85,10 @@ internal sealed class LocalCluster : IAsyncDisposable
             """;
         string configPath = Path.Combine(directory, "cluster.json");
         await File.WriteAllTextAsync(configPath, json);
-        var cluster = new LocalCluster(directory, replicas, configPath);
+        var cluster = new LocalCluster(directory, replicas, configPath)
+        {
+            Credentials = secure ? TestSecurity.Create(configPath) : null,
+        };
         if (restoreFrom is not null)
         {
             foreach (var (id, _) in replicas)
