@@ -105,5 +105,8 @@ public sealed record TlsSettings(string Ca, string Cert, string Key)
     public string KeyOf(int id) => Key.Replace("{id}", id.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal);
 }
 
+/// <summary>The <c>auth</c> object of cluster.json, as read (see <see cref="ClusterConfig.BootstrapAdminFile"/>).</summary>
+public sealed record AuthSettings(string? BootstrapAdmin);
+
 /// <summary>A cluster.json that cannot be used. The message names the field and what is wrong with it.</summary>
 public sealed class ConfigException(string message) : Exception(message);

@@ -1,5 +1,3 @@
-using Microsoft.Extensions.Configuration;
-
 namespace KvReplica.Protocol.Config;
 
 /// <summary>
@@ -25,24 +23,15 @@ public static class ClusterConfigFile
         {
             throw new ConfigException(Directory.Exists(full) ? $"'{path}' is a directory, not a cluster.json file" : $"config file '{path}' not found");
         }
-        IConfiguration json;
+        byte[] text;
         try
         {
-            json = new ConfigurationBuilder().AddJsonFile(full, optional: false, reloadOnChange: false).Build();
+            text = File.ReadAllBytes(full);
         }
-        catch (UnauthorizedAccessException e)
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
         {
             throw new ConfigException($"{path} cannot be read: {e.Message}");
         }
-        catch (Exception e) when (e is FormatException or InvalidDataException or IOException or System.Text.Json.JsonException)
-        {
-            var innermost = e;
-            while (innermost.InnerException is not null)
-            {
-                innermost = innermost.InnerException;
-            }
-            throw new ConfigException($"{path} is not valid JSON: {innermost.Message}");
-        }
-        return ClusterConfigReader.Read(json, path);
+        return ClusterConfigReader.Parse(text, path);
     }
 }

@@ -1,131 +1,125 @@
-using System.Globalization;
-using Microsoft.Extensions.Configuration;
+using System.Text;
+using System.Text.Json;
 
 namespace KvReplica.Protocol.Config;
 
 /// <summary>
-/// Turns an <see cref="IConfiguration"/> built from cluster.json into a validated
-/// <see cref="ClusterConfig"/>. Reading the file is the caller's business (Node and Client each
-/// do it); this class only interprets and validates, so every message names the field at fault.
+/// Turns the text of cluster.json into a validated <see cref="ClusterConfig"/>: strict JSON
+/// (comments and trailing commas allowed), only the keys of <see cref="ClusterSettings"/>, each
+/// of its declared type and range. Every failure is a <see cref="ConfigException"/> of one line
+/// naming the file and the setting (or the line and column of a syntax error).
 /// </summary>
 public static class ClusterConfigReader
 {
-    public static ClusterConfig Read(IConfiguration json, string sourceName)
+    // Comments and trailing commas are accepted, as they were when the file was read through
+    // Microsoft.Extensions.Configuration: a commented-out replica is a normal thing to have.
+    private static readonly JsonDocumentOptions Syntax = new()
     {
-        string Where(string field) => $"{sourceName}: {field}";
+        CommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+    };
 
-        string clusterName = json["clusterName"] ?? throw new ConfigException($"{Where("clusterName")} is missing");
-        if (string.IsNullOrWhiteSpace(clusterName))
+    /// <summary>
+    /// Parses <paramref name="utf8"/> (a leading byte-order mark is skipped). <paramref name="sourceName"/>
+    /// starts every message, and its directory is where a relative <c>dataDir</c> starts.
+    /// </summary>
+    public static ClusterConfig Parse(ReadOnlyMemory<byte> utf8, string sourceName)
+    {
+        if (utf8.Span.StartsWith(Encoding.UTF8.Preamble))
         {
-            throw new ConfigException($"{Where("clusterName")} is empty");
+            utf8 = utf8[Encoding.UTF8.Preamble.Length..];
         }
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(utf8, Syntax);
+        }
+        catch (JsonException e)
+        {
+            throw SyntaxError(utf8.Span, e, sourceName);
+        }
+        using (document)
+        {
+            return Read(document.RootElement, sourceName);
+        }
+    }
 
-        var replicaSections = json.GetSection("replicas").GetChildren().OrderBy(s => int.TryParse(s.Key, out int i) ? i : int.MaxValue).ToList();
-        if (replicaSections.Count == 0)
+    /// <summary>Reads a parsed cluster.json; see <see cref="Parse"/>.</summary>
+    public static ClusterConfig Read(JsonElement root, string sourceName)
+    {
+        var reader = new SettingReader(sourceName);
+        var empty = new ClusterConfig
         {
-            throw new ConfigException($"{Where("replicas")} is missing or empty; list at least one replica with id, host and port");
-        }
-        var replicas = new List<ReplicaAddress>();
-        foreach (var section in replicaSections)
-        {
-            string at = $"replicas[{section.Key}]";
-            int id = ReadInt(section, "id", Where(at + ".id"), required: true, min: 1, max: 1_000_000, fallback: 0);
-            string host = section["host"] ?? throw new ConfigException($"{Where(at + ".host")} is missing");
-            if (string.IsNullOrWhiteSpace(host))
-            {
-                throw new ConfigException($"{Where(at + ".host")} is empty");
-            }
-            int port = ReadInt(section, "port", Where(at + ".port"), required: true, min: 1, max: 65535, fallback: 0);
-            if (replicas.Any(r => r.Id == id))
-            {
-                throw new ConfigException($"{Where(at + ".id")}: id {id} is used twice");
-            }
-            if (replicas.Any(r => r.Host == host && r.Port == port))
-            {
-                throw new ConfigException($"{Where(at + ".port")}: {host}:{port} is used twice");
-            }
-            replicas.Add(new ReplicaAddress(id, host, port));
-        }
-
-        var defaults = new ClusterConfig { ClusterName = clusterName, Replicas = [] };
-        int maxValueBytes = ReadInt(json, "maxValueBytes", Where("maxValueBytes"), false, 1, 64 << 20, defaults.MaxValueBytes);
-        int maxFrameBytes = ReadInt(json, "maxFrameBytes", Where("maxFrameBytes"), false, 1024, int.MaxValue, defaults.MaxFrameBytes);
-        if (maxFrameBytes < maxValueBytes + 64 * 1024)
-        {
-            throw new ConfigException($"{Where("maxFrameBytes")} ({maxFrameBytes}) must exceed maxValueBytes ({maxValueBytes}) by at least 65536, or no maximum-size value fits in a frame");
-        }
-        string dataDir = json["dataDir"] ?? defaults.DataDir;
-        if (string.IsNullOrWhiteSpace(dataDir) || dataDir.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
-        {
-            throw new ConfigException($"{Where("dataDir")}: '{dataDir}' is not a usable directory path");
-        }
-        string fsyncText = json["fsync"] ?? "always";
-        FsyncPolicy fsync = fsyncText switch
-        {
-            "always" => FsyncPolicy.Always,
-            "batch" => FsyncPolicy.Batch,
-            "none" => FsyncPolicy.None,
-            _ => throw new ConfigException($"{Where("fsync")}: '{fsyncText}' is not one of always, batch, none"),
+            ClusterName = "",
+            Replicas = [],
+            ConfigDirectory = Path.GetDirectoryName(Path.GetFullPath(sourceName)) ?? ".",
         };
-        string configDirectory = Path.GetDirectoryName(Path.GetFullPath(sourceName)) ?? ".";
-        string Resolve(string path) => Path.GetFullPath(Path.Combine(configDirectory, path));
-        TlsSettings? tls = null;
-        var tlsSection = json.GetSection("tls");
-        if (tlsSection.Exists())
+        var config = reader.Object(root, "", ClusterSettings.Cluster, empty);
+
+        for (int i = 0; i < config.Replicas.Count; i++)
         {
-            string PathSetting(string key) => tlsSection[key] is { Length: > 0 } value
-                ? Resolve(value)
-                : throw new ConfigException($"{Where("tls." + key)} is missing: tls needs ca, cert and key (PEM files; {{id}} stands for the replica id)");
-            tls = new TlsSettings(PathSetting("ca"), PathSetting("cert"), PathSetting("key"));
+            var replica = config.Replicas[i];
+            if (config.Replicas.Take(i).Any(r => r.Id == replica.Id))
+            {
+                throw reader.Error($"replicas[{i}].id", $"id {replica.Id} is used twice", separator: ": ");
+            }
+            if (config.Replicas.Take(i).Any(r => r.Host == replica.Host && r.Port == replica.Port))
+            {
+                throw reader.Error($"replicas[{i}].port", $"{replica.Host}:{replica.Port} is used twice", separator: ": ");
+            }
         }
-        string? bootstrapAdmin = json.GetSection("auth")["bootstrapAdmin"];
-        if (bootstrapAdmin is not null && tls is null)
+        if (config.MaxFrameBytes < config.MaxValueBytes + 64 * 1024)
         {
-            throw new ConfigException($"{Where("auth.bootstrapAdmin")}: authentication needs tls (clients authenticate over TLS only)");
+            throw reader.Error("maxFrameBytes", $"({config.MaxFrameBytes}) must exceed maxValueBytes ({config.MaxValueBytes}) by at least 65536, or no maximum-size value fits in a frame");
         }
-        return new ClusterConfig
+        if (string.IsNullOrWhiteSpace(config.DataDir) || config.DataDir.IndexOfAny(Path.GetInvalidPathChars()) >= 0)
         {
-            DataDir = dataDir,
-            ConfigDirectory = configDirectory,
-            Tls = tls,
-            BootstrapAdminFile = bootstrapAdmin is null ? null : Resolve(bootstrapAdmin),
-            Fsync = fsync,
-            FsyncBatchInterval = ReadMs(json, "fsyncBatchMs", Where("fsyncBatchMs"), 1, 10_000, defaults.FsyncBatchInterval),
-            SnapshotEveryWrites = ReadInt(json, "snapshotEveryWrites", Where("snapshotEveryWrites"), false, 1, int.MaxValue, defaults.SnapshotEveryWrites),
-            SnapshotEveryLogBytes = ReadInt(json, "snapshotEveryLogMiB", Where("snapshotEveryLogMiB"), false, 1, 1 << 20, (int)(defaults.SnapshotEveryLogBytes >> 20)) * (1L << 20),
-            WalSegmentBytes = ReadInt(json, "walSegmentMiB", Where("walSegmentMiB"), false, 1, 4096, (int)(defaults.WalSegmentBytes >> 20)) * (1L << 20),
-            ClusterName = clusterName,
-            Replicas = [.. replicas.OrderBy(r => r.Id)],
-            MaxValueBytes = maxValueBytes,
-            MaxFrameBytes = maxFrameBytes,
-            HeartbeatInterval = ReadMs(json, "heartbeatIntervalMs", Where("heartbeatIntervalMs"), 1, 60_000, defaults.HeartbeatInterval),
-            SuspicionTimeout = ReadMs(json, "suspicionTimeoutMs", Where("suspicionTimeoutMs"), 10, 600_000, defaults.SuspicionTimeout),
-            ReadTimeout = ReadMs(json, "readTimeoutMs", Where("readTimeoutMs"), 10, 600_000, defaults.ReadTimeout),
-            WriteTimeout = ReadMs(json, "writeTimeoutMs", Where("writeTimeoutMs"), 10, 600_000, defaults.WriteTimeout),
-            ClientRequestTimeout = ReadMs(json, "clientRequestTimeoutMs", Where("clientRequestTimeoutMs"), 10, 600_000, defaults.ClientRequestTimeout),
-            MaxPendingWrites = ReadInt(json, "maxPendingWrites", Where("maxPendingWrites"), false, 1, 10_000_000, defaults.MaxPendingWrites),
-            RecentDeliveredWrites = ReadInt(json, "recentDeliveredWrites", Where("recentDeliveredWrites"), false, 1, 10_000_000, defaults.RecentDeliveredWrites),
+            throw reader.Error("dataDir", $"'{SettingReader.Printable(config.DataDir)}' is not a usable directory path", separator: ": ");
+        }
+        if (config.BootstrapAdminFile is not null && config.Tls is null)
+        {
+            throw reader.Error("auth.bootstrapAdmin", "authentication needs tls (clients authenticate over TLS only)", separator: ": ");
+        }
+        string Resolve(string path) => Path.GetFullPath(Path.Combine(config.ConfigDirectory, path));
+        return config with
+        {
+            Replicas = [.. config.Replicas.OrderBy(r => r.Id)],
+            Tls = config.Tls is { } tls ? new TlsSettings(Resolve(tls.Ca), Resolve(tls.Cert), Resolve(tls.Key)) : null,
+            BootstrapAdminFile = config.BootstrapAdminFile is { } file ? Resolve(file) : null,
         };
     }
 
-    private static TimeSpan ReadMs(IConfiguration section, string key, string where, int min, int max, TimeSpan fallback) =>
-        TimeSpan.FromMilliseconds(ReadInt(section, key, where, false, min, max, (int)fallback.TotalMilliseconds));
-
-    private static int ReadInt(IConfiguration section, string key, string where, bool required, int min, int max, int fallback)
+    // "cluster.json:3:17: invalid JSON: ..." with a 1-based line and a 1-based column counted in
+    // characters, not the parser's 0-based byte offsets.
+    private static ConfigException SyntaxError(ReadOnlySpan<byte> utf8, JsonException e, string sourceName)
     {
-        string? text = section[key];
-        if (text is null)
+        long line = e.LineNumber ?? 0;
+        long byteInLine = e.BytePositionInLine ?? 0;
+        int lineStart = 0;
+        for (long l = 0; l < line; l++)
         {
-            return required ? throw new ConfigException($"{where} is missing") : fallback;
+            int next = utf8[lineStart..].IndexOf((byte)'\n');
+            if (next < 0)
+            {
+                break;
+            }
+            lineStart += next + 1;
         }
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
-        {
-            throw new ConfigException($"{where}: '{text}' is not a whole number");
-        }
-        if (value < min || value > max)
-        {
-            throw new ConfigException($"{where}: {value} is outside {min}..{max}");
-        }
-        return value;
+        int byteOffset = (int)Math.Min(lineStart + byteInLine, utf8.Length);
+        int column = Encoding.UTF8.GetCharCount(utf8[lineStart..byteOffset]) + 1;
+        bool atEnd = utf8[byteOffset..].Trim(" \t\r\n"u8).IsEmpty;
+        string reason = utf8.Trim(" \t\r\n"u8).IsEmpty ? "the file is empty"
+            : atEnd ? "the file ends before the JSON is complete"
+            : ParserReason(e.Message);
+        return new ConfigException($"{sourceName}:{line + 1}:{column}: invalid JSON: {reason}");
+    }
+
+    // The parser's message without the position it appends (" LineNumber: 2 | BytePositionInLine: 16."),
+    // which is given in the prefix instead, 1-based.
+    private static string ParserReason(string message)
+    {
+        int position = message.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        string reason = (position < 0 ? message : message[..position]).Trim();
+        return SettingReader.Printable(reason.TrimEnd('.'));
     }
 }

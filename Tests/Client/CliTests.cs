@@ -57,7 +57,7 @@ public sealed class CliTests
         Assert.That(stderr.TrimEnd(), Does.StartWith("client: config file").And.EndWith("absent.json' not found"));
     }
 
-    [TestCase("{ not json", "is not valid JSON")]
+    [TestCase("{ not json", ":1:3: invalid JSON: ")]
     [TestCase("""{ "replicas": [ { "id": 1, "host": "h", "port": 1 } ] }""", "clusterName is missing")]
     [TestCase("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "h", "port": 99999 } ] }""", "replicas[0].port: 99999 is outside 1..65535")]
     public async Task Unusable_config_is_one_line_on_stderr_and_exit_2(string json, string problem)

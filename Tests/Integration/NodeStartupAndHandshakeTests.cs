@@ -64,8 +64,9 @@ public sealed class NodeStartupAndHandshakeTests
     [TestCase("""{ "replicas": [ { "id": 1, "host": "h", "port": 1 } ] }""", "clusterName is missing")]
     [TestCase("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "h", "port": 70000 } ] }""", "replicas[0].port: 70000 is outside 1..65535")]
     [TestCase("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "h", "port": 5 }, { "id": 1, "host": "h", "port": 6 } ] }""", "replicas[1].id: id 1 is used twice")]
-    [TestCase("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "h", "port": 5 } ], "readTimeoutMs": "soon" }""", "readTimeoutMs: 'soon' is not a whole number")]
-    [TestCase("""{ "clusterName": "c", "replicas": [ """, "is not valid JSON")]
+    [TestCase("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "h", "port": 5 } ], "readTimeoutMs": "soon" }""", "readTimeoutMs must be a whole number, not the string \"soon\"")]
+    [TestCase("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "h", "port": 5 } ], "fsynk": "none" }""", ": unknown setting 'fsynk' (did you mean 'fsync'?)")]
+    [TestCase("""{ "clusterName": "c", "replicas": [ """, ":1:37: invalid JSON: the file ends before the JSON is complete")]
     public async Task An_invalid_config_names_the_field_at_fault(string json, string expected)
     {
         string config = WriteConfig(json);
