@@ -29,9 +29,17 @@ replicas = doc.get("replicas") if isinstance(doc, dict) else None
 if not isinstance(replicas, list) or not replicas or not all(isinstance(r, dict) and {"id", "host", "port"} <= r.keys() for r in replicas):
     sys.exit(f"cluster.sh: {path}: replicas must list every replica with id, host and port")
 data_dir = doc.get("dataDir", "data/replica-{id}")
+base = os.path.dirname(os.path.abspath(path))
 for r in replicas:
-    directory = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(path)), str(data_dir).replace("{id}", str(r["id"]))))
+    directory = os.path.normpath(os.path.join(base, str(data_dir).replace("{id}", str(r["id"]))))
     print(r["id"], r["host"], r["port"], directory, sep="\t")
+# Last line: "tls" and the bootstrap admin's password file (made by `node certs` beside the
+# verifier) when the file turns security on, else "plain".
+admin = (doc.get("auth") or {}).get("bootstrapAdmin") if isinstance(doc.get("auth"), dict) else None
+if isinstance(doc.get("tls"), dict):
+    print("tls", os.path.join(os.path.dirname(os.path.join(base, admin)), "admin.password") if admin else "", sep="\t")
+else:
+    print("plain")
 PY
 }
 
@@ -107,6 +115,8 @@ main() {
 
   replicas_text=$(read_replicas) || exit 2
   mapfile -t replicas <<<"$replicas_text"
+  security="${replicas[-1]}"
+  unset 'replicas[-1]'
   data_dirs=()
   for line in "${replicas[@]}"; do
     IFS=$'\t' read -r id host port dir <<<"$line"
@@ -120,6 +130,19 @@ main() {
   fi
 
   ./build.sh
+
+  # Secure by default, as a deployment runs: the first run makes the cluster's CA, each
+  # replica's certificate and an admin with a random password (kept beside its verifier);
+  # later runs keep them. The client logs in as that admin.
+  client_login=()
+  if [[ "$security" == tls* ]]; then
+    certs_made=$(bin/node certs "$config") || exit 1
+    grep -v ': kept ' <<<"$certs_made" >&2 || true
+    password_file="${security#tls$'\t'}"
+    if [ -n "$password_file" ]; then
+      client_login=(--user admin --password-file "$password_file")
+    fi
+  fi
 
   # A directory of its own per run: no run ever truncates or interleaves with another's logs.
   logs=".cluster/logs/$(date +%Y%m%d-%H%M%S)-$$"
@@ -161,7 +184,7 @@ main() {
     done
   done
   echo "cluster.sh: ${#replicas[@]} replicas running (logs in $logs/); type HELP for commands, EXIT to stop" >&2
-  bin/client "$config"
+  bin/client "$config" "${client_login[@]}"
 }
 
 main "$@"
