@@ -372,6 +372,11 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     {
         // Persist first (one group commit for the whole round), then peers, then clients: see Ready.
         _storage!.Persist(ready);
+        foreach (var violation in ready.PeerViolations)
+        {
+            Log.PeerViolation(_logger, violation.Peer, violation.Reason);
+            _peers[violation.Peer].AbortInbound();
+        }
         if (ready.InstalledView is { } view)
         {
             Log.ViewInstalled(_logger, view.Number, string.Join(",", view.Members) + (_core.Removed ? " (this replica is not in it; it asks to rejoin)" : ""));
