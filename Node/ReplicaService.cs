@@ -23,7 +23,7 @@ namespace KvReplica.Node;
 internal sealed class ReplicaService : IHostedService, IAsyncDisposable
 {
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(10);
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan HandshakeTimeout = ConnectionLimits.HandshakeTimeout;
     private const int BackupChunkBytes = 1 << 20;
 
     private readonly NodeIdentity _identity;
@@ -40,6 +40,11 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private readonly Stopwatch _monotonic = Stopwatch.StartNew();
     private Socket? _listener;
     private long _nextConnectionId;
+    // Accepted connections that have not finished their handshake (ConnectionLimits.MaxUnauthenticatedConnections),
+    // and the ones refused for that since the last log line about it.
+    private int _unauthenticated;
+    private long _refusedSinceLog;
+    private long _refusedLoggedAt = long.MinValue / 2;
     private int _stopped;
 
     /// <summary>The replica stopped to start again afresh in this process (see <see cref="FellBehindException"/>).</summary>
@@ -426,13 +431,63 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 _logger.LogWarning("accept failed: {Reason}", e.Message);
                 continue;
             }
+            if (Interlocked.Increment(ref _unauthenticated) > ConnectionLimits.MaxUnauthenticatedConnections)
+            {
+                Interlocked.Decrement(ref _unauthenticated);
+                RefuseUnauthenticated(socket);
+                continue;
+            }
             _ = Task.Run(() => ServeConnectionAsync(socket, stopping), CancellationToken.None);
+        }
+    }
+
+    // Too many connections are still in their handshake: close this one at once (a reset, so
+    // nothing lingers) and say so at most once per RefusedLogInterval, with the count.
+    private void RefuseUnauthenticated(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+        }
+        socket.Dispose();
+        long refused = Interlocked.Increment(ref _refusedSinceLog);
+        long now = _monotonic.ElapsedMilliseconds;
+        long last = Interlocked.Read(ref _refusedLoggedAt);
+        if (now - last >= (long)ConnectionLimits.RefusedLogInterval.TotalMilliseconds
+            && Interlocked.CompareExchange(ref _refusedLoggedAt, now, last) == last)
+        {
+            Log.ConnectionsRefused(_logger, Interlocked.Exchange(ref _refusedSinceLog, 0), ConnectionLimits.MaxUnauthenticatedConnections);
         }
     }
 
     // One accepted connection: the handshake decides whether it is a client or a peer's
     // outbound link. Bad input of any kind closes this connection only.
     private async Task ServeConnectionAsync(Socket socket, CancellationToken stopping)
+    {
+        // Counted among the unauthenticated from the accept (AcceptLoopAsync) until its Hello is
+        // in, or until it ends, whatever ends it.
+        int handshaking = 1;
+        void HandshakeDone()
+        {
+            if (Interlocked.Exchange(ref handshaking, 0) == 1)
+            {
+                Interlocked.Decrement(ref _unauthenticated);
+            }
+        }
+        try
+        {
+            await ServeConnectionAsync(socket, HandshakeDone, stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            HandshakeDone();
+        }
+    }
+
+    private async Task ServeConnectionAsync(Socket socket, Action handshakeDone, CancellationToken stopping)
     {
         await using var connection = new FramedConnection(socket, _config.MaxFrameBytes);
         try
@@ -449,6 +504,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 {
                     Log.BadInput(_logger, connection.Remote, $"no handshake within {HandshakeTimeout.TotalSeconds:0} s");
                     return;
+                }
+                finally
+                {
+                    handshakeDone();
                 }
             }
             if (first is null)
@@ -476,6 +535,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                     await ServeClientAsync(connection, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.Replica:
+                    PeerSockets.Configure(socket, _config);
                     await ServePeerAsync(connection, hello, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.Backup:
@@ -712,7 +772,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private async Task ServeClientAsync(FramedConnection connection, CancellationToken stopping)
     {
         long id = Interlocked.Increment(ref _nextConnectionId);
-        var session = new ClientSession(id, connection);
+        var session = new ClientSession(id, connection, _logger);
         _clients[id] = session;
         Log.ClientOpened(_logger, id, connection.Remote);
         await connection.SendAsync(AcceptedHello(), stopping).ConfigureAwait(false);

@@ -371,18 +371,53 @@ internal sealed class PeerLink
         }
     }
 
+    // Dials with a deadline (PeerSockets.Timeout): a SYN lost to a cut would otherwise wait on
+    // TCP's own schedule (about two minutes on Linux) while the link stays down.
     private async Task<Socket> ConnectAsync(Socket socket, CancellationToken stopping)
     {
+        var timeout = PeerSockets.Timeout(_config);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        deadline.CancelAfter(timeout);
         try
         {
-            await socket.ConnectAsync(Address.Host, Address.Port, stopping).ConfigureAwait(false);
+            PeerSockets.Configure(socket, _config);
+            await socket.ConnectAsync(Address.Host, Address.Port, deadline.Token).ConfigureAwait(false);
             return socket;
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new SocketException((int)SocketError.TimedOut, $"connect to {Address.Host}:{Address.Port} timed out after {timeout.TotalMilliseconds:0} ms");
         }
         catch
         {
             socket.Dispose();
             throw;
         }
+    }
+}
+
+/// <summary>The socket options of every peer link (both directions): see <see cref="ConnectionLimits.PeerTimeoutSuspicions"/>.</summary>
+internal static class PeerSockets
+{
+    /// <summary>The connect deadline and TCP_USER_TIMEOUT of a peer link: <see cref="ConnectionLimits.PeerTimeoutSuspicions"/> suspicion timeouts.</summary>
+    public static TimeSpan Timeout(ClusterConfig config) => config.SuspicionTimeout * ConnectionLimits.PeerTimeoutSuspicions;
+
+    /// <summary>
+    /// Sets TCP_USER_TIMEOUT (Linux): data sent and not acknowledged for <see cref="Timeout"/>
+    /// aborts the connection, so a link whose packets vanish (a one-way cut, a peer machine gone
+    /// without a reset) fails and is redialled instead of waiting out TCP's retransmissions.
+    /// Elsewhere the option does not exist and the link keeps TCP's default behaviour.
+    /// </summary>
+    public static void Configure(Socket socket, ClusterConfig config)
+    {
+        socket.NoDelay = true;
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        int ms = (int)Math.Min(int.MaxValue, Timeout(config).TotalMilliseconds);
+        socket.SetSocketOption(SocketOptionLevel.Tcp, (SocketOptionName)ConnectionLimits.TcpUserTimeoutOption, ms);
     }
 }
 
