@@ -417,7 +417,10 @@ internal static class PeerSockets
             return;
         }
         int ms = (int)Math.Min(int.MaxValue, Timeout(config).TotalMilliseconds);
-        socket.SetSocketOption(SocketOptionLevel.Tcp, (SocketOptionName)ConnectionLimits.TcpUserTimeoutOption, ms);
+        // Raw: SetSocketOption maps SocketOptionName values to the platform's and rejects 18.
+        Span<byte> value = stackalloc byte[sizeof(int)];
+        BitConverter.TryWriteBytes(value, ms);
+        socket.SetRawSocketOption(6 /* IPPROTO_TCP */, ConnectionLimits.TcpUserTimeoutOption, value);
     }
 }
 
