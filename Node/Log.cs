@@ -35,6 +35,12 @@ internal static partial class Log
     [LoggerMessage(2004, LogLevel.Warning, "handshake with {Remote} rejected: {Reason}")]
     public static partial void HandshakeRejected(ILogger logger, string remote, string reason);
 
+    [LoggerMessage(2005, LogLevel.Warning, "refused {Count} connections since the last such line: {Limit} connections were already waiting to complete their handshake")]
+    public static partial void ConnectionsRefused(ILogger logger, long count, int limit);
+
+    [LoggerMessage(3003, LogLevel.Warning, "closing client connection {ConnectionId}: it is not reading its replies ({Bytes} bytes of replies queued, the limit is {Limit})")]
+    public static partial void ClientNotReading(ILogger logger, long connectionId, long bytes, long limit);
+
     [LoggerMessage(3000, LogLevel.Debug, "client connection {ConnectionId} from {Remote} opened as {User}")]
     public static partial void ClientOpened(ILogger logger, long connectionId, string remote, string user);
 

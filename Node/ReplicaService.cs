@@ -27,7 +27,7 @@ namespace KvReplica.Node;
 internal sealed class ReplicaService : IHostedService, IAsyncDisposable
 {
     private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(10);
-    private static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan HandshakeTimeout = ConnectionLimits.HandshakeTimeout;
     private const int BackupChunkBytes = 1 << 20;
 
     private readonly NodeIdentity _identity;
@@ -46,6 +46,11 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private readonly Stopwatch _monotonic = Stopwatch.StartNew();
     private Socket? _listener;
     private long _nextConnectionId;
+    // Accepted connections that have not finished their handshake (ConnectionLimits.MaxUnauthenticatedConnections),
+    // and the ones refused for that since the last log line about it.
+    private int _unauthenticated;
+    private long _refusedSinceLog;
+    private long _refusedLoggedAt = long.MinValue / 2;
     private int _stopped;
 
     /// <summary>The replica stopped to start again afresh in this process (see <see cref="FellBehindException"/>).</summary>
@@ -402,6 +407,11 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     {
         // Persist first (one group commit for the whole round), then peers, then clients: see Ready.
         _storage!.Persist(ready);
+        foreach (var violation in ready.PeerViolations)
+        {
+            Log.PeerViolation(_logger, violation.Peer, violation.Reason);
+            _peers[violation.Peer].AbortInbound();
+        }
         if (ready.InstalledView is { } view)
         {
             Log.ViewInstalled(_logger, view.Number, string.Join(",", view.Members) + (_core.Removed ? " (this replica is not in it; it asks to rejoin)" : ""));
@@ -455,7 +465,35 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 _logger.LogWarning("accept failed: {Reason}", e.Message);
                 continue;
             }
+            if (Interlocked.Increment(ref _unauthenticated) > ConnectionLimits.MaxUnauthenticatedConnections)
+            {
+                Interlocked.Decrement(ref _unauthenticated);
+                RefuseUnauthenticated(socket);
+                continue;
+            }
             _ = Task.Run(() => ServeConnectionAsync(socket, stopping), CancellationToken.None);
+        }
+    }
+
+    // Too many connections are still in their handshake: close this one at once (a reset, so
+    // nothing lingers) and say so at most once per RefusedLogInterval, with the count.
+    private void RefuseUnauthenticated(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+        }
+        socket.Dispose();
+        long refused = Interlocked.Increment(ref _refusedSinceLog);
+        long now = _monotonic.ElapsedMilliseconds;
+        long last = Interlocked.Read(ref _refusedLoggedAt);
+        if (now - last >= (long)ConnectionLimits.RefusedLogInterval.TotalMilliseconds
+            && Interlocked.CompareExchange(ref _refusedLoggedAt, now, last) == last)
+        {
+            Log.ConnectionsRefused(_logger, Interlocked.Exchange(ref _refusedSinceLog, 0), ConnectionLimits.MaxUnauthenticatedConnections);
         }
     }
 
@@ -464,6 +502,29 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     // certificate, a client by SCRAM. Bad input of any kind closes this connection only, and
     // nothing it sent reaches the core until it has proved who it is.
     private async Task ServeConnectionAsync(Socket socket, CancellationToken stopping)
+    {
+        // Counted among the unauthenticated from the accept (AcceptLoopAsync) until it has proved
+        // who it is (a peer's Hello over TLS with its certificate, a client's SCRAM), or until it
+        // ends, whatever ends it.
+        int handshaking = 1;
+        void HandshakeDone()
+        {
+            if (Interlocked.Exchange(ref handshaking, 0) == 1)
+            {
+                Interlocked.Decrement(ref _unauthenticated);
+            }
+        }
+        try
+        {
+            await ServeConnectionAsync(socket, HandshakeDone, stopping).ConfigureAwait(false);
+        }
+        finally
+        {
+            HandshakeDone();
+        }
+    }
+
+    private async Task ServeConnectionAsync(Socket socket, Action handshakeDone, CancellationToken stopping)
     {
         Stream stream = new NetworkStream(socket, ownsSocket: true);
         string remote = socket.RemoteEndPoint?.ToString() ?? "unknown";
@@ -526,16 +587,22 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                 await connection.SendAsync(new HelloRejected { Reason = "authentication failed" }, stopping).ConfigureAwait(false);
                 return;
             }
+            if (hello.Kind is not (PeerKind.Client or PeerKind.Backup))
+            {
+                // A peer has proved who it is by now (its certificate); a client does with SCRAM.
+                handshakeDone();
+            }
             switch (hello.Kind)
             {
                 case PeerKind.Client:
-                    await ServeClientAsync(connection, stopping).ConfigureAwait(false);
+                    await ServeClientAsync(connection, handshakeDone, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.Replica:
+                    PeerSockets.Configure(socket, _config);
                     await ServePeerAsync(connection, hello, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.Backup:
-                    await ServeBackupAsync(connection, stopping).ConfigureAwait(false);
+                    await ServeBackupAsync(connection, handshakeDone, stopping).ConfigureAwait(false);
                     break;
                 case PeerKind.CatchUp:
                     await ServeCatchUpAsync(connection, stopping).ConfigureAwait(false);
@@ -562,11 +629,14 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
 
     // Sends HelloAccepted to a client or backup connection and, with authentication on, runs
     // SCRAM. Returns the user (null with authentication off), or false when the connection must close.
-    private async Task<(bool Ok, string? User)> AcceptClientAsync(FramedConnection connection, string kind, CancellationToken stopping)
+    // handshakeDone: called once the connection has authenticated (it then no longer counts
+    // toward ConnectionLimits.MaxUnauthenticatedConnections).
+    private async Task<(bool Ok, string? User)> AcceptClientAsync(FramedConnection connection, string kind, Action handshakeDone, CancellationToken stopping)
     {
         await connection.SendAsync(AcceptedHello(forPeer: false), stopping).ConfigureAwait(false);
         if (!_security.Access.AuthenticationOn)
         {
+            handshakeDone();
             return (true, null);
         }
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -586,6 +656,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             Log.ClientNotAuthenticated(_logger, kind, connection.Remote, result.Failure!);
             return (false, null);
         }
+        handshakeDone();
         return (true, result.User);
     }
 
@@ -660,9 +731,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     }
 
     // A backup: a fresh snapshot cut after everything delivered here so far, streamed from its file.
-    private async Task ServeBackupAsync(FramedConnection connection, CancellationToken stopping)
+    private async Task ServeBackupAsync(FramedConnection connection, Action handshakeDone, CancellationToken stopping)
     {
-        var (ok, user) = await AcceptClientAsync(connection, "backup", stopping).ConfigureAwait(false);
+        var (ok, user) = await AcceptClientAsync(connection, "backup", handshakeDone, stopping).ConfigureAwait(false);
         if (!ok)
         {
             return;
@@ -816,15 +887,15 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         MaxFrameBytes = _config.MaxFrameBytes,
     };
 
-    private async Task ServeClientAsync(FramedConnection connection, CancellationToken stopping)
+    private async Task ServeClientAsync(FramedConnection connection, Action handshakeDone, CancellationToken stopping)
     {
-        var (ok, user) = await AcceptClientAsync(connection, "client", stopping).ConfigureAwait(false);
+        var (ok, user) = await AcceptClientAsync(connection, "client", handshakeDone, stopping).ConfigureAwait(false);
         if (!ok)
         {
             return;
         }
         long id = Interlocked.Increment(ref _nextConnectionId);
-        var session = new ClientSession(id, connection);
+        var session = new ClientSession(id, connection, _logger);
         _clients[id] = session;
         Log.ClientOpened(_logger, id, connection.Remote, user ?? "(authentication off)");
         var writer = session.RunWriterAsync(stopping);

@@ -43,12 +43,16 @@ internal sealed record DialedConnection(Socket Socket, Stream Stream, PipeReader
 /// </summary>
 public static class ReplicaDialer
 {
-    /// <summary>TCP to <paramref name="replica"/>, wrapped in TLS when the cluster has it (the replica must prove its id).</summary>
-    public static async Task<(Socket Socket, Stream Stream)> ConnectAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
+    /// <summary>
+    /// TCP to <paramref name="replica"/>, wrapped in TLS when the cluster has it (the replica must
+    /// prove its id). <paramref name="configure"/> sets socket options before connecting.
+    /// </summary>
+    public static async Task<(Socket Socket, Stream Stream)> ConnectAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct, Action<Socket>? configure = null)
     {
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            configure?.Invoke(socket);
             await socket.ConnectAsync(replica.Host, replica.Port, ct).ConfigureAwait(false);
             Stream stream = new NetworkStream(socket, ownsSocket: true);
             if (settings.Security is { } security)

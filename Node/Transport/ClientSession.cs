@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
 using KvReplica.Protocol.Wire;
+using Microsoft.Extensions.Logging;
 
 namespace KvReplica.Node.Transport;
 
@@ -9,13 +10,39 @@ namespace KvReplica.Node.Transport;
 /// task sends them, flushing only when the queue runs dry so that a burst of replies shares a
 /// single system call.
 /// </summary>
-internal sealed class ClientSession(long id, FramedConnection connection)
+/// <remarks>
+/// The core loop never waits for a client, so a client that keeps asking but stops reading would
+/// have its replies pile up here without bound (its socket's send buffer full, the writer stuck in
+/// a flush). Beyond <see cref="ConnectionLimits.MaxQueuedReplyBytes"/> queued and unsent, the
+/// connection is closed instead, with a log line.
+/// </remarks>
+internal sealed class ClientSession(long id, FramedConnection connection, ILogger logger)
 {
     private readonly Channel<ClientReply> _replies = Channel.CreateUnbounded<ClientReply>(new UnboundedChannelOptions { SingleReader = true });
+    private long _queuedBytes;
+    private int _overflowed;
 
     public long Id { get; } = id;
 
-    public void Enqueue(ClientReply reply) => _replies.Writer.TryWrite(reply);
+    /// <summary>Replies queued and not yet handed to the socket, as <see cref="ConnectionLimits.MaxQueuedReplyBytes"/> counts them.</summary>
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+
+    private static long Cost(ClientReply reply) => (reply.Value?.Length ?? 0) + ConnectionLimits.ReplyOverheadBytes;
+
+    public void Enqueue(ClientReply reply)
+    {
+        long queued = Interlocked.Add(ref _queuedBytes, Cost(reply));
+        if (queued > ConnectionLimits.MaxQueuedReplyBytes)
+        {
+            if (Interlocked.Exchange(ref _overflowed, 1) == 0)
+            {
+                Log.ClientNotReading(logger, Id, queued, ConnectionLimits.MaxQueuedReplyBytes);
+                Abort();
+            }
+            return;
+        }
+        _replies.Writer.TryWrite(reply);
+    }
 
     public void Complete() => _replies.Writer.TryComplete();
 
@@ -32,11 +59,16 @@ internal sealed class ClientSession(long id, FramedConnection connection)
         {
             while (await reader.WaitToReadAsync(stopping).ConfigureAwait(false))
             {
+                long taken = 0;
                 while (reader.TryRead(out var reply))
                 {
                     connection.Write(reply);
+                    taken += Cost(reply);
                 }
                 await connection.FlushAsync(stopping).ConfigureAwait(false);
+                // Counted as queued until the socket took them: a flush that never completes
+                // (the client does not read) keeps them counted.
+                Interlocked.Add(ref _queuedBytes, -taken);
             }
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or SocketException or ObjectDisposedException or InvalidOperationException)

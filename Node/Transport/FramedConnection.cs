@@ -18,6 +18,11 @@ internal sealed class FramedConnection : IAsyncDisposable
     private readonly PipeWriter _writer;
     private readonly int _maxFrameBytes;
     private int _closed;
+    // The deadlines of the frame now partly received (ConnectionLimits): a timer wakes the read
+    // (CancelPendingRead) when one passes. Created with the first frame split across reads.
+    private Timer? _frameTimer;
+    private long _frameProgressDeadline;
+    private long _frameWholeDeadline;
 
     /// <summary>
     /// Frames over <paramref name="stream"/>: the socket's own NetworkStream, or a TLS stream
@@ -46,11 +51,21 @@ internal sealed class FramedConnection : IAsyncDisposable
     {
         while (true)
         {
+            ArmFrameTimer();
             var result = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             var buffer = result.Buffer;
             int before = into.Count;
             try
             {
+                if (_frameWholeDeadline != 0)
+                {
+                    _frameTimer?.Change(Timeout.Infinite, Timeout.Infinite);
+                    if (result.IsCanceled)
+                    {
+                        // Woken by the timer (or by a late firing of an earlier arming: then not late).
+                        ThrowIfFrameLate(Environment.TickCount64);
+                    }
+                }
                 while (FrameCodec.TryReadFrame(ref buffer, _maxFrameBytes, out var message))
                 {
                     into.Add(message);
@@ -63,6 +78,7 @@ internal sealed class FramedConnection : IAsyncDisposable
                     }
                     return false;
                 }
+                TrackPartialFrame(buffer, startedNow: into.Count > before || _frameWholeDeadline == 0);
             }
             finally
             {
@@ -74,6 +90,67 @@ internal sealed class FramedConnection : IAsyncDisposable
             {
                 return true;
             }
+        }
+    }
+
+    // After every read, with what is left of the buffer (a partial frame, or nothing): a frame
+    // that starts now gets its whole-frame deadline, FrameProgressTimeout plus its length at
+    // MinFrameBytesPerSecond. Between frames there is no deadline: an idle client or peer is fine.
+    private void TrackPartialFrame(ReadOnlySequence<byte> rest, bool startedNow)
+    {
+        if (rest.Length == 0)
+        {
+            _frameWholeDeadline = 0;
+            return;
+        }
+        if (startedNow)
+        {
+            long length = _maxFrameBytes;
+            if (rest.Length >= FrameCodec.HeaderBytes)
+            {
+                Span<byte> header = stackalloc byte[FrameCodec.HeaderBytes];
+                rest.Slice(0, FrameCodec.HeaderBytes).CopyTo(header);
+                length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(header);
+            }
+            _frameWholeDeadline = Environment.TickCount64 + (long)ConnectionLimits.FrameProgressTimeout.TotalMilliseconds + length * 1000 / ConnectionLimits.MinFrameBytesPerSecond;
+        }
+    }
+
+    // Before waiting for bytes of a partial frame: wake the read (CancelPendingRead) when the
+    // next byte is due. The progress clock runs only while this connection waits for the sender,
+    // so time this replica spent elsewhere (its core loop busy) is never held against the peer.
+    private void ArmFrameTimer()
+    {
+        if (_frameWholeDeadline == 0)
+        {
+            return;
+        }
+        long now = Environment.TickCount64;
+        _frameProgressDeadline = Math.Min(now + (long)ConnectionLimits.FrameProgressTimeout.TotalMilliseconds, _frameWholeDeadline);
+        ThrowIfFrameLate(now);
+        _frameTimer ??= new Timer(static state => WakeReader((PipeReader)state!), _reader, Timeout.Infinite, Timeout.Infinite);
+        _frameTimer.Change(_frameProgressDeadline - now, Timeout.Infinite);
+    }
+
+    private static void WakeReader(PipeReader reader)
+    {
+        try
+        {
+            reader.CancelPendingRead();
+        }
+        catch (InvalidOperationException)
+        {
+            // The connection closed meanwhile: nothing is waiting.
+        }
+    }
+
+    private void ThrowIfFrameLate(long now)
+    {
+        if (_frameWholeDeadline != 0 && now >= _frameProgressDeadline)
+        {
+            throw new FrameException(now >= _frameWholeDeadline
+                ? $"a frame did not arrive whole in time (at least {ConnectionLimits.MinFrameBytesPerSecond / 1024} KiB/s after its first {ConnectionLimits.FrameProgressTimeout.TotalSeconds:0} s)"
+                : $"a frame stopped arriving: nothing more of it for {ConnectionLimits.FrameProgressTimeout.TotalSeconds:0} s");
         }
     }
 
@@ -133,6 +210,10 @@ internal sealed class FramedConnection : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Abort();
+        if (_frameTimer is not null)
+        {
+            await _frameTimer.DisposeAsync().ConfigureAwait(false);
+        }
         await _reader.CompleteAsync().ConfigureAwait(false);
         await _writer.CompleteAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);

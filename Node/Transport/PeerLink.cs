@@ -246,13 +246,21 @@ internal sealed class PeerLink
         // TCP, then TLS with our certificate, the peer proving it is replica PeerId.
         Socket socket;
         Stream stream;
-        try
+        // Connecting (and TLS) has a deadline of its own, PeerSockets.Timeout: a SYN lost to a cut
+        // would otherwise wait on TCP's own schedule (about two minutes on Linux) while the link
+        // stays down.
+        var connectTimeout = PeerSockets.Timeout(_config);
+        using (var connectDeadline = CancellationTokenSource.CreateLinkedTokenSource(handshakeTimeout.Token))
         {
-            (socket, stream) = await ReplicaDialer.ConnectAsync(_dial, Address, handshakeTimeout.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
-        {
-            throw new HandshakeException("no TCP connection and TLS handshake within 5 s");
+            connectDeadline.CancelAfter(connectTimeout);
+            try
+            {
+                (socket, stream) = await ReplicaDialer.ConnectAsync(_dial, Address, connectDeadline.Token, s => PeerSockets.Configure(s, _config)).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+            {
+                throw new SocketException((int)SocketError.TimedOut, $"connect and TLS handshake with {Address.Host}:{Address.Port} timed out after {connectTimeout.TotalMilliseconds:0} ms");
+            }
         }
         await using var connection = new FramedConnection(socket, stream, _config.MaxFrameBytes);
         await connection.SendAsync(new Hello
@@ -382,6 +390,33 @@ internal sealed class PeerLink
             {
             }
         }
+    }
+}
+
+/// <summary>The socket options of every peer link (both directions): see <see cref="ConnectionLimits.PeerTimeoutSuspicions"/>.</summary>
+internal static class PeerSockets
+{
+    /// <summary>The connect deadline and TCP_USER_TIMEOUT of a peer link: <see cref="ConnectionLimits.PeerTimeoutSuspicions"/> suspicion timeouts.</summary>
+    public static TimeSpan Timeout(ClusterConfig config) => config.SuspicionTimeout * ConnectionLimits.PeerTimeoutSuspicions;
+
+    /// <summary>
+    /// Sets TCP_USER_TIMEOUT (Linux): data sent and not acknowledged for <see cref="Timeout"/>
+    /// aborts the connection, so a link whose packets vanish (a one-way cut, a peer machine gone
+    /// without a reset) fails and is redialled instead of waiting out TCP's retransmissions.
+    /// Elsewhere the option does not exist and the link keeps TCP's default behaviour.
+    /// </summary>
+    public static void Configure(Socket socket, ClusterConfig config)
+    {
+        socket.NoDelay = true;
+        if (!OperatingSystem.IsLinux())
+        {
+            return;
+        }
+        int ms = (int)Math.Min(int.MaxValue, Timeout(config).TotalMilliseconds);
+        // Raw: SetSocketOption maps SocketOptionName values to the platform's and rejects 18.
+        Span<byte> value = stackalloc byte[sizeof(int)];
+        BitConverter.TryWriteBytes(value, ms);
+        socket.SetRawSocketOption(6 /* IPPROTO_TCP */, ConnectionLimits.TcpUserTimeoutOption, value);
     }
 }
 

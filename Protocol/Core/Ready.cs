@@ -8,6 +8,13 @@ public readonly record struct Outgoing(int To, PeerMessage Message);
 /// <summary>A reply for one client connection (identified by the number the Node gave it).</summary>
 public readonly record struct ClientResponse(long ConnectionId, ClientReply Reply);
 
+/// <summary>
+/// A message from <paramref name="Peer"/> that broke the protocol, found while the core handled
+/// another input (a batch that waited for a view install): the driver closes that peer's link and
+/// logs <paramref name="Reason"/>, as for a <see cref="ProtocolViolationException"/>.
+/// </summary>
+public readonly record struct PeerViolation(int Peer, string Reason);
+
 /// <summary>A write delivered (applied) in total order, with the result it produced.</summary>
 public readonly record struct DeliveredWrite(WriteCommand Command, ReplyStatus Result, bool Duplicate);
 
@@ -33,6 +40,9 @@ public sealed class Ready
     public List<ClientResponse> Replies { get; } = [];
     public List<DeliveredWrite> Delivered { get; } = [];
 
+    /// <summary>Peers whose link must be closed for a message that broke the protocol (see <see cref="PeerViolation"/>).</summary>
+    public List<PeerViolation> PeerViolations { get; } = [];
+
     /// <summary>Writes this replica started holding (stamped here or received), in the order held.</summary>
     public List<WriteCommand> NewlyHeld { get; } = [];
 
@@ -55,5 +65,5 @@ public sealed class Ready
     /// </summary>
     public HeldRebase? Rebase { get; set; }
 
-    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Joined is null && InstalledView is null && Rebase is null;
+    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && PeerViolations.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Joined is null && InstalledView is null && Rebase is null;
 }

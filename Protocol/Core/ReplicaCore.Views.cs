@@ -471,7 +471,18 @@ public sealed partial class ReplicaCore
             _earlyBatches.RemoveAll(e => e.Batch.View <= _viewNumber);
             foreach (var (from, batch) in due)
             {
-                OnPeerMessage(from, batch);
+                try
+                {
+                    OnPeerMessage(from, batch);
+                }
+                catch (ProtocolViolationException e)
+                {
+                    // Its shape was checked when it arrived, but against the state this install
+                    // just made it breaks the protocol (a write out of order). Throwing here
+                    // would blame the installer's link and lose the batches queued after it; the
+                    // sender's link is closed instead (the driver acts on PeerViolations).
+                    _ready.PeerViolations.Add(new PeerViolation(from, e.Message));
+                }
             }
         }
     }

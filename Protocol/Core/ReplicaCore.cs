@@ -205,12 +205,15 @@ public sealed partial class ReplicaCore
     /// A message from peer <paramref name="from"/> arrived, in FIFO order on its link. Throws
     /// <see cref="ProtocolViolationException"/>, with no state changed, if the message breaks the protocol.
     /// </summary>
-    public void OnPeerMessage(int from, PeerMessage message)
+    public void OnPeerMessage(int from, PeerMessage? message)
     {
         if (from == SelfId || Array.IndexOf(_configured, from) < 0)
         {
             throw new ProtocolViolationException($"message from replica {from}, which is not a configured replica");
         }
+        // Every message is checked whole before anything below acts on any of it, whatever
+        // state this replica is in: a malformed one changes nothing and closes the link.
+        ValidateShape(from, message);
         if (message is ViewInstall learned && (_removed || Array.IndexOf(_peers, from) < 0 || learned.Number > _viewNumber))
         {
             // A newer view, possibly one without this replica (it learns it was removed).
@@ -268,7 +271,6 @@ public sealed partial class ReplicaCore
             ReceiveJoinRequest(from, rejoinRequest);
             return;
         }
-        Heard(from);
         switch (message)
         {
             case ViewPropose propose:
@@ -300,6 +302,8 @@ public sealed partial class ReplicaCore
             default:
                 throw new ProtocolViolationException($"unexpected peer message {message.GetType().Name}");
         }
+        // A sign of life, recorded only once the message was found valid (a violation changes nothing).
+        Heard(from);
     }
 
     private FellBehindException FellBehind(int from, JoinRefused refused) => new(

@@ -20,4 +20,11 @@ public static class Limits
     /// headroom; anything larger closes the connection before its body is read.
     /// </summary>
     public const int DefaultMaxFrameBytes = 16 << 20;
+
+    /// <summary>
+    /// Largest Lamport time (and view number) a replica accepts from a peer: 2^62. A clock that
+    /// stamps a billion writes a second takes 146 years to get there, so anything larger is
+    /// malformed; the headroom keeps <c>time + 1</c> from ever overflowing into negative stamps.
+    /// </summary>
+    public const long MaxLamportTime = 1L << 62;
 }

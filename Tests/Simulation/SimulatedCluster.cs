@@ -633,6 +633,11 @@ public sealed partial class SimulatedCluster
     private void Drain(SimReplica r)
     {
         var ready = r.LiveCore.TakeReady();
+        if (ready.PeerViolations.Count > 0)
+        {
+            // Like a thrown ProtocolViolationException: a correct cluster never reports one.
+            Fail($"replica {r.Id} found peer {ready.PeerViolations[0].Peer} broke the protocol: {ready.PeerViolations[0].Reason}");
+        }
         var entries = new List<LogEntry>();
         if (ready.Rebase is { } rebase)
         {
