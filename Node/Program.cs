@@ -20,26 +20,26 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--help" or "-h":
             Console.WriteLine(Usage);
-            return 0;
+            return ExitCodes.Stopped;
         case "--verbose":
             verbose = true;
             break;
         case "--data-dir":
             if (i + 1 >= args.Length || string.IsNullOrWhiteSpace(args[i + 1]))
             {
-                return Fail($"--data-dir needs a directory; {Usage}", 2);
+                return Fail($"--data-dir needs a directory; {Usage}", ExitCodes.Usage);
             }
             dataDirOverride = Path.GetFullPath(args[++i]);
             break;
         case "--restore":
             if (i + 1 >= args.Length || string.IsNullOrWhiteSpace(args[i + 1]))
             {
-                return Fail($"--restore needs a backup file; {Usage}", 2);
+                return Fail($"--restore needs a backup file; {Usage}", ExitCodes.Usage);
             }
             restoreFrom = Path.GetFullPath(args[++i]);
             break;
         case var flag when flag.StartsWith("--", StringComparison.Ordinal):
-            return Fail($"unknown option '{flag}'; {Usage}", 2);
+            return Fail($"unknown option '{flag}'; {Usage}", ExitCodes.Usage);
         default:
             positional.Add(args[i]);
             break;
@@ -47,11 +47,11 @@ for (int i = 0; i < args.Length; i++)
 }
 if (positional.Count != 2)
 {
-    return Fail(Usage, 2);
+    return Fail(Usage, ExitCodes.Usage);
 }
 if (!int.TryParse(positional[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int replicaId))
 {
-    return Fail($"replica id '{positional[0]}' is not a number; {Usage}", 2);
+    return Fail($"replica id '{positional[0]}' is not a number; {Usage}", ExitCodes.Usage);
 }
 
 ClusterConfig config;
@@ -61,11 +61,11 @@ try
 }
 catch (ConfigException e)
 {
-    return Fail(e.Message, 2);
+    return Fail(e.Message, ExitCodes.Usage);
 }
 if (config.Find(replicaId) is null)
 {
-    return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", 2);
+    return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", ExitCodes.Usage);
 }
 
 if (restoreFrom is not null)
@@ -74,11 +74,19 @@ if (restoreFrom is not null)
     try
     {
         Console.WriteLine($"node: {BackupRestore.Seed(restoreFrom, dataDirOverride ?? config.DataDirectoryOf(replicaId))}");
-        return 0;
+        return ExitCodes.Stopped;
     }
     catch (NodeStartupException e)
     {
-        return Fail(e.Message, 1);
+        return Fail(e.Message, e.ExitCode);
+    }
+    catch (IOException e) when (DiskFull.IsCause(e))
+    {
+        return Fail($"disk full: {e.Message}; free space and run --restore again", ExitCodes.DiskFull);
+    }
+    catch (IOException e)
+    {
+        return Fail($"restore failed: {e.Message}", ExitCodes.StartupRefused);
     }
 }
 
@@ -105,20 +113,41 @@ while (true)
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
 
     using var host = builder.Build();
+    // Resolved before the run: RunAsync disposes the host, and its services with it.
+    var replica = host.Services.GetRequiredService<ReplicaService>();
     try
     {
         await host.RunAsync();
     }
     catch (NodeStartupException e)
     {
-        return Fail(e.Message, 1);
+        return Fail(e.Message, e.ExitCode);
     }
-    if (!host.Services.GetRequiredService<ReplicaService>().StartAfreshRequested)
+    catch (OperationCanceledException) when (replica.Failure is null)
     {
-        break;
+        // SIGTERM or Ctrl+C while it was still recovering or catching up: an ordinary stop.
+        return ExitCodes.Stopped;
+    }
+    catch (Exception e) when (DiskFull.IsCause(e))
+    {
+        return Fail($"disk full: {e.GetBaseException().Message}; free space there and start the replica again: it rejoins by itself", ExitCodes.DiskFull);
+    }
+    catch (Exception e)
+    {
+        // A bug, or an I/O failure other than a full disk, while starting or stopping. The whole
+        // exception goes to the log (stdout) for whoever debugs it; stderr gets the one line.
+        Console.Out.WriteLine($"node: internal failure: {e}");
+        return Fail($"internal failure: {e.GetType().Name}: {e.Message}", ExitCodes.InternalFailure);
+    }
+    if (replica.Failure is { } failure)
+    {
+        return Fail(failure.Reason, failure.ExitCode);
+    }
+    if (!replica.StartAfreshRequested)
+    {
+        return ExitCodes.Stopped;
     }
 }
-return Environment.ExitCode;
 
 static int Fail(string message, int exitCode)
 {
