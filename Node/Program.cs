@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using KvReplica.Node;
 using KvReplica.Node.Storage;
@@ -7,6 +8,18 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+
+// SIGTERM and SIGINT stop the replica with exit code 0 at any moment after this line: while a
+// host runs (it stops it, as its console lifetime does too), while it starts (start-up is
+// cancelled), and between the two hosts of a fresh start, when no host is listening for them.
+using var stopRequested = new CancellationTokenSource();
+void RequestStop(PosixSignalContext signal)
+{
+    signal.Cancel = true;
+    stopRequested.Cancel();
+}
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, RequestStop);
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, RequestStop);
 
 const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--restore <backup-file>] [--verbose]";
 
@@ -93,7 +106,7 @@ if (restoreFrom is not null)
 // One run of the replica per pass; a replica that fell too far behind to rejoin from the
 // members' recent writes starts again here with a new incarnation, and its start-up catches up
 // from a member's snapshot (docs/design.md §9).
-while (true)
+while (!stopRequested.IsCancellationRequested)
 {
     var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
     builder.Logging.ClearProviders();
@@ -117,13 +130,13 @@ while (true)
     var replica = host.Services.GetRequiredService<ReplicaService>();
     try
     {
-        await host.RunAsync();
+        await host.RunAsync(stopRequested.Token);
     }
     catch (NodeStartupException e)
     {
         return Fail(e.Message, e.ExitCode);
     }
-    catch (OperationCanceledException) when (replica.Failure is null)
+    catch (OperationCanceledException) when (stopRequested.IsCancellationRequested)
     {
         // SIGTERM or Ctrl+C while it was still recovering or catching up: an ordinary stop.
         return ExitCodes.Stopped;
@@ -148,6 +161,7 @@ while (true)
         return ExitCodes.Stopped;
     }
 }
+return ExitCodes.Stopped;
 
 static int Fail(string message, int exitCode)
 {
