@@ -77,6 +77,9 @@ internal static partial class Log
     [LoggerMessage(5006, LogLevel.Critical, "this replica's data is behind what its peers know it promised: {Reason}. Its data directory was lost or replaced; stopping. Re-seed it from a backup or another replica's data directory (README, \"Recovering a replica\")")]
     public static partial void StateLost(ILogger logger, string reason);
 
+    [LoggerMessage(5021, LogLevel.Critical, "{Reason}")]
+    public static partial void DiskFull(ILogger logger, string reason);
+
     [LoggerMessage(5020, LogLevel.Warning, "{Reason}")]
     public static partial void FellBehind(ILogger logger, string reason);
 

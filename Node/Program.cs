@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using KvReplica.Node;
 using KvReplica.Node.Security;
@@ -8,6 +9,18 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+
+// SIGTERM and SIGINT stop the replica with exit code 0 at any moment after this line: while a
+// host runs (it stops it, as its console lifetime does too), while it starts (start-up is
+// cancelled), and between the two hosts of a fresh start, when no host is listening for them.
+using var stopRequested = new CancellationTokenSource();
+void RequestStop(PosixSignalContext signal)
+{
+    signal.Cancel = true;
+    stopRequested.Cancel();
+}
+using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, RequestStop);
+using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, RequestStop);
 
 const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--restore <backup-file>] [--insecure] [--verbose]\n       node certs <config> [--admin-password-file <file>]   (makes the cluster's CA, replica certificates and bootstrap admin)";
 
@@ -27,7 +40,7 @@ for (int i = 0; i < args.Length; i++)
     {
         case "--help" or "-h":
             Console.WriteLine(Usage);
-            return 0;
+            return ExitCodes.Stopped;
         case "--verbose":
             verbose = true;
             break;
@@ -37,19 +50,19 @@ for (int i = 0; i < args.Length; i++)
         case "--data-dir":
             if (i + 1 >= args.Length || string.IsNullOrWhiteSpace(args[i + 1]))
             {
-                return Fail($"--data-dir needs a directory; {Usage}", 2);
+                return Fail($"--data-dir needs a directory; {Usage}", ExitCodes.Usage);
             }
             dataDirOverride = Path.GetFullPath(args[++i]);
             break;
         case "--restore":
             if (i + 1 >= args.Length || string.IsNullOrWhiteSpace(args[i + 1]))
             {
-                return Fail($"--restore needs a backup file; {Usage}", 2);
+                return Fail($"--restore needs a backup file; {Usage}", ExitCodes.Usage);
             }
             restoreFrom = Path.GetFullPath(args[++i]);
             break;
         case var flag when flag.StartsWith("--", StringComparison.Ordinal):
-            return Fail($"unknown option '{flag}'; {Usage}", 2);
+            return Fail($"unknown option '{flag}'; {Usage}", ExitCodes.Usage);
         default:
             positional.Add(args[i]);
             break;
@@ -57,11 +70,11 @@ for (int i = 0; i < args.Length; i++)
 }
 if (positional.Count != 2)
 {
-    return Fail(Usage, 2);
+    return Fail(Usage, ExitCodes.Usage);
 }
 if (!int.TryParse(positional[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int replicaId))
 {
-    return Fail($"replica id '{positional[0]}' is not a number; {Usage}", 2);
+    return Fail($"replica id '{positional[0]}' is not a number; {Usage}", ExitCodes.Usage);
 }
 
 ClusterConfig config;
@@ -71,11 +84,11 @@ try
 }
 catch (ConfigException e)
 {
-    return Fail(e.Message, 2);
+    return Fail(e.Message, ExitCodes.Usage);
 }
 if (config.Find(replicaId) is null)
 {
-    return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", 2);
+    return Fail($"replica id {replicaId} is not in {positional[1]} (replicas: {string.Join(", ", config.Replicas.Select(r => r.Id))})", ExitCodes.Usage);
 }
 
 // Secure by default: without tls only loopback addresses may listen, unless the operator says
@@ -83,7 +96,7 @@ if (config.Find(replicaId) is null)
 var self = config.Find(replicaId)!;
 if (config.Tls is null && !insecure && !IsLoopback(self.Host))
 {
-    return Fail($"replica {replicaId} listens on {self.Host}, which is not a loopback address, and {positional[1]} has no tls: add tls (README, \"Security\"; `node certs {positional[1]}` makes the certificates) or pass --insecure", 2);
+    return Fail($"replica {replicaId} listens on {self.Host}, which is not a loopback address, and {positional[1]} has no tls: add tls (README, \"Security\"; `node certs {positional[1]}` makes the certificates) or pass --insecure", ExitCodes.Usage);
 }
 NodeSecurity security;
 try
@@ -92,7 +105,7 @@ try
 }
 catch (ConfigException e)
 {
-    return Fail(e.Message, 2);
+    return Fail(e.Message, ExitCodes.Usage);
 }
 
 if (restoreFrom is not null)
@@ -101,18 +114,26 @@ if (restoreFrom is not null)
     try
     {
         Console.WriteLine($"node: {BackupRestore.Seed(restoreFrom, dataDirOverride ?? config.DataDirectoryOf(replicaId))}");
-        return 0;
+        return ExitCodes.Stopped;
     }
     catch (NodeStartupException e)
     {
-        return Fail(e.Message, 1);
+        return Fail(e.Message, e.ExitCode);
+    }
+    catch (IOException e) when (DiskFull.IsCause(e))
+    {
+        return Fail($"disk full: {e.Message}; free space and run --restore again", ExitCodes.DiskFull);
+    }
+    catch (IOException e)
+    {
+        return Fail($"restore failed: {e.Message}", ExitCodes.StartupRefused);
     }
 }
 
 // One run of the replica per pass; a replica that fell too far behind to rejoin from the
 // members' recent writes starts again here with a new incarnation, and its start-up catches up
 // from a member's snapshot (docs/design.md §9).
-while (true)
+while (!stopRequested.IsCancellationRequested)
 {
     var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
     builder.Logging.ClearProviders();
@@ -133,20 +154,42 @@ while (true)
     builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
 
     using var host = builder.Build();
+    // Resolved before the run: RunAsync disposes the host, and its services with it.
+    var replica = host.Services.GetRequiredService<ReplicaService>();
     try
     {
-        await host.RunAsync();
+        await host.RunAsync(stopRequested.Token);
     }
     catch (NodeStartupException e)
     {
-        return Fail(e.Message, 1);
+        return Fail(e.Message, e.ExitCode);
     }
-    if (!host.Services.GetRequiredService<ReplicaService>().StartAfreshRequested)
+    catch (OperationCanceledException) when (stopRequested.IsCancellationRequested)
     {
-        break;
+        // SIGTERM or Ctrl+C while it was still recovering or catching up: an ordinary stop.
+        return ExitCodes.Stopped;
+    }
+    catch (Exception e) when (DiskFull.IsCause(e))
+    {
+        return Fail($"disk full: {e.GetBaseException().Message}; free space there and start the replica again: it rejoins by itself", ExitCodes.DiskFull);
+    }
+    catch (Exception e)
+    {
+        // A bug, or an I/O failure other than a full disk, while starting or stopping. The whole
+        // exception goes to the log (stdout) for whoever debugs it; stderr gets the one line.
+        Console.Out.WriteLine($"node: internal failure: {e}");
+        return Fail($"internal failure: {e.GetType().Name}: {e.Message}", ExitCodes.InternalFailure);
+    }
+    if (replica.Failure is { } failure)
+    {
+        return Fail(failure.Reason, failure.ExitCode);
+    }
+    if (!replica.StartAfreshRequested)
+    {
+        return ExitCodes.Stopped;
     }
 }
-return Environment.ExitCode;
+return ExitCodes.Stopped;
 
 static bool IsLoopback(string host) =>
     host == "localhost" || (System.Net.IPAddress.TryParse(host, out var address) && System.Net.IPAddress.IsLoopback(address));

@@ -43,6 +43,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private readonly Channel<CoreInput> _inputs = Channel.CreateBounded<CoreInput>(new BoundedChannelOptions(65_536) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
     private readonly CancellationTokenSource _stopping = new();
     private readonly List<Task> _tasks = [];
+    private Task _coreLoop = Task.CompletedTask;
     private readonly Stopwatch _monotonic = Stopwatch.StartNew();
     private Socket? _listener;
     private long _nextConnectionId;
@@ -55,6 +56,12 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
 
     /// <summary>The replica stopped to start again afresh in this process (see <see cref="FellBehindException"/>).</summary>
     public bool StartAfreshRequested { get; private set; }
+
+    /// <summary>
+    /// Why the replica stopped by itself, with its exit code (<see cref="ExitCodes"/>) and the one
+    /// line to print; null when it was asked to stop or starts afresh. Read after the host stopped.
+    /// </summary>
+    public NodeFailure? Failure { get; private set; }
 
     public ReplicaService(NodeIdentity identity, ClusterConfig config, NodeSecurity security, IHostApplicationLifetime lifetime, ILogger<ReplicaService> logger)
     {
@@ -111,7 +118,8 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
         Log.ViewInstalled(_logger, _core.ViewNumber, string.Join(",", _core.Members));
         var stopping = _stopping.Token;
-        _tasks.Add(Task.Run(() => CoreLoopAsync(stopping), CancellationToken.None));
+        _coreLoop = Task.Run(() => CoreLoopAsync(stopping), CancellationToken.None);
+        _tasks.Add(_coreLoop);
         _tasks.Add(Task.Run(() => TickLoopAsync(stopping), CancellationToken.None));
         _tasks.Add(Task.Run(() => AcceptLoopAsync(_listener, stopping), CancellationToken.None));
         foreach (var peer in _peers.Values)
@@ -259,10 +267,12 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
         var all = Task.WhenAll(_tasks);
         await Task.WhenAny(all, Task.Delay(TimeSpan.FromSeconds(3), CancellationToken.None)).ConfigureAwait(false);
-        if (all.IsCompleted)
+        if (_coreLoop.IsCompleted)
         {
-            // The core loop has exited, so nobody appends any more.
+            // Nobody appends any more. Closing also releases the data directory's lock, which a
+            // fresh start in this process takes again at once.
             _storage?.Dispose();
+            _storage = null;
         }
         Log.Stopped(_logger, _core.LastDelivered.ToString(), _core.PendingWrites);
     }
@@ -322,7 +332,18 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         catch (StateLostException e)
         {
             Log.StateLost(_logger, e.Message);
-            Environment.ExitCode = 3;
+            Failure = new NodeFailure(ExitCodes.StateLost, $"this replica's data is behind what its peers know it promised: {e.Message}; start it again once its peers are up, and it catches up from them first");
+            _lifetime.StopApplication();
+        }
+        catch (Exception e) when (DiskFull.IsCause(e))
+        {
+            // The round that could not be logged is dropped whole: nothing of it was sent or
+            // acknowledged (persist before send), so nothing undurable was promised. Leaving is
+            // the clean way out: the peers' view change removes this replica, its clients fail
+            // over and retry elsewhere, and a restart once space is free rejoins it.
+            string reason = $"disk full: cannot log to {_storage?.Directory}: {e.GetBaseException().Message}; nothing unlogged was acknowledged. Free space there and start the replica again: it rejoins by itself";
+            Log.DiskFull(_logger, reason);
+            Failure = new NodeFailure(ExitCodes.DiskFull, reason);
             _lifetime.StopApplication();
         }
         catch (Exception e)
@@ -330,7 +351,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             // A bug in the core, or the disk failing under the log: continuing could break
             // agreement or acknowledge what is not durable, so stop the whole replica.
             Log.CoreFailed(_logger, e.Message, e);
-            Environment.ExitCode = 70;
+            Failure = new NodeFailure(ExitCodes.InternalFailure, $"replica core failed: {e.GetType().Name}: {e.Message}");
             _lifetime.StopApplication();
         }
     }
@@ -373,8 +394,9 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
                         ? _storage!.OpenForResume(new Clock.Stamp(request.ResumeThroughTime, request.ResumeThroughReplica), request.ResumeSuffixFrom, request.ResumeSuffixThrough)
                         : _storage!.OpenForTransfer());
                 }
-                catch (IOException e)
+                catch (IOException e) when (!DiskFull.IsCause(e))
                 {
+                    // A full disk (the log rolls first) stops the replica, as in any round.
                     t.Files.TrySetException(e);
                 }
                 break;
@@ -916,5 +938,15 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     }
 }
 
-/// <summary>The replica cannot start (port in use, unresolvable host); the message is the one line to show.</summary>
-internal sealed class NodeStartupException(string message) : Exception(message);
+/// <summary>
+/// The replica cannot start (port in use, unresolvable host, damaged log); the message is the one
+/// line to show and <see cref="ExitCode"/> the code to exit with.
+/// </summary>
+internal sealed class NodeStartupException(string message, int exitCode = ExitCodes.StartupRefused) : Exception(message)
+{
+    /// <summary>One of <see cref="ExitCodes"/>.</summary>
+    public int ExitCode { get; } = exitCode;
+}
+
+/// <summary>Why a running replica stopped by itself: its exit code (<see cref="ExitCodes"/>) and the one line for stderr.</summary>
+internal sealed record NodeFailure(int ExitCode, string Reason);

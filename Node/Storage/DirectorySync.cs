@@ -19,13 +19,16 @@ internal static partial class DirectorySync
         int fd = Open(directory, ReadOnly);
         if (fd < 0)
         {
-            throw new IOException($"cannot open directory {directory} to fsync it (errno {Marshal.GetLastPInvokeError()})");
+            int errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"cannot open directory {directory} to fsync it (errno {errno})", errno);
         }
         try
         {
             if (FileSync(fd) != 0)
             {
-                throw new IOException($"fsync of directory {directory} failed (errno {Marshal.GetLastPInvokeError()})");
+                // The errno as HResult, as .NET's own file errors carry it (DiskFull reads it).
+                int errno = Marshal.GetLastPInvokeError();
+                throw new IOException($"fsync of directory {directory} failed (errno {errno})", errno);
             }
         }
         finally

@@ -93,7 +93,7 @@ internal sealed class ReplicaStorage : IDisposable
             }
             catch (StorageCorruptionException e)
             {
-                throw new NodeStartupException($"write-ahead log is damaged, refusing to start: {e.Message}. Restore this replica's data directory from a backup or another replica");
+                throw new NodeStartupException($"write-ahead log is damaged, refusing to start: {e.Message}. Restore this replica's data directory from a backup or another replica", ExitCodes.DamagedLog);
             }
             if (log.TruncatedTail is not null)
             {

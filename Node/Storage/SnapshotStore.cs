@@ -22,10 +22,17 @@ internal sealed class SnapshotStore(string directory)
         var stamp = store.LastApplied;
         string path = Path.Combine(directory, FileNameFor(stamp));
         string temporary = path + ".tmp";
-        using (var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+        try
         {
+            using var file = new FileStream(temporary, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
             SnapshotFormat.Write(file, store);
             file.Flush(flushToDisk: true);
+        }
+        catch (IOException)
+        {
+            // A half-written snapshot on a full disk would keep the log from being written too.
+            File.Delete(temporary);
+            throw;
         }
         File.Move(temporary, path, overwrite: true);
         DirectorySync.Fsync(directory);

@@ -39,6 +39,8 @@ internal sealed class WalFile : IDisposable
     private int _currentIndex;
     private Stamp _currentMax;
     private bool _unsynced;
+    // An append failed (typically a full disk): the file may end in part of a batch.
+    private bool _failed;
 
     private WalFile(string directory, FsyncPolicy policy, long segmentBytes, FileStream current, int currentIndex, Stamp currentMax)
     {
@@ -103,7 +105,7 @@ internal sealed class WalFile : IDisposable
             }
         }
         int currentIndex = indexes.Count > 0 ? indexes[^1] : 1;
-        var current = new FileStream(SegmentPath(directory, currentIndex), FileMode.Append, FileAccess.Write, FileShare.Read);
+        var current = OpenSegment(SegmentPath(directory, currentIndex), FileMode.Append);
         if (indexes.Count == 0)
         {
             DirectorySync.Fsync(directory);
@@ -125,10 +127,23 @@ internal sealed class WalFile : IDisposable
         {
             return;
         }
+        if (_failed)
+        {
+            throw new IOException("an earlier append to the write-ahead log failed; nothing more can be appended after its torn tail");
+        }
         _batch.ResetWrittenCount();
         WriteAheadLog.Append(_batch, batch);
-        _current.Write(_batch.WrittenSpan);
-        _current.Flush(flushToDisk: false);
+        try
+        {
+            _current.Write(_batch.WrittenSpan);
+        }
+        catch (IOException)
+        {
+            // Part of the batch may be in the file: a torn tail, which the next start truncates.
+            // Nothing may be appended after it, or it would be damage in the middle of the log.
+            _failed = true;
+            throw;
+        }
         foreach (var entry in batch)
         {
             var stamp = StampOf(entry);
@@ -182,15 +197,25 @@ internal sealed class WalFile : IDisposable
         _closedSegments.Add((_currentIndex, _currentMax));
         _currentMax = Stamp.Zero;
         _currentIndex++;
-        _current = new FileStream(SegmentPath(_directory, _currentIndex), FileMode.CreateNew, FileAccess.Write, FileShare.Read);
-        if (Preamble.Count > 0)
+        try
         {
-            // Records that must outlive the deletion of the segments they were first written to.
-            _batch.ResetWrittenCount();
-            WriteAheadLog.Append(_batch, Preamble);
-            _current.Write(_batch.WrittenSpan);
-            _current.Flush(flushToDisk: _policy != FsyncPolicy.None);
-            BytesSinceRoll += _batch.WrittenCount;
+            _current = OpenSegment(SegmentPath(_directory, _currentIndex), FileMode.CreateNew);
+            if (Preamble.Count > 0)
+            {
+                // Records that must outlive the deletion of the segments they were first written to.
+                _batch.ResetWrittenCount();
+                WriteAheadLog.Append(_batch, Preamble);
+                _current.Write(_batch.WrittenSpan);
+                _current.Flush(flushToDisk: _policy != FsyncPolicy.None);
+                BytesSinceRoll += _batch.WrittenCount;
+            }
+        }
+        catch (IOException)
+        {
+            // No new segment, or one with part of its preamble (a full disk): nothing more may be
+            // appended, and the closed segment is already synced.
+            _failed = true;
+            throw;
         }
         DirectorySync.Fsync(_directory);
     }
@@ -226,7 +251,20 @@ internal sealed class WalFile : IDisposable
 
     public void Dispose()
     {
-        Sync();
+        try
+        {
+            Sync();
+        }
+        catch (Exception e) when (_failed && e is IOException or ObjectDisposedException)
+        {
+            // The failure that broke the log was reported when it happened; closing the log on
+            // the way out must not throw it again.
+        }
         _current.Dispose();
     }
+
+    // Unbuffered: every batch is already one write, and after a failed write (a full disk) a
+    // FileStream buffer would try the same bytes again when it is disposed, and throw again.
+    private static FileStream OpenSegment(string path, FileMode mode) =>
+        new(path, mode, FileAccess.Write, FileShare.Read, bufferSize: 0);
 }

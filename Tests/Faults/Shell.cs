@@ -8,6 +8,8 @@ internal static class Shell
 {
     // Linux signal numbers (the same on x86-64 and arm64). The suite needs Linux anyway: network
     // namespaces, and SIGSTOP, which .NET's Process has no call for.
+    private const int SigInterrupt = 2;
+    private const int SigTerminate = 15;
     private const int SigCont = 18;
     private const int SigStop = 19;
 
@@ -52,6 +54,12 @@ internal static class Shell
 
     /// <summary>SIGCONT: a stopped process runs again from where it was.</summary>
     public static void Continue(int pid) => Signal(pid, SigCont, "SIGCONT");
+
+    /// <summary>SIGTERM: what a service manager sends to stop a process.</summary>
+    public static void Terminate(int pid) => Signal(pid, SigTerminate, "SIGTERM");
+
+    /// <summary>SIGINT: what Ctrl+C in a terminal sends.</summary>
+    public static void Interrupt(int pid) => Signal(pid, SigInterrupt, "SIGINT");
 
     /// <summary>Whether a process with this id exists (possibly a reused id: callers check more than this).</summary>
     public static bool IsAlive(int pid) => Directory.Exists($"/proc/{pid}");

@@ -17,7 +17,7 @@ namespace KvReplica.Tests.Integration;
 [TestFixture]
 [Category("Integration")]
 [NonParallelizable]
-public sealed class DurabilityTests
+public sealed partial class DurabilityTests
 {
     private static readonly TimeSpan ConvergenceDeadline = TimeSpan.FromSeconds(60);
 
@@ -129,12 +129,12 @@ public sealed class DurabilityTests
         bytes[bytes.Length / 3] ^= 0x10;
         await File.WriteAllBytesAsync(segment, bytes);
 
-        var process = cluster.StartProcess(3);
-        Assert.That(process.WaitForExit(30_000), Is.True, "the replica stops instead of running on a damaged log");
-        Assert.That(process.ExitCode, Is.Not.Zero);
-        await cluster.WaitUntilAsync(() => cluster.Log(3).Contains("write-ahead log is damaged"), TimeSpan.FromSeconds(10), "the error line");
-        string line = cluster.Log(3).Split('\n').Single(l => l.Contains("write-ahead log is damaged"));
-        Assert.That(line, Does.Contain(segment).And.Contain("offset"), "the line names the file and where in it");
+        cluster.StartProcess(3);
+        int exitCode = await cluster.WaitForExitAsync(3, TimeSpan.FromSeconds(30));
+        NodeExitCodeTests.AssertNoUnhandledException(cluster, 3);
+        NodeExitCodeTests.AssertOneLine(cluster, 3, "write-ahead log is damaged");
+        Assert.That(cluster.Stderr(3), Does.Contain(segment).And.Contain("offset"), "the line names the file and where in it");
+        Assert.That(exitCode, Is.EqualTo(KvReplica.Node.ExitCodes.DamagedLog), "a damaged log has its own exit code");
     }
 
     [Test]
@@ -334,8 +334,12 @@ public sealed class DurabilityTests
         private readonly Task[] _loops;
         private int _failed;
 
-        public Writers(ClusterConfig config, int count)
+        private readonly string _padding;
+
+        // valueBytes pads each value to at least that many bytes, to fill a disk quickly.
+        public Writers(ClusterConfig config, int count, int valueBytes = 0)
         {
+            _padding = new string('p', valueBytes);
             _loops = [.. Enumerable.Range(0, count).Select(w => Task.Run(() => RunAsync(config, w)))];
         }
 
@@ -349,7 +353,7 @@ public sealed class DurabilityTests
             for (int i = 0; !_stop.IsCancellationRequested; i++)
             {
                 string key = $"w{writer}-{i}";
-                string value = $"{key}-{Guid.NewGuid():N}";
+                string value = $"{key}-{Guid.NewGuid():N}{_padding}";
                 try
                 {
                     client ??= await KvClient.ConnectAsync(config, new KvClientOptions { RequestTimeout = TimeSpan.FromSeconds(5) }, _stop.Token);

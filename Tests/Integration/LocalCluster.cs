@@ -47,6 +47,8 @@ internal sealed class LocalCluster : IAsyncDisposable
 {
     private readonly Dictionary<int, Process> _processes = new();
     private readonly Dictionary<int, StringBuilder> _logs = new();
+    private readonly Dictionary<int, StringBuilder> _stderr = new();
+    private readonly List<Func<Task>> _cleanups = [];
     private readonly string _directory;
 
     private LocalCluster(string directory, IReadOnlyList<(int Id, int Port)> replicas, string configPath)
@@ -64,8 +66,11 @@ internal sealed class LocalCluster : IAsyncDisposable
     public KvReplica.Client.Transport.ClientCredentials? Credentials { get; private init; }
 
     /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
-    /// <remarks><paramref name="restoreFrom"/>: a backup file each replica's data directory is seeded from (<c>node --restore</c>) before it starts.</remarks>
-    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000, string? restoreFrom = null, int maxPendingWrites = 100_000, bool secure = false)
+    /// <remarks>
+    /// <paramref name="restoreFrom"/>: a backup file each replica's data directory is seeded from (<c>node --restore</c>) before it starts.
+    /// <paramref name="beforeStart"/>: runs once cluster.json is written and before any replica starts (to mount a data directory, say).
+    /// </remarks>
+    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int snapshotEveryWrites = 200_000, string? restoreFrom = null, int maxPendingWrites = 100_000, int recentDeliveredWrites = 50_000, Func<LocalCluster, Task>? beforeStart = null, bool secure = false)
     {
         string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
@@ -80,7 +85,8 @@ internal sealed class LocalCluster : IAsyncDisposable
               "clientRequestTimeoutMs": {{Math.Max(writeTimeoutMs, readTimeoutMs) + 2000}},
               "fsync": "{{fsync}}",
               "snapshotEveryWrites": {{snapshotEveryWrites}},
-              "maxPendingWrites": {{maxPendingWrites}}
+              "maxPendingWrites": {{maxPendingWrites}},
+              "recentDeliveredWrites": {{recentDeliveredWrites}}
             }
             """;
         string configPath = Path.Combine(directory, "cluster.json");
@@ -89,6 +95,10 @@ internal sealed class LocalCluster : IAsyncDisposable
         {
             Credentials = secure ? TestSecurity.Create(configPath) : null,
         };
+        if (beforeStart is not null)
+        {
+            await beforeStart(cluster);
+        }
         if (restoreFrom is not null)
         {
             foreach (var (id, _) in replicas)
@@ -161,6 +171,8 @@ internal sealed class LocalCluster : IAsyncDisposable
     {
         var log = new StringBuilder();
         _logs[id] = log;
+        var stderr = new StringBuilder();
+        _stderr[id] = stderr;
         var process = new Process
         {
             StartInfo = new ProcessStartInfo(BuiltExecutables.Node, [id.ToString(), ConfigPath])
@@ -184,6 +196,16 @@ internal sealed class LocalCluster : IAsyncDisposable
         }
         process.OutputDataReceived += Capture;
         process.ErrorDataReceived += Capture;
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is not null)
+            {
+                lock (stderr)
+                {
+                    stderr.AppendLine(e.Data);
+                }
+            }
+        };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
@@ -202,6 +224,55 @@ internal sealed class LocalCluster : IAsyncDisposable
             return log.ToString();
         }
     }
+
+    /// <summary>
+    /// Whether replica <paramref name="id"/>'s current process, in its run started after the
+    /// first log line containing <paramref name="after"/> (or its first run), has installed a view
+    /// with every replica in it. The line right after "listening" is the view it recovered from
+    /// its data directory, so it does not count: only a view change adding it back does.
+    /// </summary>
+    public bool InstalledViewOfAll(int id, string? after = null)
+    {
+        var lines = Log(id).Split('\n');
+        int from = after is null ? 0 : Array.FindIndex(lines, l => l.Contains(after, StringComparison.Ordinal));
+        int listening = from < 0 ? -1 : Array.FindIndex(lines, from, l => l.Contains(" listening on ", StringComparison.Ordinal));
+        string everyone = $": members {string.Join(",", Replicas.Select(r => r.Id))}";
+        return listening >= 0 && lines.Skip(listening + 2).Any(l => l.Contains(" view ", StringComparison.Ordinal) && l.TrimEnd('\r').EndsWith(everyone, StringComparison.Ordinal));
+    }
+
+    /// <summary>What replica <paramref name="id"/>'s current process wrote to stderr (also in <see cref="Log"/>).</summary>
+    public string Stderr(int id)
+    {
+        var stderr = _stderr[id];
+        lock (stderr)
+        {
+            return stderr.ToString();
+        }
+    }
+
+    /// <summary>The process id of replica <paramref name="id"/>'s current process, for signals.</summary>
+    public int ProcessId(int id) => _processes[id].Id;
+
+    /// <summary>
+    /// Waits until replica <paramref name="id"/>'s current process exits by itself, and all its
+    /// output is read; returns its exit code. Fails the test at the deadline.
+    /// </summary>
+    public async Task<int> WaitForExitAsync(int id, TimeSpan deadline)
+    {
+        using var timeout = new CancellationTokenSource(deadline);
+        try
+        {
+            await _processes[id].WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"replica {id} did not exit within {deadline.TotalSeconds:0} s; its log:\n{Log(id)}");
+        }
+        return _processes[id].ExitCode;
+    }
+
+    /// <summary>Runs <paramref name="cleanup"/> at disposal, after every replica is killed and before the directory is deleted.</summary>
+    public void OnDispose(Func<Task> cleanup) => _cleanups.Add(cleanup);
 
     public int Port(int id) => Replicas.Single(r => r.Id == id).Port;
 
@@ -245,6 +316,10 @@ internal sealed class LocalCluster : IAsyncDisposable
             {
             }
             process.Dispose();
+        }
+        foreach (var cleanup in _cleanups)
+        {
+            await cleanup();
         }
         try
         {
