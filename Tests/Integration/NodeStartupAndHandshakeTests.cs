@@ -53,6 +53,24 @@ public sealed class NodeStartupAndHandshakeTests
     }
 
     [Test]
+    public async Task A_replica_on_a_non_loopback_address_without_tls_refuses_to_start()
+    {
+        string config = WriteConfig("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "10.99.0.1", "port": 7999 } ] }""");
+        var (exit, stderr) = await RunNodeAsync("1", config);
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(stderr, Does.StartWith("node: replica 1 listens on 10.99.0.1, which is not a loopback address, and ").And.EndWith(" has no tls: add tls (README, \"Security\"; `node certs " + config + "` makes the certificates) or pass --insecure"));
+    }
+
+    [Test]
+    public async Task A_missing_tls_file_is_refused_with_one_line_naming_it()
+    {
+        string config = WriteConfig("""{ "clusterName": "c", "replicas": [ { "id": 1, "host": "127.0.0.1", "port": 7999 } ], "tls": { "ca": "none/ca.crt", "cert": "none/r{id}.crt", "key": "none/r{id}.key" } }""");
+        var (exit, stderr) = await RunNodeAsync("1", config);
+        Assert.That(exit, Is.EqualTo(2));
+        Assert.That(stderr, Is.EqualTo($"node: tls.ca: {Path.Combine(_dir, "none", "ca.crt")}: not found (`node certs <config>` makes a cluster's certificates)"));
+    }
+
+    [Test]
     public async Task A_missing_config_file_is_refused_with_one_line()
     {
         var (exit, stderr) = await RunNodeAsync("1", Path.Combine(_dir, "absent.json"));
