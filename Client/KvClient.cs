@@ -116,8 +116,11 @@ public sealed class KvClient : IAsyncDisposable
     /// Creates a client and connects it to the first reachable replica in failover order, retrying
     /// until the request timeout. Throws <see cref="KvUnavailableException"/> if no replica accepted
     /// in time (or at once, if every replica refused the handshake; the message carries their
-    /// reasons), <see cref="ArgumentException"/> for options that do not fit the configuration, and
-    /// <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
+    /// reasons, e.g. "authentication failed"), <see cref="ArgumentException"/> for options that do
+    /// not fit the configuration, <see cref="ConfigException"/> when the cluster's TLS CA file
+    /// cannot be read, and <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
+    /// A cluster with <c>tls</c> needs <see cref="KvClientOptions.Credentials"/>; without them this
+    /// throws <see cref="KvUnavailableException"/> at once, before dialling.
     /// </summary>
     public static async Task<KvClient> ConnectAsync(ClusterConfig config, KvClientOptions? options = null, CancellationToken ct = default)
     {

@@ -44,7 +44,7 @@ public sealed class SecurityTests
         var before = await DeliveredAsync();
         using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync("127.0.0.1", _cluster.Port(1));
-        await socket.SendAsync(FrameCodec.ToFrameBytes(new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = _config.ClusterName, Kind = PeerKind.Replica, ReplicaId = 2, Incarnation = 7 }));
+        await socket.SendAsync(FrameCodec.ToFrameBytes(HelloAs(PeerKind.Replica, replicaId: 2)));
         await socket.SendAsync(FrameCodec.ToFrameBytes(ForgedBatch()));
         var answer = await ReadUntilClosedAsync(socket);
         Assert.That(FrameCodec.TryReadFrame(ref answer, 1 << 20, out _), Is.False, "no frame comes back to a plaintext peer");
@@ -58,16 +58,13 @@ public sealed class SecurityTests
         var before = await DeliveredAsync();
         // Replica 3's own certificate and key, claiming to be replica 2 to replica 1.
         using var stolen = TransportSecurity.Load(_config, replicaId: 3)!;
-        var (socket, stream) = await ReplicaDialer.ConnectAsync(new DialSettings(_config, stolen, null, 3), _config.Find(1)!, CancellationToken.None);
-        using (socket)
-        await using (stream)
+        await using (var connection = await RawTls.OpenAsync(_config, stolen, replicaId: 1))
         {
-            var reader = PipeReader.Create(stream);
-            await stream.WriteAsync(FrameCodec.ToFrameBytes(new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = _config.ClusterName, Kind = PeerKind.Replica, ReplicaId = 2, Incarnation = 7 }));
-            var answer = await ReplicaConnection.ReadFrameAsync(reader, 1 << 20, "handshake", new CancellationTokenSource(Deadline).Token);
+            await connection.SendAsync(HelloAs(PeerKind.Replica, replicaId: 2));
+            var answer = await connection.ReadAsync();
             Assert.That(answer, Is.TypeOf<HelloRejected>());
             Assert.That(((HelloRejected)answer).Reason, Is.EqualTo("authentication failed"));
-            await SendIgnoringCloseAsync(stream, ForgedBatch());
+            await connection.SendAsync(ForgedBatch());
         }
         await _cluster.WaitUntilAsync(() => _cluster.Log(1).Contains("claims to be replica 2 but presented replica 3's certificate"), Deadline, "the refusal in replica 1's log");
         Assert.That(_cluster.Log(1), Does.Not.Contain("peer 2 restarted"), "the forged Hello must not replace the real replica 2's link");
@@ -79,14 +76,11 @@ public sealed class SecurityTests
     {
         var before = await DeliveredAsync();
         using var caOnly = TransportSecurity.Load(_config, replicaId: null)!;
-        var (socket, stream) = await ReplicaDialer.ConnectAsync(new DialSettings(_config, caOnly, null), _config.Find(1)!, CancellationToken.None);
-        using (socket)
-        await using (stream)
+        await using (var connection = await RawTls.OpenAsync(_config, caOnly, replicaId: 1))
         {
-            var reader = PipeReader.Create(stream);
-            await stream.WriteAsync(FrameCodec.ToFrameBytes(new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = _config.ClusterName, Kind = PeerKind.Replica, ReplicaId = 2, Incarnation = 7 }));
-            await SendIgnoringCloseAsync(stream, ForgedBatch());
-            var answer = await ReplicaConnection.ReadFrameAsync(reader, 1 << 20, "handshake", new CancellationTokenSource(Deadline).Token);
+            await connection.SendAsync(HelloAs(PeerKind.Replica, replicaId: 2));
+            await connection.SendAsync(ForgedBatch());
+            var answer = await connection.ReadAsync();
             Assert.That(answer, Is.TypeOf<HelloRejected>());
             Assert.That(((HelloRejected)answer).Reason, Is.EqualTo("authentication failed"));
         }
@@ -99,21 +93,17 @@ public sealed class SecurityTests
     {
         var before = await DeliveredAsync();
         using var caOnly = TransportSecurity.Load(_config, replicaId: null)!;
-        var (socket, stream) = await ReplicaDialer.ConnectAsync(new DialSettings(_config, caOnly, null), _config.Find(2)!, CancellationToken.None);
-        using (socket)
-        await using (stream)
+        await using (var connection = await RawTls.OpenAsync(_config, caOnly, replicaId: 2))
         {
-            var reader = PipeReader.Create(stream);
-            using var deadline = new CancellationTokenSource(Deadline);
-            await stream.WriteAsync(FrameCodec.ToFrameBytes(new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = _config.ClusterName, Kind = PeerKind.Client }));
-            var accepted = await ReplicaConnection.ReadFrameAsync(reader, 1 << 20, "handshake", deadline.Token);
+            await connection.SendAsync(HelloAs(PeerKind.Client));
+            var accepted = await connection.ReadAsync();
             Assert.That(accepted, Is.TypeOf<HelloAccepted>());
             Assert.That((((HelloAccepted)accepted).ReplicaId, ((HelloAccepted)accepted).Incarnation), Is.EqualTo((0, 0L)), "no replica id or incarnation before authentication");
-            await stream.WriteAsync(FrameCodec.ToFrameBytes(new ClientRequest { RequestId = 1, Operation = Operation.Put, Key = "secret", Value = "forged"u8.ToArray(), ClientId = 5, Sequence = 1, AckedBelow = 1 }));
-            var reply = await ReplicaConnection.ReadFrameAsync(reader, 1 << 20, "reply", deadline.Token);
+            await connection.SendAsync(new ClientRequest { RequestId = 1, Operation = Operation.Put, Key = "secret", Value = "forged"u8.ToArray(), ClientId = 5, Sequence = 1, AckedBelow = 1 });
+            var reply = await connection.ReadAsync();
             Assert.That(reply, Is.TypeOf<ClientReply>());
             Assert.That((((ClientReply)reply).Error, ((ClientReply)reply).ErrorMessage), Is.EqualTo((ErrorCode.AuthenticationRequired, "authentication required")));
-            Assert.ThrowsAsync<IOException>(() => ReplicaConnection.ReadFrameAsync(reader, 1 << 20, "close", deadline.Token), "the replica closes the connection");
+            Assert.ThrowsAsync<IOException>(connection.ReadAsync, "the replica closes the connection");
         }
         await AssertNothingDeliveredAndAllServeAsync(before);
         await using var admin = await AdminAsync();
@@ -124,13 +114,10 @@ public sealed class SecurityTests
     public async Task A_wrong_cluster_name_is_refused_without_naming_the_cluster()
     {
         using var caOnly = TransportSecurity.Load(_config, replicaId: null)!;
-        var (socket, stream) = await ReplicaDialer.ConnectAsync(new DialSettings(_config, caOnly, null), _config.Find(1)!, CancellationToken.None);
-        using (socket)
-        await using (stream)
+        await using (var connection = await RawTls.OpenAsync(_config, caOnly, replicaId: 1))
         {
-            var reader = PipeReader.Create(stream);
-            await stream.WriteAsync(FrameCodec.ToFrameBytes(new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = "guess", Kind = PeerKind.Client }));
-            var answer = await ReplicaConnection.ReadFrameAsync(reader, 1 << 20, "handshake", new CancellationTokenSource(Deadline).Token);
+            await connection.SendAsync(HelloAs(PeerKind.Client, clusterName: "guess"));
+            var answer = await connection.ReadAsync();
             Assert.That(answer, Is.TypeOf<HelloRejected>());
             Assert.That(((HelloRejected)answer).Reason, Is.EqualTo("cluster name 'guess' does not match this replica's cluster"));
             Assert.That(((HelloRejected)answer).Reason, Does.Not.Contain(_config.ClusterName));
@@ -191,19 +178,6 @@ public sealed class SecurityTests
         },
     };
 
-    private static async Task SendIgnoringCloseAsync(Stream stream, Message message)
-    {
-        try
-        {
-            await stream.WriteAsync(FrameCodec.ToFrameBytes(message));
-            await stream.FlushAsync();
-        }
-        catch (IOException)
-        {
-            // The replica may already have closed the connection: that is the point.
-        }
-    }
-
     private static async Task<System.Buffers.ReadOnlySequence<byte>> ReadUntilClosedAsync(Socket socket)
     {
         var received = new System.Buffers.ArrayBufferWriter<byte>();
@@ -248,5 +222,53 @@ public sealed class SecurityTests
         await using var admin = await AdminAsync();
         await admin.PutAsync("probe", "after"u8.ToArray());
         Assert.That((await admin.GetAsync("secret")).Value.ToArray(), Is.Not.EqualTo("forged"u8.ToArray()));
+    }
+
+    private Hello HelloAs(PeerKind kind, int replicaId = 0, string? clusterName = null) =>
+        new() { ProtocolVersion = ProtocolVersion.Current, ClusterName = clusterName ?? _config.ClusterName, Kind = kind, ReplicaId = replicaId, Incarnation = replicaId == 0 ? 0 : 7 };
+
+    /// <summary>A TLS connection made by hand, to send whatever frames a test wants.</summary>
+    private sealed class RawTls : IAsyncDisposable
+    {
+        private readonly Socket _socket;
+        private readonly Stream _stream;
+        private readonly PipeReader _reader;
+        private readonly CancellationTokenSource _deadline = new(Deadline);
+
+        private RawTls(Socket socket, Stream stream)
+        {
+            _socket = socket;
+            _stream = stream;
+            _reader = PipeReader.Create(stream);
+        }
+
+        /// <summary>To replica <paramref name="replicaId"/>, presenting the certificate in <paramref name="security"/> if it has one.</summary>
+        public static async Task<RawTls> OpenAsync(ClusterConfig config, TransportSecurity security, int replicaId)
+        {
+            var (socket, stream) = await ReplicaDialer.ConnectAsync(new DialSettings(config, security, null), config.Find(replicaId)!, CancellationToken.None);
+            return new RawTls(socket, stream);
+        }
+
+        /// <summary>Sends one frame; a connection the replica already closed is not an error here (that is often the point).</summary>
+        public async Task SendAsync(Message message)
+        {
+            try
+            {
+                await _stream.WriteAsync(FrameCodec.ToFrameBytes(message));
+                await _stream.FlushAsync();
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        public Task<Message> ReadAsync() => ReplicaConnection.ReadFrameAsync(_reader, 1 << 20, "answer", _deadline.Token);
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stream.DisposeAsync();
+            _socket.Dispose();
+            _deadline.Dispose();
+        }
     }
 }
