@@ -164,6 +164,40 @@ public sealed class SecurityTests
         }
     }
 
+    [Test]
+    public async Task Backup_and_status_over_tls_are_for_admins_only()
+    {
+        string[] admin = ["--user", "admin", "--password-file", TestSecurity.PasswordFile(_cluster.ConfigPath)];
+        var setup = await ClientProcess.RunAsync(_cluster.ConfigPath, ["ROLE ADD everything readwrite:*", "USER ADD plain plain-password-1 everything"], Deadline, admin);
+        Assert.That(setup.Lines, Is.EqualTo(new[] { "OK", "OK" }), setup.Stderr);
+        string directory = Path.Combine(Path.GetTempPath(), "kvreplica-backup-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(directory);
+        try
+        {
+            string passwordFile = Path.Combine(directory, "plain.password");
+            await File.WriteAllTextAsync(passwordFile, "plain-password-1\n");
+            string[] plain = ["--user", "plain", "--password-file", passwordFile];
+
+            var backup = await ClientProcess.RunAsync(_cluster.ConfigPath, [], Deadline, [.. admin, "backup", Path.Combine(directory, "admin.snap")]);
+            Assert.That(backup.ExitCode, Is.EqualTo(0), backup.Stderr);
+            Assert.That(backup.Lines.Single(), Does.StartWith("backup: ").And.Contain(" written to "));
+
+            var refused = await ClientProcess.RunAsync(_cluster.ConfigPath, [], Deadline, [.. plain, "backup", Path.Combine(directory, "plain.snap")]);
+            Assert.That(refused.ExitCode, Is.Not.EqualTo(0));
+            Assert.That(refused.Stderr, Does.Contain("permission denied: user plain may not take a backup (admin only)"));
+            Assert.That(File.Exists(Path.Combine(directory, "plain.snap")), Is.False);
+
+            var status = await ClientProcess.RunAsync(_cluster.ConfigPath, [], Deadline, [.. plain, "status"]);
+            Assert.That(status.Lines, Has.All.Contains("permission denied: user plain may not ask for STATUS (admin only)"));
+            var adminStatus = await ClientProcess.RunAsync(_cluster.ConfigPath, [], Deadline, [.. admin, "status"]);
+            Assert.That(adminStatus.Lines, Has.Count.EqualTo(3).And.All.Contains("members 1,2,3"));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     private static ReplicaEnvelope ForgedBatch() => new()
     {
         Sequence = 1,
