@@ -1,9 +1,11 @@
-namespace KvReplica.Protocol.Config;
+using KvReplica.Protocol.Config;
+
+namespace KvReplica.Client.Transport;
 
 /// <summary>
 /// Reads cluster.json from disk into a validated <see cref="ClusterConfig"/>, for the daemon and
-/// the client alike. This is the only file Protocol/ ever opens, and only at start-up; the
-/// replica core itself never does I/O.
+/// the client alike. The parsing and every check are in Protocol's <see cref="ClusterConfigReader"/>,
+/// which does no I/O; this is only the file read, beside the rest of the transport's I/O.
 /// </summary>
 public static class ClusterConfigFile
 {
