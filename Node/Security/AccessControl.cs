@@ -198,7 +198,17 @@ internal sealed class AccessControl(bool authenticationOn, string? bootstrapUser
 
     private sealed record Rights(bool Admin, RoleGrant[] Grants)
     {
-        public bool Allows(string key, bool write) =>
-            Grants.Any(g => (g.Write || !write) && key.StartsWith(g.Prefix, StringComparison.Ordinal));
+        // On every request: a plain loop, no allocation.
+        public bool Allows(string key, bool write)
+        {
+            foreach (var grant in Grants)
+            {
+                if ((grant.Write || !write) && key.StartsWith(grant.Prefix, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
     }
 }
