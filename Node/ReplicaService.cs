@@ -35,6 +35,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private readonly ILogger<ReplicaService> _logger;
     private readonly IHostApplicationLifetime _lifetime;
     private readonly NodeSecurity _security;
+    private readonly ClientAuthenticator _authenticator;
     private readonly DialSettings _dial;
     private ReplicaCore _core = null!;
     private ReplicaStorage? _storage;
@@ -70,6 +71,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         _config = config;
         _logger = logger;
         _security = security;
+        _authenticator = new ClientAuthenticator(LookUpCredentialAsync);
         // Peer links, state queries and catch-up all dial as this replica, with its certificate.
         _dial = new DialSettings(config, security.Transport, Credentials: null, SelfReplicaId: identity.ReplicaId);
         _peers = config.Replicas.Where(r => r.Id != identity.ReplicaId)
@@ -663,11 +665,10 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         }
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         deadline.CancelAfter(HandshakeTimeout);
-        var authenticator = new ClientAuthenticator(user => LookUpCredentialAsync(user, stopping));
         ClientAuthenticator.Result result;
         try
         {
-            result = await authenticator.AuthenticateAsync(connection, deadline.Token).ConfigureAwait(false);
+            result = await _authenticator.AuthenticateAsync(connection, deadline.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
@@ -686,7 +687,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     {
         var found = new TaskCompletionSource<ScramCredential?>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _inputs.Writer.WriteAsync(new CredentialLookupInput(user, found), stopping).ConfigureAwait(false);
-        return await found.Task.ConfigureAwait(false);
+        return await found.Task.WaitAsync(stopping).ConfigureAwait(false);
     }
 
     // Reads frames until the connection ends and hands each to the core loop as the input

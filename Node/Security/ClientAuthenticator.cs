@@ -9,9 +9,10 @@ namespace KvReplica.Node.Security;
 /// <summary>
 /// The replica's half of SCRAM-SHA-256 on a client or backup connection, run after HelloAccepted
 /// and before anything else is read (docs/protocol.md, "Authentication"). Nothing the connection
-/// sends reaches the core until this returns a user.
+/// sends reaches the core until this returns a user. One instance serves every connection of
+/// the process, so the stand-in salt of an unknown user is the same on every try.
 /// </summary>
-internal sealed class ClientAuthenticator(Func<string, Task<ScramCredential?>> findCredential)
+internal sealed class ClientAuthenticator(Func<string, CancellationToken, Task<ScramCredential?>> findCredential)
 {
     // Salts for users that do not exist are derived from this per-process secret, so an unknown
     // user gets a challenge that looks like a real one and the exchange fails only at the proof:
@@ -55,7 +56,7 @@ internal sealed class ClientAuthenticator(Func<string, Task<ScramCredential?>> f
         {
             return await FailAsync(connection, error!, ct).ConfigureAwait(false);
         }
-        var credential = AccessKeys.CheckName(user, "user") is null ? await findCredential(user).ConfigureAwait(false) : null;
+        var credential = AccessKeys.CheckName(user, "user") is null ? await findCredential(user, ct).ConfigureAwait(false) : null;
         var challengeCredential = credential ?? StandIn(user);
         string combinedNonce = clientNonce + Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));
         string serverFirst = Scram.ServerFirst(combinedNonce, challengeCredential.Salt, challengeCredential.Iterations);

@@ -3,6 +3,7 @@ using System.IO.Pipelines;
 using System.Net.Sockets;
 using KvReplica.Client;
 using KvReplica.Client.Transport;
+using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
 using NUnit.Framework;
@@ -122,6 +123,33 @@ public sealed class SecurityTests
             Assert.That(((HelloRejected)answer).Reason, Is.EqualTo("cluster name 'guess' does not match this replica's cluster"));
             Assert.That(((HelloRejected)answer).Reason, Does.Not.Contain(_config.ClusterName));
         }
+    }
+
+    [Test]
+    public async Task A_challenge_does_not_tell_whether_a_user_exists()
+    {
+        // An unknown user's challenge must look like a real user's: the same salt on every try
+        // (a real user's salt is fixed) and the same iteration count.
+        using var caOnly = TransportSecurity.Load(_config, replicaId: null)!;
+        async Task<(string Salt, string Iterations)> ChallengeAsync(string user)
+        {
+            await using var connection = await RawTls.OpenAsync(_config, caOnly, replicaId: 1);
+            await connection.SendAsync(HelloAs(PeerKind.Client));
+            Assert.That(await connection.ReadAsync(), Is.TypeOf<HelloAccepted>());
+            await connection.SendAsync(new AuthStart { Mechanism = Scram.Mechanism, Payload = Scram.ClientFirst(user, "nonce" + Guid.NewGuid().ToString("N")) });
+            var challenge = await connection.ReadAsync();
+            Assert.That(challenge, Is.TypeOf<AuthChallenge>());
+            var fields = ((AuthChallenge)challenge).Payload.Split(',').ToDictionary(f => f[0], f => f[2..]);
+            return (fields['s'], fields['i']);
+        }
+        var unknown1 = await ChallengeAsync("nobody-here");
+        var unknown2 = await ChallengeAsync("nobody-here");
+        var admin1 = await ChallengeAsync("admin");
+        var admin2 = await ChallengeAsync("admin");
+        Assert.That(admin2, Is.EqualTo(admin1), "a real user's challenge is stable");
+        Assert.That(unknown2, Is.EqualTo(unknown1), "an unknown user's challenge is stable too");
+        Assert.That(unknown1.Iterations, Is.EqualTo(admin1.Iterations));
+        Assert.That(unknown1.Salt, Is.Not.EqualTo(admin1.Salt));
     }
 
     [Test]
