@@ -71,7 +71,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
         _config = config;
         _logger = logger;
         _security = security;
-        _authenticator = new ClientAuthenticator(LookUpCredentialAsync);
+        _authenticator = new ClientAuthenticator(LookUpCredentialAsync, security.UnknownUserSecret);
         // Peer links, state queries and catch-up all dial as this replica, with its certificate.
         _dial = new DialSettings(config, security.Transport, Credentials: null, SelfReplicaId: identity.ReplicaId);
         _peers = config.Replicas.Where(r => r.Id != identity.ReplicaId)

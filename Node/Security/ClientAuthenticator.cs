@@ -9,16 +9,16 @@ namespace KvReplica.Node.Security;
 /// <summary>
 /// The replica's half of SCRAM-SHA-256 on a client or backup connection, run after HelloAccepted
 /// and before anything else is read (docs/protocol.md, "Authentication"). Nothing the connection
-/// sends reaches the core until this returns a user. One instance serves every connection of
-/// the process, so the stand-in salt of an unknown user is the same on every try.
+/// sends reaches the core until this returns a user.
 /// </summary>
-internal sealed class ClientAuthenticator(Func<string, CancellationToken, Task<ScramCredential?>> findCredential)
+/// <remarks>
+/// An unknown user gets a challenge that looks like a real one and the exchange fails only at
+/// the proof, so the answer does not tell who has an account. Its salt is derived from
+/// <paramref name="unknownUserSecret"/> (<see cref="NodeSecurity.UnknownUserSecret"/>, the same on
+/// every replica and across restarts), so it is as stable as a real user's salt.
+/// </remarks>
+internal sealed class ClientAuthenticator(Func<string, CancellationToken, Task<ScramCredential?>> findCredential, byte[] unknownUserSecret)
 {
-    // Salts for users that do not exist are derived from this per-process secret, so an unknown
-    // user gets a challenge that looks like a real one and the exchange fails only at the proof:
-    // the answer does not tell who has an account.
-    private readonly byte[] _unknownUserSecret = RandomNumberGenerator.GetBytes(32);
-
     /// <summary>The outcome: the authenticated user, or why not (for the log; the client hears only "authentication failed").</summary>
     public readonly record struct Result(string? User, string? Failure);
 
@@ -83,7 +83,7 @@ internal sealed class ClientAuthenticator(Func<string, CancellationToken, Task<S
     // the same unknown name.
     private ScramCredential StandIn(string user)
     {
-        byte[] salt = HMACSHA256.HashData(_unknownUserSecret, Encoding.UTF8.GetBytes(user))[..16];
+        byte[] salt = HMACSHA256.HashData(unknownUserSecret, Encoding.UTF8.GetBytes(user))[..16];
         return new ScramCredential(salt, Scram.DefaultIterations, RandomNumberGenerator.GetBytes(32), RandomNumberGenerator.GetBytes(32));
     }
 

@@ -8,7 +8,7 @@ namespace KvReplica.Node.Security;
 /// This replica's security, loaded once at start: its TLS material (null when cluster.json has no
 /// <c>tls</c>) and the access rules clients are held to.
 /// </summary>
-internal sealed record NodeSecurity(TransportSecurity? Transport, AccessControl Access)
+internal sealed record NodeSecurity(TransportSecurity? Transport, AccessControl Access, byte[] UnknownUserSecret)
 {
     /// <summary>
     /// Loads the TLS files and the bootstrap administrator. Throws <see cref="ConfigException"/>
@@ -38,6 +38,12 @@ internal sealed record NodeSecurity(TransportSecurity? Transport, AccessControl 
                 throw new ConfigException($"auth.bootstrapAdmin: {file}: expected one line '<user>:{Scram.Mechanism}$<iterations>:<salt>$<StoredKey>:<ServerKey>'");
             }
         }
-        return new NodeSecurity(transport, new AccessControl(transport is not null, user, credential));
+        // Derived from the bootstrap admin's ServerKey: secret, and the same on every replica, so
+        // an unknown user's stand-in salt is the same wherever and whenever it is asked for.
+        // Without a bootstrap admin there is nothing shared to derive it from: random per process.
+        byte[] unknownUserSecret = credential is not null
+            ? System.Security.Cryptography.HMACSHA256.HashData(credential.ServerKey, "kvreplica unknown-user salt"u8)
+            : System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        return new NodeSecurity(transport, new AccessControl(transport is not null, user, credential), unknownUserSecret);
     }
 }
