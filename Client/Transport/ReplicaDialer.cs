@@ -136,7 +136,7 @@ public static class ReplicaDialer
             AuthOutcome { Ok: false } refused => throw new HandshakeRejectedException(refused.Error ?? "authentication failed"),
             var other => throw new ProtocolViolationException($"answered the authentication start with {other.GetType().Name}"),
         };
-        if (!Scram.TryClientFinal(credentials.Password, clientFirst[3..], nonce, serverFirst, out string clientFinal, out byte[] serverSignature, out string? error))
+        if (!Scram.TryClientFinal(credentials.Password, clientFirst[Scram.Gs2Header.Length..], nonce, serverFirst, out string clientFinal, out byte[] serverSignature, out string? error))
         {
             throw new ProtocolViolationException(error!);
         }

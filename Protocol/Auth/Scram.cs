@@ -23,7 +23,8 @@ public static class Scram
     /// <summary>PBKDF2 iterations for new credentials: the RFC 7677 minimum is 4096.</summary>
     public const int DefaultIterations = 10_000;
 
-    private const string Gs2Header = "n,,";
+    /// <summary>The gs2 header our client-first-messages start with: no channel binding, no authzid.</summary>
+    public const string Gs2Header = "n,,";
 
     /// <summary>The verifier a replica stores for a password: PBKDF2 salt and iterations, StoredKey, ServerKey.</summary>
     public static ScramCredential CreateCredential(string password, byte[] salt, int iterations = DefaultIterations) =>
