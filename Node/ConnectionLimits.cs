@@ -62,4 +62,40 @@ internal static class ConnectionLimits
 
     /// <summary>Linux's TCP_USER_TIMEOUT socket option (level IPPROTO_TCP = 6), in milliseconds.</summary>
     public const int TcpUserTimeoutOption = 18;
+
+    /// <summary>How often the core loop is handed the time (heartbeats, suspicion, request timeouts all count in these ticks).</summary>
+    public static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
+    /// Inputs (frames, ticks, lookups) waiting for the core loop. Beyond this, connections wait
+    /// to hand over more (backpressure onto their sockets) rather than queue without bound.
+    /// </summary>
+    public const int CoreInputQueueCapacity = 65_536;
+
+    /// <summary>
+    /// Inputs the core loop takes before it asks the core for a Ready: one round (one group
+    /// commit, one batch per peer) covers a whole burst, and a flood still yields to sending.
+    /// </summary>
+    public const int MaxInputsPerRound = 4096;
+
+    /// <summary>How long a stop waits for connections and loops to finish before it drops them.</summary>
+    public static readonly TimeSpan StopGrace = TimeSpan.FromSeconds(3);
+
+    /// <summary>The listening socket's backlog of connections not yet accepted.</summary>
+    public const int ListenBacklog = 512;
+
+    /// <summary>The largest chunk of a backup or catch-up stream (also kept below maxFrameBytes).</summary>
+    public const int StreamChunkBytes = 1 << 20;
+
+    /// <summary>Room a stream chunk leaves in its frame for the chunk's other fields, when maxFrameBytes is smaller than a chunk.</summary>
+    public const int StreamChunkFrameOverheadBytes = 4096;
+
+    /// <summary>How long a replica starting up waits for each peer to say what it holds.</summary>
+    public static readonly TimeSpan StateQueryTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>Catch-ups a starting replica runs before it starts anyway (a busy peer can stay ahead of each one).</summary>
+    public const int MaxCatchUpsAtStart = 3;
+
+    /// <summary>Connections one catch-up stream may take, resuming where the last broke, before the peers are asked again.</summary>
+    public const int MaxCatchUpStreamTries = 10;
 }
