@@ -86,26 +86,20 @@ public static class FrameCodec
     /// <summary>Appends one frame carrying <paramref name="message"/> to <paramref name="writer"/>; returns the payload size.</summary>
     public static int WriteFrame(IBufferWriter<byte> writer, Message message)
     {
-        // Serialize into a per-thread scratch buffer first: the length prefix must precede the
-        // payload, and reusing the buffer keeps the send path of every frame allocation-free.
-        var payload = t_scratch ??= new ArrayBufferWriter<byte>(4096);
-        payload.ResetWrittenCount();
+        // Serialized straight into the writer's memory behind a reserved length prefix, which
+        // is filled in once the payload's size is known (no scratch copy unless it outgrows the block).
+        var payload = PrefixedPayloadWriter.Begin(writer, HeaderBytes, SizeHint(message));
         MessagePackSerializer.Serialize(payload, message, Options);
-        var header = writer.GetSpan(HeaderBytes);
-        BinaryPrimitives.WriteUInt32BigEndian(header, (uint)payload.WrittenCount);
-        writer.Advance(HeaderBytes);
-        writer.Write(payload.WrittenSpan);
-        int written = payload.WrittenCount;
-        if (payload.Capacity > 1 << 20)
-        {
-            // Do not pin a large value's buffer to the thread for ever.
-            t_scratch = null;
-        }
-        return written;
+        return payload.Complete(writer, static (header, body) => BinaryPrimitives.WriteUInt32BigEndian(header, (uint)body.Length));
     }
 
-    [ThreadStatic]
-    private static ArrayBufferWriter<byte>? t_scratch;
+    // Enough for the message, so that a large value still goes straight into the writer's memory.
+    private static int SizeHint(Message message) => message switch
+    {
+        ClientRequest request => 64 + request.Key.Length * 3 + (request.Value?.Length ?? 0),
+        ClientReply reply => 64 + (reply.Value?.Length ?? 0) + (reply.ErrorMessage?.Length ?? 0) * 3,
+        _ => 512,
+    };
 
     /// <summary>One frame as a standalone byte array (tests, tools).</summary>
     public static byte[] ToFrameBytes(Message message)

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using KvReplica.Protocol.Wire;
 
 namespace KvReplica.Store.Persistence;
 
@@ -20,18 +21,39 @@ public static class RecordFraming
     /// <summary>Largest payload a record may carry: bounds what a damaged file can make a reader allocate.</summary>
     public const int MaxPayloadBytes = 64 << 20;
 
+    /// <summary>Appends one record carrying <paramref name="payload"/>.</summary>
     public static void Write(IBufferWriter<byte> writer, ReadOnlySpan<byte> payload)
+    {
+        var header = writer.GetSpan(HeaderBytes);
+        WriteHeader(header, payload);
+        writer.Advance(HeaderBytes);
+        writer.Write(payload);
+    }
+
+    /// <summary>
+    /// Appends one record whose payload <paramref name="writePayload"/> serializes straight into
+    /// <paramref name="writer"/>'s memory, behind a header filled in once the payload is complete.
+    /// </summary>
+    /// <param name="writer">The batch the record is appended to.</param>
+    /// <param name="sizeHint">The payload's expected size.</param>
+    /// <param name="state">What <paramref name="writePayload"/> serializes.</param>
+    /// <param name="writePayload">Writes the payload (a static lambda: no allocation per record).</param>
+    public static void Write<TState>(IBufferWriter<byte> writer, int sizeHint, TState state, Action<IBufferWriter<byte>, TState> writePayload)
+    {
+        var payload = PrefixedPayloadWriter.Begin(writer, HeaderBytes, sizeHint);
+        writePayload(payload, state);
+        payload.Complete(writer, WriteHeader);
+    }
+
+    private static void WriteHeader(Span<byte> header, ReadOnlySpan<byte> payload)
     {
         if (payload.Length > MaxPayloadBytes)
         {
             throw new ArgumentException($"record payload of {payload.Length} bytes exceeds {MaxPayloadBytes}", nameof(payload));
         }
-        var header = writer.GetSpan(HeaderBytes);
         BinaryPrimitives.WriteUInt32LittleEndian(header, (uint)payload.Length);
         BinaryPrimitives.WriteUInt32LittleEndian(header[4..], Crc32C.Compute(header[..4]));
         BinaryPrimitives.WriteUInt32LittleEndian(header[8..], Crc32C.Compute(payload));
-        writer.Advance(HeaderBytes);
-        writer.Write(payload);
     }
 
     /// <summary>Outcome of reading one record at an offset.</summary>

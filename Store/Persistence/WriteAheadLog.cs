@@ -72,42 +72,48 @@ public static class WriteAheadLog
     /// <summary>Appends one record per entry to <paramref name="writer"/>: a group-commit batch.</summary>
     public static void Append(IBufferWriter<byte> writer, IEnumerable<LogEntry> entries)
     {
-        var scratch = new ArrayBufferWriter<byte>(256);
         foreach (var entry in entries)
         {
-            scratch.ResetWrittenCount();
-            if (entry.Held is { } write)
-            {
-                scratch.GetSpan(1)[0] = HeldKind;
-                scratch.Advance(1);
-                MessagePackSerializer.Serialize(scratch, LoggedWrite.From(write), Options);
-            }
-            else if (entry.View is { } view)
-            {
-                scratch.GetSpan(1)[0] = ViewKind;
-                scratch.Advance(1);
-                MessagePackSerializer.Serialize(scratch, view, Options);
-            }
-            else if (entry.Rebase is { } rebase)
-            {
-                scratch.GetSpan(1)[0] = RebaseKind;
-                scratch.Advance(1);
-                MessagePackSerializer.Serialize(scratch, rebase, Options);
-            }
-            else if (entry.Join is { } join)
-            {
-                scratch.GetSpan(1)[0] = JoinKind;
-                scratch.Advance(1);
-                MessagePackSerializer.Serialize(scratch, join, Options);
-            }
-            else
-            {
-                scratch.GetSpan(1)[0] = DeliveredKind;
-                scratch.Advance(1);
-                MessagePackSerializer.Serialize(scratch, new[] { entry.DeliveredThrough.Time, entry.DeliveredThrough.ReplicaId }, Options);
-            }
-            RecordFraming.Write(writer, scratch.WrittenSpan);
+            // Each payload is serialized straight into the batch, behind its record header.
+            int sizeHint = entry.Held is { } held ? 64 + held.Key.Length * 3 + (held.Value?.Length ?? 0) : 256;
+            RecordFraming.Write(writer, sizeHint, entry, static (payload, entry) => WritePayload(payload, entry));
         }
+    }
+
+    // A record's payload: its kind byte, then its MessagePack body.
+    private static void WritePayload(IBufferWriter<byte> payload, LogEntry entry)
+    {
+        if (entry.Held is { } write)
+        {
+            WriteKind(payload, HeldKind);
+            MessagePackSerializer.Serialize(payload, LoggedWrite.From(write), Options);
+        }
+        else if (entry.View is { } view)
+        {
+            WriteKind(payload, ViewKind);
+            MessagePackSerializer.Serialize(payload, view, Options);
+        }
+        else if (entry.Rebase is { } rebase)
+        {
+            WriteKind(payload, RebaseKind);
+            MessagePackSerializer.Serialize(payload, rebase, Options);
+        }
+        else if (entry.Join is { } join)
+        {
+            WriteKind(payload, JoinKind);
+            MessagePackSerializer.Serialize(payload, join, Options);
+        }
+        else
+        {
+            WriteKind(payload, DeliveredKind);
+            MessagePackSerializer.Serialize(payload, new[] { entry.DeliveredThrough.Time, entry.DeliveredThrough.ReplicaId }, Options);
+        }
+    }
+
+    private static void WriteKind(IBufferWriter<byte> payload, byte kind)
+    {
+        payload.GetSpan(1)[0] = kind;
+        payload.Advance(1);
     }
 
     /// <summary>
