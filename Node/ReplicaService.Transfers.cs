@@ -1,21 +1,6 @@
-using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Security.Authentication;
-using KvReplica.Client.Transport;
-using KvReplica.Node.Security;
-using KvReplica.Protocol.Auth;
-using System.Threading.Channels;
-using KvReplica.Node.Transport;
-using KvReplica.Protocol.Config;
-using KvReplica.Protocol.Core;
-using KvReplica.Protocol.Wire;
 using KvReplica.Node.Storage;
-using KvReplica.Store;
-using ProtocolViolationException = KvReplica.Protocol.Core.ProtocolViolationException;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
+using KvReplica.Node.Transport;
+using KvReplica.Protocol.Wire;
 
 namespace KvReplica.Node;
 
