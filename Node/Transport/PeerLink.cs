@@ -112,6 +112,21 @@ internal sealed class PeerLink
         }
     }
 
+    // Notes the peer's incarnation from a handshake; a new process of the peer is announced to
+    // the core (outside the lock: the announcement may wait for room in the core's input queue).
+    private async ValueTask ObserveIncarnationAsync(long incarnation)
+    {
+        bool restarted;
+        lock (_gate)
+        {
+            restarted = ObserveIncarnation(incarnation);
+        }
+        if (restarted)
+        {
+            await _announceRestart(this, incarnation).ConfigureAwait(false);
+        }
+    }
+
     // Under _gate. True when this is a new process of the peer (not the first one we meet).
     private bool ObserveIncarnation(long incarnation)
     {
@@ -140,15 +155,7 @@ internal sealed class PeerLink
     /// </summary>
     public async ValueTask<HelloAccepted> AcceptInboundAsync(Hello hello, FramedConnection connection)
     {
-        bool restarted;
-        lock (_gate)
-        {
-            restarted = ObserveIncarnation(hello.Incarnation);
-        }
-        if (restarted)
-        {
-            await _announceRestart(this, hello.Incarnation).ConfigureAwait(false);
-        }
+        await ObserveIncarnationAsync(hello.Incarnation).ConfigureAwait(false);
         lock (_gate)
         {
             _inbound?.Abort();
@@ -293,15 +300,7 @@ internal sealed class PeerLink
         }
         long resumeFrom;
         int generation;
-        bool restarted;
-        lock (_gate)
-        {
-            restarted = ObserveIncarnation(accepted.Incarnation);
-        }
-        if (restarted)
-        {
-            await _announceRestart(this, accepted.Incarnation).ConfigureAwait(false);
-        }
+        await ObserveIncarnationAsync(accepted.Incarnation).ConfigureAwait(false);
         lock (_gate)
         {
             if (accepted.Incarnation != _peerIncarnation)
