@@ -5,6 +5,7 @@ using KvReplica.Client.Transport;
 using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 
 namespace KvReplica.Client;
 

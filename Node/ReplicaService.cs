@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Node.Security;
 using KvReplica.Protocol.Auth;
 using System.Threading.Channels;
@@ -169,13 +169,13 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             string incoming = Path.Combine(dataDirectory, "incoming");
             Directory.CreateDirectory(incoming);
             string snapshotFile = Path.Combine(incoming, "snapshot"), suffixFile = Path.Combine(incoming, "suffix");
-            var progress = new Client.Backup.StreamProgress();
-            Client.Backup.BackupResult? fetched = null;
+            var progress = new StreamProgress();
+            BackupResult? fetched = null;
             for (int tries = 1; fetched is null && tries <= MaxStreamTries; tries++)
             {
                 try
                 {
-                    fetched = await Client.Backup.SnapshotStreamReceiver.ReceiveStreamAsync(_dial, peer, PeerKind.CatchUp, [snapshotFile, suffixFile], progress, ct).ConfigureAwait(false);
+                    fetched = await SnapshotStreamReceiver.ReceiveStreamAsync(_dial, peer, PeerKind.CatchUp, [snapshotFile, suffixFile], progress, ct).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
@@ -207,7 +207,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             timeout.CancelAfter(StateQueryTimeout);
             try
             {
-                return await Client.Backup.StateQuery.AskAsync(_dial, peer, timeout.Token).ConfigureAwait(false);
+                return await StateQuery.AskAsync(_dial, peer, timeout.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
             {

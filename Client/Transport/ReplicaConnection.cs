@@ -1,9 +1,8 @@
-using System.Buffers;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 
 namespace KvReplica.Client.Transport;
 
@@ -23,10 +22,7 @@ internal sealed class ReplicaConnection
     // Flush at least this often while draining a long queue, so one burst does not buffer unboundedly.
     private const long FlushThresholdBytes = 1 << 20;
 
-    private readonly Socket _socket;
-    private readonly PipeReader _reader;
-    private readonly PipeWriter _writer;
-    private readonly int _maxFrameBytes;
+    private readonly FramedConnection _connection;
     private readonly Action<ClientReply> _onReply;
     private readonly Action<ReplicaConnection> _onClosed;
     private readonly Channel<ClientRequest> _outbox =
@@ -36,15 +32,12 @@ internal sealed class ReplicaConnection
     private volatile bool _open = true;
     private int _closing;
 
-    private ReplicaConnection(ReplicaAddress address, int candidateIndex, Socket socket, PipeReader reader, PipeWriter writer,
-        int maxFrameBytes, Action<ClientReply> onReply, Action<ReplicaConnection> onClosed)
+    private ReplicaConnection(ReplicaAddress address, int candidateIndex, FramedConnection connection,
+        Action<ClientReply> onReply, Action<ReplicaConnection> onClosed)
     {
         Address = address;
         CandidateIndex = candidateIndex;
-        _socket = socket;
-        _reader = reader;
-        _writer = writer;
-        _maxFrameBytes = maxFrameBytes;
+        _connection = connection;
         _onReply = onReply;
         _onClosed = onClosed;
     }
@@ -67,14 +60,14 @@ internal sealed class ReplicaConnection
     /// Connects (with TLS and authentication when the cluster has them, see <see cref="ReplicaDialer"/>),
     /// sends Hello and waits for the answer. Throws <see cref="HandshakeRejectedException"/>
     /// with the replica's reason on HelloRejected or a refused authentication, <see cref="SocketException"/>/<see cref="IOException"/>
-    /// on network failure, <see cref="FrameException"/> or <see cref="ProtocolViolationException"/> on a
+    /// on network failure, <see cref="FrameException"/> or <see cref="UnexpectedMessageException"/> on a
     /// bad answer, <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
     /// </summary>
     public static async Task<ReplicaConnection> OpenAsync(ReplicaAddress address, int candidateIndex, DialSettings settings,
         Action<ClientReply> onReply, Action<ReplicaConnection> onClosed, CancellationToken ct)
     {
         var dialed = await ReplicaDialer.OpenAsync(settings, address, PeerKind.Client, ct).ConfigureAwait(false);
-        var connection = new ReplicaConnection(address, candidateIndex, dialed.Socket, dialed.Reader, dialed.Writer, settings.Config.MaxFrameBytes, onReply, onClosed);
+        var connection = new ReplicaConnection(address, candidateIndex, dialed, onReply, onClosed);
         connection.Start();
         return connection;
     }
@@ -96,44 +89,19 @@ internal sealed class ReplicaConnection
         _open = false;
         _outbox.Writer.TryComplete();
         _lifetime.Cancel();
-        _socket.Dispose();
+        _connection.Abort();
         // The owner forgets this connection before anyone waiting on Closed wakes up, so nobody
         // picks the dead connection again.
         _onClosed(this);
         _closed.TrySetResult();
     }
 
-    /// <summary>Reads one whole frame; <paramref name="during"/> names the exchange in the error if the replica closes first.</summary>
-    internal static async Task<Message> ReadFrameAsync(PipeReader reader, int maxFrameBytes, string during, CancellationToken ct)
-    {
-        while (true)
-        {
-            var result = await reader.ReadAsync(ct).ConfigureAwait(false);
-            var buffer = result.Buffer;
-            try
-            {
-                if (FrameCodec.TryReadFrame(ref buffer, maxFrameBytes, out var message))
-                {
-                    return message;
-                }
-                if (result.IsCompleted)
-                {
-                    throw new IOException(buffer.IsEmpty
-                        ? $"closed the connection during the {during}"
-                        : $"closed the connection in the middle of a frame of the {during}");
-                }
-            }
-            finally
-            {
-                reader.AdvanceTo(buffer.Start, buffer.End);
-            }
-        }
-    }
-
     private void Start()
     {
-        _ = Task.Run(SendLoopAsync);
-        _ = Task.Run(ReceiveLoopAsync);
+        var sending = Task.Run(SendLoopAsync);
+        var receiving = Task.Run(ReceiveLoopAsync);
+        // The pipes and the stream are released once neither loop can touch them any more.
+        _ = Task.WhenAll(sending, receiving).ContinueWith(_ => _connection.DisposeAsync().AsTask(), TaskScheduler.Default).Unwrap();
     }
 
     private async Task SendLoopAsync()
@@ -145,14 +113,13 @@ internal sealed class ReplicaConnection
             {
                 while (outbox.TryRead(out var request))
                 {
-                    FrameCodec.WriteFrame(_writer, request);
-                    if (_writer.CanGetUnflushedBytes && _writer.UnflushedBytes >= FlushThresholdBytes)
+                    _connection.Write(request);
+                    if (_connection.UnflushedBytes >= FlushThresholdBytes)
                     {
                         break;
                     }
                 }
-                var flush = await _writer.FlushAsync(_lifetime.Token).ConfigureAwait(false);
-                if (flush.IsCompleted)
+                if (!await _connection.TryFlushAsync(_lifetime.Token).ConfigureAwait(false))
                 {
                     Close("the replica stopped reading");
                     return;
@@ -163,91 +130,30 @@ internal sealed class ReplicaConnection
         {
             Close(ConnectionErrors.Describe(e));
         }
-        finally
-        {
-            await _writer.CompleteAsync().ConfigureAwait(false);
-        }
     }
 
     private async Task ReceiveLoopAsync()
     {
+        var replies = new List<Message>();
         try
         {
-            while (true)
+            while (await _connection.ReadFramesAsync(replies, _lifetime.Token).ConfigureAwait(false))
             {
-                var result = await _reader.ReadAsync(_lifetime.Token).ConfigureAwait(false);
-                var buffer = result.Buffer;
-                try
+                foreach (var message in replies)
                 {
-                    while (FrameCodec.TryReadFrame(ref buffer, _maxFrameBytes, out var message))
+                    if (message is not ClientReply reply)
                     {
-                        if (message is not ClientReply reply)
-                        {
-                            throw new ProtocolViolationException($"sent an unexpected {message.GetType().Name}");
-                        }
-                        _onReply(reply);
+                        throw new UnexpectedMessageException($"sent an unexpected {message.GetType().Name}");
                     }
-                    if (result.IsCompleted)
-                    {
-                        Close(buffer.IsEmpty
-                            ? "the replica closed the connection"
-                            : $"the replica closed the connection in the middle of a frame ({buffer.Length} bytes left over)");
-                        return;
-                    }
+                    _onReply(reply);
                 }
-                finally
-                {
-                    _reader.AdvanceTo(buffer.Start, buffer.End);
-                }
+                replies.Clear();
             }
+            Close("the replica closed the connection");
         }
         catch (Exception e)
         {
             Close(ConnectionErrors.Describe(e));
-        }
-        finally
-        {
-            await _reader.CompleteAsync().ConfigureAwait(false);
-        }
-    }
-}
-
-/// <summary>The replica refused the handshake; <see cref="Exception.Message"/> is its reason, verbatim.</summary>
-public sealed class HandshakeRejectedException(string reason) : Exception(reason);
-
-/// <summary>The replica sent something the client protocol does not allow at that point.</summary>
-internal sealed class ProtocolViolationException(string message) : Exception(message);
-
-/// <summary>Turns transport exceptions into short lower-case phrases for error messages.</summary>
-internal static class ConnectionErrors
-{
-    public static string Describe(Exception e)
-    {
-        switch (e)
-        {
-            case SocketException socket:
-                return socket.SocketErrorCode switch
-                {
-                    SocketError.ConnectionRefused => "connection refused",
-                    SocketError.ConnectionReset => "connection reset by the replica",
-                    SocketError.ConnectionAborted => "connection aborted",
-                    SocketError.TimedOut => "timed out",
-                    SocketError.HostNotFound or SocketError.NoData => "host not found",
-                    SocketError.HostUnreachable => "host unreachable",
-                    SocketError.NetworkUnreachable => "network unreachable",
-                    SocketError.Shutdown or SocketError.OperationAborted => "connection closed",
-                    _ => socket.Message,
-                };
-            case IOException { InnerException: SocketException inner }:
-                return Describe(inner);
-            case FrameException frame:
-                return $"bad frame from the replica: {frame.Message}";
-            case ProtocolViolationException violation:
-                return $"protocol violation: the replica {violation.Message}";
-            case ObjectDisposedException or OperationCanceledException:
-                return "connection closed";
-            default:
-                return e.Message;
         }
     }
 }

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Link;
 using KvReplica.Protocol.Wire;

@@ -63,7 +63,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     public string ConfigPath { get; }
 
     /// <summary>The bootstrap admin's credentials when the cluster was started with security on; null otherwise.</summary>
-    public KvReplica.Client.Transport.ClientCredentials? Credentials { get; private init; }
+    public KvReplica.Transport.ClientCredentials? Credentials { get; private init; }
 
     /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
     /// <remarks>
