@@ -1,4 +1,4 @@
-using KvReplica.Client.Bench;
+using KvReplica.Client.Cli.Bench;
 using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Transport;

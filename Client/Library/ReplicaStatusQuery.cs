@@ -10,7 +10,7 @@ namespace KvReplica.Client;
 /// STATUS: asks one replica, over a connection of its own (no failover: the answer must be that
 /// replica's), for its view, suspicions and delivered position.
 /// </summary>
-public static class ReplicaStatusQuery
+internal static class ReplicaStatusQuery
 {
     /// <summary>The replica's status; throws <see cref="IOException"/>, socket, frame or handshake exceptions when it cannot be had.</summary>
     public static async Task<ReplicaStatus> AskAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
