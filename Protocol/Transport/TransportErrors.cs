@@ -9,7 +9,7 @@ public sealed class HandshakeRejectedException(string reason) : Exception(reason
 /// <summary>
 /// The replica sent a message the protocol does not allow at that point of the exchange (a reply
 /// out of turn, a wrong answer to the handshake). Connection-fatal; not the core's
-/// <c>KvReplica.Protocol.Core.UnexpectedMessageException</c>, which is about a peer's replicated messages.
+/// <c>KvReplica.Protocol.Core.ProtocolViolationException</c>, which is about a peer's replicated messages.
 /// </summary>
 public sealed class UnexpectedMessageException(string message) : Exception(message);
 
