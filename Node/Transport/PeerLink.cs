@@ -263,14 +263,7 @@ internal sealed class PeerLink
             }
         }
         await using var connection = new FramedConnection(socket, stream, _config.MaxFrameBytes);
-        await connection.SendAsync(new Hello
-        {
-            ProtocolVersion = ProtocolVersion.Current,
-            ClusterName = _config.ClusterName,
-            Kind = PeerKind.Replica,
-            ReplicaId = _self.ReplicaId,
-            Incarnation = _self.Incarnation,
-        }, handshakeTimeout.Token).ConfigureAwait(false);
+        await connection.SendAsync(ReplicaDialer.CreateHello(_dial, PeerKind.Replica, _self.Incarnation), handshakeTimeout.Token).ConfigureAwait(false);
         Message? answer;
         try
         {

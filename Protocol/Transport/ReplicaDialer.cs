@@ -81,13 +81,7 @@ public static class ReplicaDialer
         var connection = new FramedConnection(socket, stream, settings.Config.MaxFrameBytes, deadlines: null);
         try
         {
-            await connection.SendAsync(new Hello
-            {
-                ProtocolVersion = ProtocolVersion.Current,
-                ClusterName = settings.Config.ClusterName,
-                Kind = kind,
-                ReplicaId = settings.SelfReplicaId,
-            }, ct).ConfigureAwait(false);
+            await connection.SendAsync(CreateHello(settings, kind), ct).ConfigureAwait(false);
             switch (await connection.ReadFrameAsync("handshake", ct).ConfigureAwait(false))
             {
                 case HelloAccepted:
@@ -109,6 +103,20 @@ public static class ReplicaDialer
             throw;
         }
     }
+
+    /// <summary>
+    /// The Hello every connection this process dials opens with: this protocol version, the
+    /// cluster's name, the connection's kind, and the dialler's replica id (zero for a client)
+    /// and <paramref name="incarnation"/> (peer links only; zero otherwise).
+    /// </summary>
+    public static Hello CreateHello(DialSettings settings, PeerKind kind, long incarnation = 0) => new()
+    {
+        ProtocolVersion = ProtocolVersion.Current,
+        ClusterName = settings.Config.ClusterName,
+        Kind = kind,
+        ReplicaId = settings.SelfReplicaId,
+        Incarnation = incarnation,
+    };
 
     private static async Task AuthenticateAsync(FramedConnection connection, DialSettings settings, CancellationToken ct)
     {
