@@ -11,4 +11,4 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 dotnet build KvReplica.sln -c Release --nologo -v quiet -clp:NoSummary "$@" >&2
 mkdir -p bin
 ln -sfn ../Node/bin/Release/net10.0/node bin/node
-ln -sfn ../Client/bin/Release/net10.0/client bin/client
+ln -sfn ../Client/Cli/bin/Release/net10.0/client bin/client

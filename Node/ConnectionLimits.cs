@@ -1,3 +1,5 @@
+using KvReplica.Transport;
+
 namespace KvReplica.Node;
 
 /// <summary>
@@ -18,7 +20,7 @@ internal static class ConnectionLimits
     /// a 16 MiB frame on a slow but working link keeps its connection, while a header with
     /// nothing behind it, or a sender that stopped, is closed after this long.
     /// </summary>
-    public static readonly TimeSpan FrameProgressTimeout = TimeSpan.FromSeconds(10);
+    public static readonly TimeSpan FrameProgressTimeout = FrameDeadlines.Replica.ProgressTimeout;
 
     /// <summary>
     /// A started frame must also arrive whole within <see cref="FrameProgressTimeout"/> plus its
@@ -26,7 +28,7 @@ internal static class ConnectionLimits
     /// the progress timeout (slowloris) cannot hold a connection for days. 64 KiB/s is far below
     /// any link a replica is deployed on.
     /// </summary>
-    public const int MinFrameBytesPerSecond = 64 * 1024;
+    public static readonly int MinFrameBytesPerSecond = FrameDeadlines.Replica.MinBytesPerSecond;
 
     /// <summary>
     /// Connections accepted that have not yet completed their handshake. Beyond this, a new

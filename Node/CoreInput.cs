@@ -1,5 +1,6 @@
 using KvReplica.Node.Transport;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 
 namespace KvReplica.Node;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using KvReplica.Node;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Node.Security;
 using KvReplica.Node.Storage;
 using KvReplica.Protocol.Config;

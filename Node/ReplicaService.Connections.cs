@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Security.Authentication;
 using KvReplica.Node.Security;
 using KvReplica.Node.Transport;
+using KvReplica.Transport;
 using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Wire;
 using Microsoft.Extensions.Logging;

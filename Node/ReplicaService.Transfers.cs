@@ -1,5 +1,6 @@
 using KvReplica.Node.Storage;
 using KvReplica.Node.Transport;
+using KvReplica.Transport;
 using KvReplica.Protocol.Wire;
 
 namespace KvReplica.Node;

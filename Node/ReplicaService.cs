@@ -3,7 +3,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Authentication;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Node.Security;
 using KvReplica.Protocol.Auth;
 using System.Threading.Channels;

@@ -1,6 +1,7 @@
-using KvReplica.Client.Bench;
+using KvReplica.Client.Cli.Bench;
 using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
+using KvReplica.Transport;
 
 namespace KvReplica.Client.Cli;
 
@@ -139,7 +140,7 @@ public static class CliApplication
         string path = arguments.CommandArguments[0];
         try
         {
-            var result = await Backup.SnapshotStreamReceiver.DownloadAsync(dial, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
+            var result = await SnapshotStreamReceiver.DownloadAsync(dial, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"backup: {result.Bytes} bytes through write {result.ThroughTime}.{result.ThroughReplica} from replica {result.ReplicaId} written to {path}")).ConfigureAwait(false);
             return ExitCodes.Ok;

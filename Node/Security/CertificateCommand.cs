@@ -1,7 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Config;
 

@@ -3,6 +3,7 @@ using System.Text;
 using KvReplica.Node.Transport;
 using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 
 namespace KvReplica.Node.Security;
 

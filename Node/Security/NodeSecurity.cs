@@ -1,4 +1,4 @@
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Config;
 

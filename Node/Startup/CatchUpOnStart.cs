@@ -1,11 +1,10 @@
 using System.Diagnostics;
-using KvReplica.Client.Backup;
-using KvReplica.Client.Transport;
 using KvReplica.Node.Storage;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
 using KvReplica.Store;
+using KvReplica.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace KvReplica.Node.Startup;

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 using Microsoft.Extensions.Logging;
 
 namespace KvReplica.Node.Transport;

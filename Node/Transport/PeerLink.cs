@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Threading.Channels;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Link;
 using KvReplica.Protocol.Wire;
@@ -270,14 +270,7 @@ internal sealed class PeerLink
             }
         }
         await using var connection = new FramedConnection(socket, stream, _config.MaxFrameBytes);
-        await connection.SendAsync(new Hello
-        {
-            ProtocolVersion = ProtocolVersion.Current,
-            ClusterName = _config.ClusterName,
-            Kind = PeerKind.Replica,
-            ReplicaId = _self.ReplicaId,
-            Incarnation = _self.Incarnation,
-        }, handshakeTimeout.Token).ConfigureAwait(false);
+        await connection.SendAsync(ReplicaDialer.CreateHello(_dial, PeerKind.Replica, _self.Incarnation), handshakeTimeout.Token).ConfigureAwait(false);
         Message? answer;
         try
         {

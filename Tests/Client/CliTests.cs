@@ -1,4 +1,4 @@
-using KvReplica.Client.Bench;
+using KvReplica.Client.Cli.Bench;
 using KvReplica.Client.Cli;
 using NUnit.Framework;
 

@@ -1,4 +1,4 @@
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;

@@ -1,4 +1,4 @@
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;

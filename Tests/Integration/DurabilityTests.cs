@@ -7,7 +7,7 @@ using KvReplica.Protocol.Wire;
 using KvReplica.Store;
 using KvReplica.Store.Persistence;
 using NUnit.Framework;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 
 namespace KvReplica.Tests.Integration;
 

@@ -5,7 +5,7 @@ using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
 using KvReplica.Tests.Faults;
 using NUnit.Framework;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 
 namespace KvReplica.Tests.Integration;
 

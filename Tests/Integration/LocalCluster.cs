@@ -10,14 +10,14 @@ namespace KvReplica.Tests.Integration;
 internal static class BuiltExecutables
 {
     // The test assembly runs from Tests/bin/<Configuration>/net10.0/; the daemon and the client
-    // are built to Node/bin/<Configuration>/net10.0/ and Client/bin/<Configuration>/net10.0/.
+    // are built to Node/bin/<Configuration>/net10.0/ and Client/Cli/bin/<Configuration>/net10.0/.
     private static readonly DirectoryInfo OutputDir = new(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
 
     public static string RepositoryRoot { get; } = FindRoot();
 
     public static string Node => Built("Node", "node");
 
-    public static string Client => Built("Client", "client");
+    public static string Client => Built(Path.Combine("Client", "Cli"), "client");
 
     private static string Built(string project, string name)
     {
@@ -63,7 +63,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     public string ConfigPath { get; }
 
     /// <summary>The bootstrap admin's credentials when the cluster was started with security on; null otherwise.</summary>
-    public KvReplica.Client.Transport.ClientCredentials? Credentials { get; private init; }
+    public KvReplica.Transport.ClientCredentials? Credentials { get; private init; }
 
     /// <summary>Starts <paramref name="count"/> replicas and waits until every peer link is up.</summary>
     /// <remarks>

@@ -3,7 +3,7 @@ using KvReplica.Protocol.Config;
 using KvReplica.Tests.Faults;
 using NUnit.Framework;
 using NodeExitCodes = KvReplica.Node.ExitCodes;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 
 namespace KvReplica.Tests.Integration;
 

@@ -2,7 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using KvReplica.Client;
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
@@ -294,14 +294,14 @@ public sealed class SecurityTests
     {
         private readonly Socket _socket;
         private readonly Stream _stream;
-        private readonly PipeReader _reader;
+        private readonly FramedConnection _framed;
         private readonly CancellationTokenSource _deadline = new(Deadline);
 
         private RawTls(Socket socket, Stream stream)
         {
             _socket = socket;
             _stream = stream;
-            _reader = PipeReader.Create(stream);
+            _framed = new FramedConnection(socket, stream, 1 << 20, deadlines: null);
         }
 
         /// <summary>To replica <paramref name="replicaId"/>, presenting the certificate in <paramref name="security"/> if it has one.</summary>
@@ -324,11 +324,11 @@ public sealed class SecurityTests
             }
         }
 
-        public Task<Message> ReadAsync() => ReplicaConnection.ReadFrameAsync(_reader, 1 << 20, "answer", _deadline.Token);
+        public Task<Message> ReadAsync() => _framed.ReadFrameAsync("answer", _deadline.Token).AsTask();
 
         public async ValueTask DisposeAsync()
         {
-            await _stream.DisposeAsync();
+            await _framed.DisposeAsync();
             _socket.Dispose();
             _deadline.Dispose();
         }

@@ -1,4 +1,4 @@
-using KvReplica.Client.Transport;
+using KvReplica.Transport;
 using KvReplica.Node.Security;
 using NUnit.Framework;
 

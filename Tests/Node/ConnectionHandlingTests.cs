@@ -6,6 +6,7 @@ using KvReplica.Node.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 using NUnit.Framework;
 
 namespace KvReplica.Tests.Node;

@@ -1,8 +1,7 @@
-using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
 
-namespace KvReplica.Client.Backup;
+namespace KvReplica.Transport;
 
 /// <summary>
 /// Asks one replica what it holds and has delivered per origin (<see cref="StateSummary"/>). A
@@ -14,8 +13,8 @@ public static class StateQuery
     /// <summary>The replica's summary; throws <see cref="IOException"/>, socket or frame exceptions when it cannot be had.</summary>
     public static async Task<StateSummary> AskAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
     {
-        await using var connection = await OneShotConnection.OpenAsync(settings, replica, PeerKind.StateQuery, ct).ConfigureAwait(false);
-        return await connection.ReadAsync("state query", ct).ConfigureAwait(false) as StateSummary
-            ?? throw new Transport.ProtocolViolationException("answered the state query with something other than a StateSummary");
+        await using var connection = await ReplicaDialer.OpenAsync(settings, replica, PeerKind.StateQuery, ct).ConfigureAwait(false);
+        return await connection.ReadFrameAsync("state query", ct).ConfigureAwait(false) as StateSummary
+            ?? throw new UnexpectedMessageException("answered the state query with something other than a StateSummary");
     }
 }

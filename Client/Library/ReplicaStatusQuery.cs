@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 
 namespace KvReplica.Client;
 
@@ -9,14 +10,14 @@ namespace KvReplica.Client;
 /// STATUS: asks one replica, over a connection of its own (no failover: the answer must be that
 /// replica's), for its view, suspicions and delivered position.
 /// </summary>
-public static class ReplicaStatusQuery
+internal static class ReplicaStatusQuery
 {
     /// <summary>The replica's status; throws <see cref="IOException"/>, socket, frame or handshake exceptions when it cannot be had.</summary>
     public static async Task<ReplicaStatus> AskAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
     {
-        await using var connection = await OneShotConnection.OpenAsync(settings, replica, PeerKind.Client, ct).ConfigureAwait(false);
+        await using var connection = await ReplicaDialer.OpenAsync(settings, replica, PeerKind.Client, ct).ConfigureAwait(false);
         await connection.SendAsync(new ClientRequest { RequestId = 1, Operation = Operation.Status }, ct).ConfigureAwait(false);
-        var reply = await connection.ReadAsync("status", ct).ConfigureAwait(false) as ClientReply;
+        var reply = await connection.ReadFrameAsync("status", ct).ConfigureAwait(false) as ClientReply;
         return reply?.ReplicaStatus ?? throw new IOException(reply?.ErrorMessage ?? "answered STATUS without a status");
     }
 
@@ -31,7 +32,7 @@ public static class ReplicaStatusQuery
             {
                 return (replica, Status: await AskAsync(settings, replica, deadline.Token).ConfigureAwait(false), Error: (string?)null);
             }
-            catch (Exception e) when (e is IOException or SocketException or FrameException or OperationCanceledException or Transport.ProtocolViolationException or HandshakeRejectedException)
+            catch (Exception e) when (e is IOException or SocketException or FrameException or OperationCanceledException or UnexpectedMessageException or HandshakeRejectedException)
             {
                 return (replica, Status: (ReplicaStatus?)null, Error: e is OperationCanceledException ? $"no answer within {timeout.TotalMilliseconds:0} ms" : e.Message);
             }

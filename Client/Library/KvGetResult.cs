@@ -8,8 +8,10 @@ namespace KvReplica.Client;
 /// </summary>
 public readonly record struct KvVersion(long Time, int ReplicaId)
 {
+    /// <summary>No version: the key has no value.</summary>
     public static KvVersion None => default;
 
+    /// <summary><c>time@replica</c>, as the CLI prints it.</summary>
     public override string ToString() => $"{Time}@{ReplicaId}";
 }
 

@@ -1,5 +1,6 @@
 using KvReplica.Client.Transport;
 using KvReplica.Protocol.Wire;
+using KvReplica.Transport;
 
 namespace KvReplica.Client;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace KvReplica.Client.Bench;
+namespace KvReplica.Client.Cli.Bench;
 
 /// <summary>Parameters of <c>client &lt;config&gt; bench</c>; see <see cref="Parse"/> for the flags and ranges.</summary>
 public sealed record BenchOptions

@@ -1,14 +1,14 @@
 using System.Security.Cryptography;
 using KvReplica.Protocol.Wire;
 
-namespace KvReplica.Node.Transport;
+namespace KvReplica.Transport;
 
 /// <summary>
 /// The sending side of a backup or catch-up stream (docs/protocol.md, "Backup and catch-up
 /// streams"): each part is the concatenation of some files, sent as <see cref="BackupChunk"/>s
 /// and closed by a chunk that carries the part's SHA-256.
 /// </summary>
-internal static class SnapshotStreamSender
+public static class SnapshotStreamSender
 {
     /// <summary>
     /// Streams the concatenation of <paramref name="sources"/> as part <paramref name="part"/>, from

@@ -3,7 +3,7 @@ using System.Globalization;
 using KvReplica.Client.Cli;
 using KvReplica.Protocol.Config;
 
-namespace KvReplica.Client.Bench;
+namespace KvReplica.Client.Cli.Bench;
 
 /// <summary>
 /// Closed-loop load generator: N clients (one connection each, spread round-robin over the replicas

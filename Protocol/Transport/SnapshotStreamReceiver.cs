@@ -1,10 +1,9 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
 
-namespace KvReplica.Client.Backup;
+namespace KvReplica.Transport;
 
 /// <summary>What a finished backup download wrote.</summary>
 /// <param name="ReplicaId">The replica that took the snapshot.</param>
@@ -37,7 +36,7 @@ public static class SnapshotStreamReceiver
             {
                 return await DownloadFromAsync(settings, replica, path, ct).ConfigureAwait(false);
             }
-            catch (Exception e) when (e is IOException or SocketException or FrameException or HandshakeRejectedException or Transport.ProtocolViolationException)
+            catch (Exception e) when (e is IOException or SocketException or FrameException or HandshakeRejectedException or UnexpectedMessageException)
             {
                 failures.Add($"replica {replica.Id}: {e.Message}");
             }
@@ -64,7 +63,7 @@ public static class SnapshotStreamReceiver
     public static async Task<BackupResult> ReceiveStreamAsync(DialSettings settings, ReplicaAddress replica, PeerKind kind,
         IReadOnlyList<string> paths, StreamProgress progress, CancellationToken ct)
     {
-        await using var connection = await OneShotConnection.OpenAsync(settings, replica, kind, ct).ConfigureAwait(false);
+        await using var connection = await ReplicaDialer.OpenAsync(settings, replica, kind, ct).ConfigureAwait(false);
         bool resuming = progress.Started;
         if (kind == PeerKind.CatchUp)
         {
@@ -95,10 +94,10 @@ public static class SnapshotStreamReceiver
                 last = null;
                 while (last is null)
                 {
-                    var message = await connection.ReadAsync("snapshot stream", ct).ConfigureAwait(false);
+                    var message = await connection.ReadFrameAsync("snapshot stream", ct).ConfigureAwait(false);
                     if (message is not BackupChunk chunk)
                     {
-                        throw new Transport.ProtocolViolationException($"sent {message.GetType().Name} in the snapshot stream");
+                        throw new UnexpectedMessageException($"sent {message.GetType().Name} in the snapshot stream");
                     }
                     if (chunk.Error is not null)
                     {

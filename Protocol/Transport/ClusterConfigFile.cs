@@ -1,6 +1,6 @@
 using KvReplica.Protocol.Config;
 
-namespace KvReplica.Client.Transport;
+namespace KvReplica.Transport;
 
 /// <summary>
 /// Reads cluster.json from disk into a validated <see cref="ClusterConfig"/>, for the daemon and

@@ -1,6 +1,6 @@
 using System.Numerics;
 
-namespace KvReplica.Client.Bench;
+namespace KvReplica.Client.Cli.Bench;
 
 /// <summary>
 /// A fixed-size log-linear histogram of durations in nanoseconds: exact below 64 ns, then 32

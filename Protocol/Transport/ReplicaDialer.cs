@@ -1,4 +1,3 @@
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
@@ -6,7 +5,7 @@ using KvReplica.Protocol.Auth;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
 
-namespace KvReplica.Client.Transport;
+namespace KvReplica.Transport;
 
 /// <summary>A user name and password, for SCRAM. The password stays in this process.</summary>
 public sealed record ClientCredentials(string User, string Password)
@@ -24,16 +23,6 @@ public sealed record DialSettings(ClusterConfig Config, TransportSecurity? Secur
     /// <summary>A client's settings: the CA from cluster.json when TLS is on, and its credentials.</summary>
     public static DialSettings ForClient(ClusterConfig config, ClientCredentials? credentials) =>
         new(config, TransportSecurity.Load(config, replicaId: null), credentials);
-}
-
-/// <summary>A connection past its handshake (and authentication, where the replica asks for it).</summary>
-internal sealed record DialedConnection(Socket Socket, Stream Stream, PipeReader Reader, PipeWriter Writer) : IAsyncDisposable
-{
-    public async ValueTask DisposeAsync()
-    {
-        await Stream.DisposeAsync().ConfigureAwait(false);
-        Socket.Dispose();
-    }
 }
 
 /// <summary>
@@ -81,31 +70,26 @@ public static class ReplicaDialer
     /// Connects, sends Hello with <paramref name="kind"/>, and authenticates with the settings'
     /// credentials when the cluster has TLS and the kind is a client's. Throws
     /// <see cref="HandshakeRejectedException"/> with the replica's reason on refusal (a wrong
-    /// cluster, a refused certificate, failed authentication), <see cref="ProtocolViolationException"/>
+    /// cluster, a refused certificate, failed authentication), <see cref="UnexpectedMessageException"/>
     /// on an answer out of turn, and socket, I/O or frame exceptions on network failure.
     /// </summary>
-    internal static async Task<DialedConnection> OpenAsync(DialSettings settings, ReplicaAddress replica, PeerKind kind, CancellationToken ct)
+    public static async Task<FramedConnection> OpenAsync(DialSettings settings, ReplicaAddress replica, PeerKind kind, CancellationToken ct)
     {
         var (socket, stream) = await ConnectAsync(settings, replica, ct).ConfigureAwait(false);
-        var connection = new DialedConnection(socket, stream, PipeReader.Create(stream), PipeWriter.Create(stream));
+        // No frame deadlines on this side: the replica's answers are not held to the limits it
+        // puts on what it accepts.
+        var connection = new FramedConnection(socket, stream, settings.Config.MaxFrameBytes, deadlines: null);
         try
         {
-            int maxFrameBytes = settings.Config.MaxFrameBytes;
-            await SendAsync(connection.Writer, new Hello
-            {
-                ProtocolVersion = ProtocolVersion.Current,
-                ClusterName = settings.Config.ClusterName,
-                Kind = kind,
-                ReplicaId = settings.SelfReplicaId,
-            }, ct).ConfigureAwait(false);
-            switch (await ReplicaConnection.ReadFrameAsync(connection.Reader, maxFrameBytes, "handshake", ct).ConfigureAwait(false))
+            await connection.SendAsync(CreateHello(settings, kind), ct).ConfigureAwait(false);
+            switch (await connection.ReadFrameAsync("handshake", ct).ConfigureAwait(false))
             {
                 case HelloAccepted:
                     break;
                 case HelloRejected rejected:
                     throw new HandshakeRejectedException(rejected.Reason);
                 case var other:
-                    throw new ProtocolViolationException($"answered the handshake with {other.GetType().Name}");
+                    throw new UnexpectedMessageException($"answered the handshake with {other.GetType().Name}");
             }
             if (settings.Security is not null && kind is PeerKind.Client or PeerKind.Backup)
             {
@@ -120,43 +104,50 @@ public static class ReplicaDialer
         }
     }
 
-    private static async Task AuthenticateAsync(DialedConnection connection, DialSettings settings, CancellationToken ct)
+    /// <summary>
+    /// The Hello every connection this process dials opens with: this protocol version, the
+    /// cluster's name, the connection's kind, and the dialler's replica id (zero for a client)
+    /// and <paramref name="incarnation"/> (peer links only; zero otherwise).
+    /// </summary>
+    public static Hello CreateHello(DialSettings settings, PeerKind kind, long incarnation = 0) => new()
+    {
+        ProtocolVersion = ProtocolVersion.Current,
+        ClusterName = settings.Config.ClusterName,
+        Kind = kind,
+        ReplicaId = settings.SelfReplicaId,
+        Incarnation = incarnation,
+    };
+
+    private static async Task AuthenticateAsync(FramedConnection connection, DialSettings settings, CancellationToken ct)
     {
         if (settings.Credentials is not { } credentials)
         {
             throw new HandshakeRejectedException("authentication required: this cluster uses TLS; give a user and password (client --user NAME, password from --password-file or KVREPLICA_PASSWORD)");
         }
-        int maxFrameBytes = settings.Config.MaxFrameBytes;
         string nonce = Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));
         string clientFirst = Scram.ClientFirst(credentials.User, nonce);
-        await SendAsync(connection.Writer, new AuthStart { Mechanism = Scram.Mechanism, Payload = clientFirst }, ct).ConfigureAwait(false);
-        string serverFirst = await ReplicaConnection.ReadFrameAsync(connection.Reader, maxFrameBytes, "authentication", ct).ConfigureAwait(false) switch
+        await connection.SendAsync(new AuthStart { Mechanism = Scram.Mechanism, Payload = clientFirst }, ct).ConfigureAwait(false);
+        string serverFirst = await connection.ReadFrameAsync("authentication", ct).ConfigureAwait(false) switch
         {
             AuthChallenge challenge => challenge.Payload,
             AuthOutcome { Ok: false } refused => throw new HandshakeRejectedException(refused.Error ?? "authentication failed"),
-            var other => throw new ProtocolViolationException($"answered the authentication start with {other.GetType().Name}"),
+            var other => throw new UnexpectedMessageException($"answered the authentication start with {other.GetType().Name}"),
         };
         if (!Scram.TryClientFinal(credentials.Password, clientFirst[Scram.Gs2Header.Length..], nonce, serverFirst, out string clientFinal, out byte[] serverSignature, out string? error))
         {
-            throw new ProtocolViolationException(error!);
+            throw new UnexpectedMessageException(error!);
         }
-        await SendAsync(connection.Writer, new AuthProof { Payload = clientFinal }, ct).ConfigureAwait(false);
-        switch (await ReplicaConnection.ReadFrameAsync(connection.Reader, maxFrameBytes, "authentication", ct).ConfigureAwait(false))
+        await connection.SendAsync(new AuthProof { Payload = clientFinal }, ct).ConfigureAwait(false);
+        switch (await connection.ReadFrameAsync("authentication", ct).ConfigureAwait(false))
         {
             case AuthOutcome { Ok: true, Payload: { } serverFinal } when Scram.VerifyServerFinal(serverFinal, serverSignature):
                 return;
             case AuthOutcome { Ok: true }:
-                throw new ProtocolViolationException("accepted our password without proving it holds the user's verifier");
+                throw new UnexpectedMessageException("accepted our password without proving it holds the user's verifier");
             case AuthOutcome refused:
                 throw new HandshakeRejectedException(refused.Error ?? "authentication failed");
             case var other:
-                throw new ProtocolViolationException($"answered the authentication proof with {other.GetType().Name}");
+                throw new UnexpectedMessageException($"answered the authentication proof with {other.GetType().Name}");
         }
-    }
-
-    private static async ValueTask SendAsync(PipeWriter writer, Message message, CancellationToken ct)
-    {
-        FrameCodec.WriteFrame(writer, message);
-        await writer.FlushAsync(ct).ConfigureAwait(false);
     }
 }

@@ -5,7 +5,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using KvReplica.Protocol.Config;
 
-namespace KvReplica.Client.Transport;
+namespace KvReplica.Transport;
 
 /// <summary>
 /// The TLS material of one process (the cluster CA, and a replica's own certificate and key) and
