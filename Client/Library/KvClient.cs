@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
 using KvReplica.Client.Transport;
@@ -145,11 +146,18 @@ public sealed partial class KvClient : IAsyncDisposable
     }
 
     /// <summary>Stores <paramref name="value"/> under <paramref name="key"/>. Completes once the cluster acknowledged the write as durable.</summary>
+    /// <remarks>
+    /// A value that is a whole array is sent from that array, not a copy of it: do not change it
+    /// until the returned task completes (a retry sends it again).
+    /// </remarks>
     /// <exception cref="KvInvalidRequestException">The key or value breaks a data-model rule; nothing was sent.</exception>
     /// <exception cref="KvException">A replica refused the write, or the timeout passed (<see cref="KvTimeoutException"/>, <see cref="KvUnavailableException"/>).</exception>
     public async Task PutAsync(string key, ReadOnlyMemory<byte> value, CancellationToken ct = default)
     {
-        await ExecuteAsync(Operation.Put, key, value.ToArray(), ct).ConfigureAwait(false);
+        byte[] bytes = MemoryMarshal.TryGetArray(value, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : value.ToArray();
+        await ExecuteAsync(Operation.Put, key, bytes, ct).ConfigureAwait(false);
     }
 
     /// <summary>Stores the UTF-8 encoding of <paramref name="value"/> under <paramref name="key"/>; see <see cref="PutAsync(string, ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>

@@ -48,6 +48,22 @@ public sealed class KvClientTests
     }
 
     [Test]
+    public async Task A_value_given_as_part_of_an_array_is_sent_as_exactly_that_part()
+    {
+        await using var replica = FakeReplica.WithStore(1);
+        await using var client = await KvClient.ConnectAsync(Cluster(replica));
+        byte[] buffer = [9, 1, 2, 3, 9];
+        byte[] whole = [4, 5, 6];
+
+        await client.PutAsync("slice", buffer.AsMemory(1, 3));
+        await client.PutAsync("whole", whole);
+
+        var values = replica.Received.Where(r => r.Operation == Operation.Put).Select(r => (r.Key, r.Value)).ToList();
+        Assert.That(values, Is.EqualTo(new[] { ("slice", (byte[]?)[1, 2, 3]), ("whole", (byte[]?)[4, 5, 6]) }));
+        Assert.That((await client.GetAsync("slice")).Value.ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+    }
+
+    [Test]
     public async Task Writes_carry_client_id_increasing_sequences_and_acked_below()
     {
         await using var replica = FakeReplica.WithStore(1);
