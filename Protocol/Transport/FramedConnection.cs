@@ -273,7 +273,7 @@ public sealed class FramedConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Aborts the socket, then releases the pipes and the stream.</summary>
+    /// <summary>Aborts the socket, then releases the pipes and the stream. Bytes written and not flushed are dropped.</summary>
     public async ValueTask DisposeAsync()
     {
         Abort();
@@ -282,7 +282,10 @@ public sealed class FramedConnection : IAsyncDisposable
             await _frameTimer.DisposeAsync().ConfigureAwait(false);
         }
         await _reader.CompleteAsync().ConfigureAwait(false);
-        await _writer.CompleteAsync().ConfigureAwait(false);
+        // Completed as failed, so the writer does not try to send what it still buffers: the
+        // socket is closed, and that write's error would replace the exception (often a
+        // cancellation) that is unwinding through this DisposeAsync.
+        await _writer.CompleteAsync(new IOException("connection closed")).ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
     }
 }
