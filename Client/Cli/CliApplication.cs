@@ -10,7 +10,7 @@ namespace KvReplica.Client.Cli;
 /// batch, interactive and bench modes. Operating errors become one line and an exit code
 /// (<see cref="ExitCodes"/>), never a stack trace.
 /// </summary>
-public static class CliApplication
+internal static class CliApplication
 {
     /// <summary>Runs the command described by <paramref name="args"/>; returns the process exit code (<see cref="ExitCodes"/>).</summary>
     public static async Task<int> RunAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, bool stdinIsTerminal, CancellationToken ct)

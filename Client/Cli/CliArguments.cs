@@ -7,7 +7,7 @@ namespace KvReplica.Client.Cli;
 /// The parsed process arguments: <c>client [options] &lt;config&gt; [options] [command [args...]]</c>.
 /// Options may appear anywhere before the command word; everything after it belongs to the command.
 /// </summary>
-public sealed record CliArguments
+internal sealed record CliArguments
 {
     public string? ConfigPath { get; init; }
     public int? PreferredReplicaId { get; init; }

@@ -1,7 +1,7 @@
 namespace KvReplica.Client.Cli;
 
 /// <summary>How a command turned out, which decides the one-shot exit code.</summary>
-public enum ResultKind
+internal enum ResultKind
 {
     Ok,
     Value,
@@ -10,7 +10,7 @@ public enum ResultKind
 }
 
 /// <summary>One result line (without terminator) and its kind.</summary>
-public readonly record struct CommandResult(ResultKind Kind, string Line)
+internal readonly record struct CommandResult(ResultKind Kind, string Line)
 {
     public static CommandResult Failed(string reason) =>
         new(ResultKind.Error, "ERROR " + reason.ReplaceLineEndings(" "));
@@ -24,7 +24,7 @@ public readonly record struct CommandResult(ResultKind Kind, string Line)
 }
 
 /// <summary>Runs GET, PUT and DELETE against a <see cref="KvClient"/> and renders the result line.</summary>
-public sealed class CommandExecutor(KvClient client)
+internal sealed class CommandExecutor(KvClient client)
 {
     /// <summary>
     /// Runs <paramref name="command"/> (GET, PUT or DELETE). Operation failures become an ERROR

@@ -4,7 +4,7 @@ using System.Text;
 namespace KvReplica.Client.Cli;
 
 /// <summary>What a command line asks for.</summary>
-public enum CommandKind
+internal enum CommandKind
 {
     Get,
     Put,
@@ -22,13 +22,13 @@ public enum CommandKind
 /// name for USER and ROLE); <see cref="Value"/> for PUT only; <see cref="Words"/> holds USER ADD's
 /// password and roles and ROLE ADD's grants.
 /// </summary>
-public sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null, IReadOnlyList<string>? Words = null);
+internal sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null, IReadOnlyList<string>? Words = null);
 
 /// <summary>
 /// The outcome of parsing one input line: a command, a one-line error, or neither (a blank line
 /// or a <c>#</c> comment, which produces no output at all).
 /// </summary>
-public readonly record struct LineParseResult(ParsedCommand? Command, string? Error)
+internal readonly record struct LineParseResult(ParsedCommand? Command, string? Error)
 {
     public bool IsSkipped => Command is null && Error is null;
 
@@ -53,7 +53,7 @@ public readonly record struct LineParseResult(ParsedCommand? Command, string? Er
 /// digits) and <c>\u{HEX}</c> (a Unicode code point, 1 to 6 hex digits, stored as UTF-8); every other
 /// character stands for its own UTF-8 encoding.</para>
 /// </remarks>
-public static class CommandLineParser
+internal static class CommandLineParser
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

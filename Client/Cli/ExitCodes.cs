@@ -1,7 +1,7 @@
 namespace KvReplica.Client.Cli;
 
 /// <summary>Process exit codes of the <c>client</c> command.</summary>
-public static class ExitCodes
+internal static class ExitCodes
 {
     /// <summary>Success: OK or a value (one-shot); every line ran without ERROR (batch); normal exit (REPL, bench).</summary>
     public const int Ok = 0;

@@ -1,7 +1,7 @@
 namespace KvReplica.Client.Cli;
 
 /// <summary>The text HELP and --help print.</summary>
-public static class HelpText
+internal static class HelpText
 {
     public const string Usage = "usage: client <cluster.json> [--replica <id>] [--local] [--timeout <ms>] [--user <name> --password-file <file>] [get <key> | put <key> <value...> | delete <key> | user ... | role ... | status | backup <file> | bench [options]]";
 

@@ -1,7 +1,7 @@
 namespace KvReplica.Client.Cli;
 
 /// <summary>The interactive prompt and batch mode: both read one command per line.</summary>
-public static class LineModes
+internal static class LineModes
 {
     public const string Prompt = "kv> ";
 

@@ -15,7 +15,7 @@ namespace KvReplica.Client.Cli;
 /// reads: <c>\n \r \t \\ \" \0</c>, <c>\xNN</c> for other ASCII control bytes and for bytes that are
 /// not part of valid UTF-8, and <c>\u{HEX}</c> for non-ASCII control and line-separator characters.
 /// </remarks>
-public static class ValueFormatter
+internal static class ValueFormatter
 {
     /// <summary>The value as one line of output (no line terminator).</summary>
     public static string Format(ReadOnlySpan<byte> value) => NeedsQuoting(value) ? Quote(value) : Encoding.UTF8.GetString(value);

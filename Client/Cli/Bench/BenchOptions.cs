@@ -3,7 +3,7 @@ using System.Globalization;
 namespace KvReplica.Client.Cli.Bench;
 
 /// <summary>Parameters of <c>client &lt;config&gt; bench</c>; see <see cref="Parse"/> for the flags and ranges.</summary>
-public sealed record BenchOptions
+internal sealed record BenchOptions
 {
     /// <summary>Concurrent clients, one connection and one outstanding request each.</summary>
     public int Connections { get; init; } = 1;

@@ -11,7 +11,7 @@ namespace KvReplica.Client.Cli.Bench;
 /// random key. Progress goes to stderr once a second; the report goes to stdout as
 /// <c>name: value</c> lines.
 /// </summary>
-public static class BenchRunner
+internal static class BenchRunner
 {
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
 

@@ -7,7 +7,7 @@ namespace KvReplica.Client.Cli.Bench;
 /// buckets per power of two (at most about 3% relative error). Constant memory whatever the run
 /// length; not thread-safe (one per worker, merged at the end).
 /// </summary>
-public sealed class LatencyHistogram
+internal sealed class LatencyHistogram
 {
     private const int SubBuckets = 32;
     private const int LinearLimit = 2 * SubBuckets;
