@@ -217,7 +217,7 @@ internal sealed class PeerLink
                 failure = e.Message;
                 backoff = MinBackoff;
             }
-            catch (Exception e) when (e is SocketException or IOException or FrameException or HandshakeException or HandshakeRejectedException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or IOException or FrameException or HandshakeException or HandshakeRejectedException or UnexpectedMessageException or ObjectDisposedException)
             {
                 failure = e.Message;
             }
@@ -249,7 +249,7 @@ internal sealed class PeerLink
     private async Task RunOneConnectionAsync(CancellationToken stopping)
     {
         using var handshakeTimeout = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        handshakeTimeout.CancelAfter(TimeSpan.FromSeconds(5));
+        handshakeTimeout.CancelAfter(ConnectionLimits.HandshakeTimeout);
         // TCP, then TLS with our certificate, the peer proving it is replica PeerId.
         Socket socket;
         Stream stream;
@@ -270,23 +270,15 @@ internal sealed class PeerLink
             }
         }
         await using var connection = new FramedConnection(socket, stream, _config.MaxFrameBytes);
-        await connection.SendAsync(ReplicaDialer.CreateHello(_dial, PeerKind.Replica, _self.Incarnation), handshakeTimeout.Token).ConfigureAwait(false);
-        Message? answer;
+        HelloAccepted accepted;
         try
         {
-            answer = await connection.ReadOneAsync(handshakeTimeout.Token).ConfigureAwait(false);
+            accepted = await ReplicaDialer.ExchangeHelloAsync(connection, _dial, PeerKind.Replica, _self.Incarnation, handshakeTimeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
         {
-            throw new HandshakeException("no handshake answer within 5 s");
+            throw new HandshakeException($"no handshake answer within {ConnectionLimits.HandshakeTimeout.TotalSeconds:0} s");
         }
-        var accepted = answer switch
-        {
-            HelloAccepted a => a,
-            HelloRejected r => throw new HandshakeException($"rejected: {r.Reason}"),
-            null => throw new HandshakeException("closed during handshake"),
-            _ => throw new HandshakeException($"answered the handshake with {answer.GetType().Name}"),
-        };
         if (accepted.ReplicaId != PeerId)
         {
             throw new HandshakeException($"{Address.Host}:{Address.Port} is replica {accepted.ReplicaId}, not {PeerId}: check cluster.json");

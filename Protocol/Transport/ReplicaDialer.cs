@@ -81,16 +81,7 @@ public static class ReplicaDialer
         var connection = new FramedConnection(socket, stream, settings.Config.MaxFrameBytes, deadlines: null);
         try
         {
-            await connection.SendAsync(CreateHello(settings, kind), ct).ConfigureAwait(false);
-            switch (await connection.ReadFrameAsync("handshake", ct).ConfigureAwait(false))
-            {
-                case HelloAccepted:
-                    break;
-                case HelloRejected rejected:
-                    throw new HandshakeRejectedException(rejected.Reason);
-                case var other:
-                    throw new UnexpectedMessageException($"answered the handshake with {other.GetType().Name}");
-            }
+            await ExchangeHelloAsync(connection, settings, kind, incarnation: 0, ct).ConfigureAwait(false);
             if (settings.Security is not null && kind is PeerKind.Client or PeerKind.Backup)
             {
                 await AuthenticateAsync(connection, settings, ct).ConfigureAwait(false);
@@ -102,6 +93,24 @@ public static class ReplicaDialer
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The dialling side of the handshake, for every kind of connection (a peer link calls it on
+    /// a connection it opened itself, with its own connect deadline and socket options): sends
+    /// <see cref="CreateHello"/> and returns the replica's <see cref="HelloAccepted"/>. Throws
+    /// <see cref="HandshakeRejectedException"/> with the replica's reason, <see cref="UnexpectedMessageException"/>
+    /// for any other answer, and <see cref="IOException"/> if it closed instead.
+    /// </summary>
+    public static async Task<HelloAccepted> ExchangeHelloAsync(FramedConnection connection, DialSettings settings, PeerKind kind, long incarnation, CancellationToken ct)
+    {
+        await connection.SendAsync(CreateHello(settings, kind, incarnation), ct).ConfigureAwait(false);
+        return await connection.ReadFrameAsync("handshake", ct).ConfigureAwait(false) switch
+        {
+            HelloAccepted accepted => accepted,
+            HelloRejected rejected => throw new HandshakeRejectedException(rejected.Reason),
+            var other => throw new UnexpectedMessageException($"answered the handshake with {other.GetType().Name}"),
+        };
     }
 
     /// <summary>
