@@ -28,7 +28,7 @@ public sealed partial class ReplicaCore
 
     private void StartRead(long connectionId, ClientRequest request)
     {
-        if (Unavailable() is { Code: ErrorCode.NoMajority } unavailable && (request.ReadMode == ReadMode.Majority || _removed))
+        if (Unavailable() is { Code: ErrorCode.NoMajority } unavailable && (request.ReadMode == ReadMode.Majority || Removed))
         {
             ReplyError(connectionId, request.RequestId, unavailable.Code, unavailable.Message);
             return;

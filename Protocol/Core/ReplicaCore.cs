@@ -26,6 +26,10 @@ public sealed partial class ReplicaCore
     private int[] _peers;
     private Ready _ready = new();
     private long _now;
+    // One entry per configured replica (itself included): see PeerProgress.
+    private readonly Dictionary<int, PeerProgress> _progress = new();
+    // The replica's phase; kept in step with _promised and _viewNumber by UpdateStatus.
+    private CoreStatus _status;
 
     /// <param name="options">Identity, view and timeouts.</param>
     /// <param name="stateMachine">The store, already holding every write up to <paramref name="recovered"/>'s LastDelivered.</param>
@@ -45,13 +49,13 @@ public sealed partial class ReplicaCore
         }
         _members = recovered?.ViewMembers is { Count: > 0 } viewMembers ? [.. viewMembers.Order()] : _configured;
         // A view it was to enter on a coordinator's catch-up is logged without it once it did.
-        _removed = !_members.Contains(options.SelfId) || recovered?.LastView?.CaughtUp.Contains(options.SelfId) == true;
+        bool removed = !_members.Contains(options.SelfId) || recovered?.LastView?.CaughtUp.Contains(options.SelfId) == true;
+        _status = removed ? CoreStatus.Removed : CoreStatus.Active;
         _peers = [.. _members.Where(m => m != options.SelfId)];
-        _holdBack = new HoldBackQueue<WriteEntry>(_removed ? _configured : _members);
+        _holdBack = new HoldBackQueue<WriteEntry>(removed ? _configured : _members);
         foreach (int m in _configured)
         {
-            _heldThrough[m] = 0;
-            _deliveredThrough[m] = 0;
+            _progress[m] = new PeerProgress(m);
         }
         if (recovered is not null)
         {
@@ -64,11 +68,17 @@ public sealed partial class ReplicaCore
             }
             // A replica started from a data directory (the Node always is, even an empty one)
             // cannot know it is not behind what it once promised until each peer has spoken.
-            _notHeardSinceStart.UnionWith(_peers);
+            foreach (int peer in _peers)
+            {
+                _progress[peer].NotHeardSinceStart = true;
+            }
         }
         // Every link starts afresh, at first start as after a restart: the first batch to each
         // peer re-sends this replica's undelivered writes (see OnPeerRestarted).
-        _resendTo.UnionWith(_peers);
+        foreach (int peer in _peers)
+        {
+            _progress[peer].ResendPending = true;
+        }
     }
 
     /// <summary>This replica's id.</summary>
@@ -78,7 +88,7 @@ public sealed partial class ReplicaCore
     /// Members of the current view, in id order; for a removed replica, of the newest view it
     /// learned of (which may even list it, if it missed the catch-up that would have added it).
     /// </summary>
-    public IReadOnlyList<int> Members => _removed && _installedView is { } learned ? [.. learned.Members.Order()] : _members;
+    public IReadOnlyList<int> Members => Removed && _installedView is { } learned ? [.. learned.Members.Order()] : _members;
 
     /// <summary>A majority of the configured replicas (a read needs this many answers, a view this many members).</summary>
     public int Majority => _configured.Length / 2 + 1;
@@ -149,11 +159,12 @@ public sealed partial class ReplicaCore
             return;
         }
         // Its clock starts again: what it sent before, and what it heard from us, no longer count.
-        _lastSentAtFrom.Remove(peer);
-        _echoFrom.Remove(peer);
+        var progress = _progress[peer];
+        progress.LastSentAt = 0;
+        progress.EchoedAt = null;
         _ready.Messages.RemoveAll(m => m.To == peer);
         DropFencedReadsFor(peer);
-        _resendTo.Add(peer);
+        progress.ResendPending = true;
     }
 
     /// <summary>A client request arrived on connection <paramref name="connectionId"/>.</summary>
@@ -184,12 +195,12 @@ public sealed partial class ReplicaCore
                         ReplicaId = SelfId,
                         ViewNumber = _viewNumber,
                         Members = [.. Members],
-                        Suspected = [.. _suspected],
+                        Suspected = SuspectedIds(),
                         DeliveredTime = LastDelivered.Time,
                         DeliveredReplica = LastDelivered.ReplicaId,
                         PendingWrites = _holdBack.Count,
                         Wedged = Wedged,
-                        Removed = _removed,
+                        Removed = Removed,
                     },
                 }));
                 break;
@@ -214,7 +225,7 @@ public sealed partial class ReplicaCore
         // Every message is checked whole before anything below acts on any of it, whatever
         // state this replica is in: a malformed one changes nothing and closes the link.
         ValidateShape(from, message);
-        if (message is ViewInstall learned && (_removed || Array.IndexOf(_peers, from) < 0 || learned.Number > _viewNumber))
+        if (message is ViewInstall learned && (Removed || Array.IndexOf(_peers, from) < 0 || learned.Number > _viewNumber))
         {
             // A newer view, possibly one without this replica (it learns it was removed).
             InstallView(learned);
@@ -229,7 +240,7 @@ public sealed partial class ReplicaCore
             _earlyBatches.Add((from, early));
             return;
         }
-        if (_removed)
+        if (Removed)
         {
             // Removed, it takes part only in the view change that adds it back. Anything else
             // is from before its removal: what still matters of it comes again with the

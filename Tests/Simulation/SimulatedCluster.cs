@@ -345,6 +345,12 @@ public sealed partial class SimulatedCluster
             try
             {
                 Dispatch(next);
+                // Every live core's own invariants, after every step (an InvariantViolationException
+                // fails the seed below, naming the invariant).
+                foreach (var r in _replicas.Values)
+                {
+                    r.Core?.CheckInvariants();
+                }
             }
             catch (SimulationFailure)
             {
@@ -353,7 +359,7 @@ public sealed partial class SimulatedCluster
 
             catch (Exception e)
             {
-                // StateLostException, ProtocolViolationException, a recovery error: a correct
+                // StateLostException, ProtocolViolationException, InvariantViolationException, a recovery error: a correct
                 // cluster never raises any of them, so each one fails the run with its seed.
                 Fail($"{e.GetType().Name} handling {next.GetType().Name}: {e.Message}", e);
             }
