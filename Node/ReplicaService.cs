@@ -55,7 +55,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     private long _refusedLoggedAt = long.MinValue / 2;
     private int _stopped;
 
-    /// <summary>The replica stopped to start again afresh in this process (see <see cref="FellBehindException"/>).</summary>
+    /// <summary>The replica stopped to start again afresh in this process (see <see cref="CoreStopKind.FellBehind"/>).</summary>
     public bool StartAfreshRequested { get; private set; }
 
     /// <summary>
@@ -311,31 +311,35 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
             while (await reader.WaitToReadAsync(stopping).ConfigureAwait(false))
             {
                 int taken = 0;
-                while (taken < 4096 && reader.TryRead(out var input))
+                // A core that stopped takes no more input: the rest of the burst is left unread.
+                while (taken < 4096 && !_core.Stopped && reader.TryRead(out var input))
                 {
                     taken++;
                     Process(input);
                 }
                 var ready = _core.TakeReady();
+                if (ready.Stop is { Kind: CoreStopKind.FellBehind } fellBehind)
+                {
+                    // Its data is fine but too old to rejoin from the members' recent writes: start
+                    // again in this process, which catches up from a member's snapshot before
+                    // listening. Nothing of the round it stopped in is logged or sent.
+                    Log.FellBehind(_logger, fellBehind.Reason);
+                    StartAfreshRequested = true;
+                    _lifetime.StopApplication();
+                    return;
+                }
+                if (ready.Stop is { Kind: CoreStopKind.StateLost } stateLost)
+                {
+                    Log.StateLost(_logger, stateLost.Reason);
+                    Failure = new NodeFailure(ExitCodes.StateLost, $"this replica's data is behind what its peers know it promised: {stateLost.Reason}; start it again once its peers are up, and it catches up from them first");
+                    _lifetime.StopApplication();
+                    return;
+                }
                 Dispatch(ready, woken);
             }
         }
         catch (OperationCanceledException)
         {
-        }
-        catch (FellBehindException e)
-        {
-            // Its data is fine but too old to rejoin from the members' recent writes: start
-            // again in this process, which catches up from a member's snapshot before listening.
-            Log.FellBehind(_logger, e.Message);
-            StartAfreshRequested = true;
-            _lifetime.StopApplication();
-        }
-        catch (StateLostException e)
-        {
-            Log.StateLost(_logger, e.Message);
-            Failure = new NodeFailure(ExitCodes.StateLost, $"this replica's data is behind what its peers know it promised: {e.Message}; start it again once its peers are up, and it catches up from them first");
-            _lifetime.StopApplication();
         }
         catch (Exception e) when (DiskFull.IsCause(e))
         {
@@ -431,6 +435,7 @@ internal sealed class ReplicaService : IHostedService, IAsyncDisposable
     {
         // Persist first (one group commit for the whole round), then peers, then clients: see Ready.
         _storage!.Persist(ready);
+        _core.Advance(ready);
         foreach (var violation in ready.PeerViolations)
         {
             Log.PeerViolation(_logger, violation.Peer, violation.Reason);

@@ -141,6 +141,10 @@ public sealed partial class ReplicaCore
             return;
         }
         int duplicates = ValidateBatch(from, batch);
+        if (duplicates < 0)
+        {
+            return;
+        }
         _progress[from].NotHeardSinceStart = false;
         NotePeerWedge(from, batch.WedgedFor);
         if (batch.Suspects is not null && batch.View == _viewNumber)
@@ -183,7 +187,8 @@ public sealed partial class ReplicaCore
 
     // Checks the whole batch before any state changes, so a violation leaves the core untouched.
     // Returns how many leading writes are ones already held: a peer re-sends its undelivered
-    // writes when a link starts afresh, and some of them may have arrived before.
+    // writes when a link starts afresh, and some of them may have arrived before. Returns -1,
+    // with the core stopped, if the batch shows that this replica lost state.
     private int ValidateBatch(int from, OrderBatch batch)
     {
         if (batch.Writes is null || batch.AckOrigins is null || batch.AckTimes is null)
@@ -198,7 +203,10 @@ public sealed partial class ReplicaCore
         {
             throw new ProtocolViolationException($"replica {from} sent {batch.DeliveredTimes?.Length ?? 0} delivered times for {batch.AckOrigins.Length} ack origins");
         }
-        CheckNothingLost(from, batch);
+        if (!CheckNothingLost(from, batch))
+        {
+            return -1;
+        }
         long previous = _progress[from].HeldThrough;
         int duplicates = 0;
         for (int i = 0; i < batch.Writes.Length; i++)
@@ -239,14 +247,16 @@ public sealed partial class ReplicaCore
     // A peer's batch says what it holds of our writes and what it delivered of everyone's. If
     // either is more than this replica holds, this replica's state went back in time (a wiped
     // data directory, or writes lost to a power failure under fsync "none"/"batch"), and
-    // carrying on could deliver a different order. Stop instead.
-    private void CheckNothingLost(int from, OrderBatch batch)
+    // carrying on could deliver a different order. Stop instead (returns false).
+    private bool CheckNothingLost(int from, OrderBatch batch)
     {
         string? lost = WhatWasLost(SelfId, origin => _progress.TryGetValue(origin, out var p) ? p.HeldThrough : 0, from, batch.AckOrigins, batch.AckTimes, batch.DeliveredTimes);
         if (lost is not null)
         {
-            throw new StateLostException(lost);
+            StopWith(CoreStopKind.StateLost, lost);
+            return false;
         }
+        return true;
     }
 
     /// <summary>
@@ -320,7 +330,7 @@ public sealed partial class ReplicaCore
         Remember(stamp, entry);
         if (_waitingWriters.Remove(stamp, out var writer))
         {
-            _ready.Replies.Add(new ClientResponse(writer.ConnectionId, new ClientReply
+            _ready.ReplyOutbox.Add(new ClientResponse(writer.ConnectionId, new ClientReply
             {
                 RequestId = writer.RequestId,
                 Status = result,
@@ -365,7 +375,7 @@ public sealed partial class ReplicaCore
             {
                 undelivered ??= [.. _holdBack.HeldFrom(SelfId).Select(h => h.Item)];
             }
-            _ready.Messages.Add(new Outgoing(peer, new OrderBatch
+            _ready.Outbox.Add(new Outgoing(peer, new OrderBatch
             {
                 Writes = progress.ResendPending ? undelivered! : writes,
                 AckOrigins = _configured,

@@ -50,7 +50,7 @@ public sealed partial class ReplicaCore
         // view may be old (the coordinator now may be a replica added since).
         foreach (int replica in _configured.Where(r => r != SelfId))
         {
-            _ready.Messages.Add(new Outgoing(replica, request));
+            _ready.Outbox.Add(new Outgoing(replica, request));
         }
     }
 
@@ -76,7 +76,7 @@ public sealed partial class ReplicaCore
         }
         if (!RecentCovers(new Stamp(request.DeliveredTime, request.DeliveredReplica)))
         {
-            _ready.Messages.Add(new Outgoing(from, new JoinRefused { KeptAfterTime = _recentFrom.Time, KeptAfterReplica = _recentFrom.ReplicaId }));
+            _ready.Outbox.Add(new Outgoing(from, new JoinRefused { KeptAfterTime = _recentFrom.Time, KeptAfterReplica = _recentFrom.ReplicaId }));
             return;
         }
         StartProposal([.. alive.Append(from).Order()]);
@@ -90,7 +90,7 @@ public sealed partial class ReplicaCore
         var trims = install.TrimOrigins.Zip(install.TrimTimes).ToDictionary(t => t.First, t => t.Second);
         bool Survives(Stamp s) => !trims.TryGetValue(s.ReplicaId, out long through) || s.Time <= through;
         var heldThrough = _configured.Select(o => trims.TryGetValue(o, out long through) ? Math.Min(_progress[o].HeldThrough, through) : _progress[o].HeldThrough);
-        _ready.Messages.Add(new Outgoing(joiner, new CatchUpWrites
+        _ready.Outbox.Add(new Outgoing(joiner, new CatchUpWrites
         {
             ViewNumber = install.Number,
             Delivered = [.. _recentDelivered.Where(d => d.Stamp > after).Select(d => new CarriedWrite { Origin = d.Stamp.ReplicaId, Write = d.Entry })],
@@ -172,7 +172,7 @@ public sealed partial class ReplicaCore
             return;
         }
         progress.ToldRemovedAt = _now;
-        _ready.Messages.Add(new Outgoing(replica, new ViewInstall { Number = _viewNumber, Members = _members }));
+        _ready.Outbox.Add(new Outgoing(replica, new ViewInstall { Number = _viewNumber, Members = _members }));
     }
 
 }

@@ -90,7 +90,7 @@ public sealed partial class ReplicaCore
             if (progress.ToldRemovedAt is not { } told || _now - told >= _options.SuspicionTimeoutMs)
             {
                 progress.ToldRemovedAt = _now;
-                _ready.Messages.Add(new Outgoing(peer, _installedView));
+                _ready.Outbox.Add(new Outgoing(peer, _installedView));
             }
             return;
         }

@@ -80,7 +80,7 @@ public sealed partial class ReplicaCore
         var propose = new ViewPropose { Number = proposal.Number, Members = proposal.Members };
         foreach (int member in proposal.Members.Where(m => m != SelfId))
         {
-            _ready.Messages.Add(new Outgoing(member, propose));
+            _ready.Outbox.Add(new Outgoing(member, propose));
         }
         ReceivePropose(SelfId, propose);
     }
@@ -120,7 +120,7 @@ public sealed partial class ReplicaCore
         }
         else
         {
-            _ready.Messages.Add(new Outgoing(from, join));
+            _ready.Outbox.Add(new Outgoing(from, join));
         }
     }
 
@@ -175,7 +175,7 @@ public sealed partial class ReplicaCore
             // snapshot first. Abandon; the members' wedge is released by the next proposal.
             foreach (var (joiner, _) in uncovered)
             {
-                _ready.Messages.Add(new Outgoing(joiner, new JoinRefused { KeptAfterTime = _recentFrom.Time, KeptAfterReplica = _recentFrom.ReplicaId, ViewNumber = _proposing.Number }));
+                _ready.Outbox.Add(new Outgoing(joiner, new JoinRefused { KeptAfterTime = _recentFrom.Time, KeptAfterReplica = _recentFrom.ReplicaId, ViewNumber = _proposing.Number }));
             }
             _proposing = null;
             return;
@@ -186,7 +186,7 @@ public sealed partial class ReplicaCore
         }
         foreach (int replica in _configured.Where(r => r != SelfId))
         {
-            _ready.Messages.Add(new Outgoing(replica, install));
+            _ready.Outbox.Add(new Outgoing(replica, install));
         }
         _proposing = null;
         InstallView(install);
