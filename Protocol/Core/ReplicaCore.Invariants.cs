@@ -118,7 +118,7 @@ public sealed partial class ReplicaCore
     // catches up with the peers' first batches, and until then it stamps nothing (StartWrite).
     private void CheckPerOriginVectors()
     {
-        bool everyPeerSpoke = !_configured.Any(id => _progress[id].NotHeardSinceStart);
+        bool everyPeerSpoke = !AnyProgress(p => p.NotHeardSinceStart);
         foreach (int origin in _configured)
         {
             var progress = _progress[origin];

@@ -34,9 +34,9 @@ public sealed partial class ReplicaCore
         // than it had sent, and a write stamped from a clock that went back could collide with a
         // stamp the peers already hold. Under all-member delivery no write could complete
         // without those peers anyway.
-        int[] notHeard = [.. _configured.Where(id => _progress[id].NotHeardSinceStart)];
-        if (notHeard.Length > 0)
+        if (AnyProgress(p => p.NotHeardSinceStart))
         {
+            int[] notHeard = [.. _configured.Where(id => _progress[id].NotHeardSinceStart)];
             ReplyError(connectionId, request.RequestId, ErrorCode.Busy,
                 $"replica {SelfId} is rejoining: waiting to hear from replica{(notHeard.Length > 1 ? "s" : "")} {string.Join(", ", notHeard)}; retry later");
             return;
@@ -262,7 +262,7 @@ public sealed partial class ReplicaCore
     // Called once per TakeReady, so however many inputs arrived, each peer gets at most one batch.
     private void FlushOrderBatch()
     {
-        if (_outgoingWrites.Count == 0 && !_acksChanged && !_configured.Any(id => _progress[id].ResendPending))
+        if (_outgoingWrites.Count == 0 && !_acksChanged && !AnyProgress(p => p.ResendPending))
         {
             return;
         }
@@ -318,6 +318,19 @@ public sealed partial class ReplicaCore
             progress.AckView = null;
             progress.StableDeliveredThrough = 0;
         }
+    }
+
+    // Whether any replica's progress matches (a static predicate: no allocation on the write path).
+    private bool AnyProgress(Func<PeerProgress, bool> predicate)
+    {
+        foreach (var progress in _progress.Values)
+        {
+            if (predicate(progress))
+            {
+                return true;
+            }
+        }
+        return false;
     }
 
     private void ClearResends()
