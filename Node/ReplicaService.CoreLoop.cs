@@ -21,31 +21,23 @@ internal sealed partial class ReplicaService
             while (await reader.WaitToReadAsync(stopping).ConfigureAwait(false))
             {
                 int taken = 0;
-                while (taken < ConnectionLimits.MaxInputsPerRound && reader.TryRead(out var input))
+                // A core that stopped takes no more input: the rest of the burst is left unread.
+                while (taken < ConnectionLimits.MaxInputsPerRound && !_core.Stopped && reader.TryRead(out var input))
                 {
                     taken++;
                     Process(input);
                 }
                 var ready = _core.TakeReady();
+                if (ready.Stop is { } stop)
+                {
+                    StopFor(stop);
+                    return;
+                }
                 Dispatch(ready, woken);
             }
         }
         catch (OperationCanceledException)
         {
-        }
-        catch (FellBehindException e)
-        {
-            // Its data is fine but too old to rejoin from the members' recent writes: start
-            // again in this process, which catches up from a member's snapshot before listening.
-            Log.FellBehind(_logger, e.Message);
-            StartAfreshRequested = true;
-            _lifetime.StopApplication();
-        }
-        catch (StateLostException e)
-        {
-            Log.StateLost(_logger, e.Message);
-            Failure = new NodeFailure(ExitCodes.StateLost, $"this replica's data is behind what its peers know it promised: {e.Message}; start it again once its peers are up, and it catches up from them first");
-            _lifetime.StopApplication();
         }
         catch (Exception e) when (DiskFull.IsCause(e))
         {
@@ -66,6 +58,25 @@ internal sealed partial class ReplicaService
             Failure = new NodeFailure(ExitCodes.InternalFailure, $"replica core failed: {e.GetType().Name}: {e.Message}");
             _lifetime.StopApplication();
         }
+    }
+
+    // The core stopped itself; nothing of the round it stopped in is logged or sent.
+    private void StopFor(CoreStop stop)
+    {
+        switch (stop.Kind)
+        {
+            case CoreStopKind.FellBehind:
+                // Its data is fine but too old to rejoin from the members' recent writes: start
+                // again in this process, which catches up from a member's snapshot before listening.
+                Log.FellBehind(_logger, stop.Reason);
+                StartAfreshRequested = true;
+                break;
+            case CoreStopKind.StateLost:
+                Log.StateLost(_logger, stop.Reason);
+                Failure = new NodeFailure(ExitCodes.StateLost, $"this replica's data is behind what its peers know it promised: {stop.Reason}; start it again once its peers are up, and it catches up from them first");
+                break;
+        }
+        _lifetime.StopApplication();
     }
 
     private void Process(CoreInput input)
@@ -141,6 +152,7 @@ internal sealed partial class ReplicaService
     {
         // Persist first (one group commit for the whole round), then peers, then clients: see Ready.
         _storage!.Persist(ready);
+        _core.Advance(ready);
         foreach (var violation in ready.PeerViolations)
         {
             Log.PeerViolation(_logger, violation.Peer, violation.Reason);

@@ -48,7 +48,7 @@ internal sealed partial class ReplicaService : IHostedService, IAsyncDisposable
     private readonly HandshakeAdmission _admission = new(ConnectionLimits.MaxUnauthenticatedConnections, ConnectionLimits.RefusedLogInterval);
     private int _stopped;
 
-    /// <summary>The replica stopped to start again afresh in this process (see <see cref="FellBehindException"/>).</summary>
+    /// <summary>The replica stopped to start again afresh in this process (see <see cref="CoreStopKind.FellBehind"/>).</summary>
     public bool StartAfreshRequested { get; private set; }
 
     /// <summary>

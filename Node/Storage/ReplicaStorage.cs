@@ -129,31 +129,12 @@ internal sealed class ReplicaStorage : IDisposable
     public void Persist(Ready ready)
     {
         _round.Clear();
-        if (ready.Rebase is { } rebase)
-        {
-            _round.Add(LogEntry.Rebased(rebase));
-        }
-        foreach (var write in ready.NewlyHeld)
-        {
-            _round.Add(LogEntry.HeldWrite(write));
-        }
+        ReadyRecords.AppendTo(ready, _round);
         if (ready.Joined is not null || ready.InstalledView is not null)
         {
             _join = ready.Joined ?? _join;
             _view = ready.InstalledView ?? _view;
-            if (ready.Joined is { } join)
-            {
-                _round.Add(LogEntry.Joined(join));
-            }
-            if (ready.InstalledView is { } view)
-            {
-                _round.Add(LogEntry.InstalledView(view));
-            }
             _wal.Preamble = ViewPreamble();
-        }
-        if (ready.DeliveredThrough != Stamp.Zero)
-        {
-            _round.Add(LogEntry.Delivered(ready.DeliveredThrough));
         }
         _wal.Append(_round);
         _deliveredSinceSnapshot += ready.Delivered.Count;

@@ -18,6 +18,31 @@ public readonly record struct PeerViolation(int Peer, string Reason);
 /// <summary>A write delivered (applied) in total order, with the result it produced.</summary>
 public readonly record struct DeliveredWrite(WriteCommand Command, ReplyStatus Result, bool Duplicate);
 
+/// <summary>Why the core stopped for good (see <see cref="CoreStop"/>).</summary>
+public enum CoreStopKind
+{
+    /// <summary>
+    /// A removed replica asked to rejoin, but the coordinator no longer keeps every write
+    /// delivered since this replica's last one (docs/design.md §9). Nothing is wrong with its
+    /// data: the driver starts the replica afresh, which fetches a member's snapshot and log at
+    /// start-up and then asks to rejoin again.
+    /// </summary>
+    FellBehind,
+
+    /// <summary>
+    /// This replica's state is behind what it once promised its peers (a wiped or rolled-back
+    /// data directory). Fatal for the replica: it must stop rather than deliver a different
+    /// order. The operator's remedy is in README.md ("Recovering a replica").
+    /// </summary>
+    StateLost,
+}
+
+/// <summary>
+/// The core stopped: it takes no more input, and the round it stopped in is not to be logged or
+/// sent. <paramref name="Reason"/> says what was found, for the log.
+/// </summary>
+public sealed record CoreStop(CoreStopKind Kind, string Reason);
+
 /// <summary>
 /// What the core asks the outside world to do after a batch of inputs, as in etcd-io/raft's
 /// Ready: taken with <see cref="ReplicaCore.TakeReady"/>, each output list handed over once.
@@ -25,10 +50,14 @@ public readonly record struct DeliveredWrite(WriteCommand Command, ReplyStatus R
 /// <remarks>
 /// The driver (Node, or the simulation) must act in this order:
 /// <list type="number">
+/// <item>if <see cref="Stop"/> is set, stop: nothing else of the round is logged or sent;</item>
 /// <item>persist <see cref="Rebase"/>, <see cref="NewlyHeld"/>, <see cref="Joined"/>,
 /// <see cref="InstalledView"/>, then the <see cref="DeliveredThrough"/> marker, to the
-/// write-ahead log, durable under the fsync policy. Persist before you send: an acknowledgement
-/// or a write we send promises that we hold it, and a crash must not make us forget it;</item>
+/// write-ahead log, durable under the fsync policy (Store's <c>ReadyRecords</c> is the one
+/// mapping to log records), then call <see cref="ReplicaCore.Advance"/>. Persist before you
+/// send: an acknowledgement or a write we send promises that we hold it, and a crash must not
+/// make us forget it. <see cref="Messages"/> and <see cref="Replies"/> throw
+/// <see cref="InvalidOperationException"/> until the round was advanced;</item>
 /// <item>send <see cref="Messages"/> to peers, in list order per peer (links are FIFO, and the
 /// ordering proof depends on it);</item>
 /// <item>send <see cref="Replies"/> to clients.</item>
@@ -36,8 +65,25 @@ public readonly record struct DeliveredWrite(WriteCommand Command, ReplyStatus R
 /// </remarks>
 public sealed class Ready
 {
-    public List<Outgoing> Messages { get; } = [];
-    public List<ClientResponse> Replies { get; } = [];
+    // Filled by the core; readable by the driver only once the round is persisted.
+    internal List<Outgoing> Outbox { get; } = [];
+    internal List<ClientResponse> ReplyOutbox { get; } = [];
+
+    /// <summary>Messages to peers, in send order per peer. Throws until <see cref="ReplicaCore.Advance"/> marked the round persisted.</summary>
+    public IReadOnlyList<Outgoing> Messages => Persisted ? Outbox : throw NotPersisted();
+
+    /// <summary>Replies to clients. Throws until <see cref="ReplicaCore.Advance"/> marked the round persisted.</summary>
+    public IReadOnlyList<ClientResponse> Replies => Persisted ? ReplyOutbox : throw NotPersisted();
+
+    /// <summary>How many messages the round sends: readable before <see cref="ReplicaCore.Advance"/>, their contents are not.</summary>
+    public int MessageCount => Outbox.Count;
+
+    /// <summary>Whether the driver persisted this round and said so with <see cref="ReplicaCore.Advance"/>.</summary>
+    public bool Persisted { get; private set; }
+
+    /// <summary>Set if the core stopped for good in this round; then nothing else of it may be logged or sent.</summary>
+    public CoreStop? Stop { get; internal set; }
+
     public List<DeliveredWrite> Delivered { get; } = [];
 
     /// <summary>Peers whose link must be closed for a message that broke the protocol (see <see cref="PeerViolation"/>).</summary>
@@ -65,5 +111,8 @@ public sealed class Ready
     /// </summary>
     public HeldRebase? Rebase { get; set; }
 
-    public bool IsEmpty => Messages.Count == 0 && Replies.Count == 0 && PeerViolations.Count == 0 && Delivered.Count == 0 && NewlyHeld.Count == 0 && Joined is null && InstalledView is null && Rebase is null;
+    internal void MarkPersisted() => Persisted = true;
+
+    private static InvalidOperationException NotPersisted() =>
+        new("persist before you send: log this round and call ReplicaCore.Advance before reading its messages or replies");
 }

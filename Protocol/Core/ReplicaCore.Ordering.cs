@@ -7,20 +7,8 @@ namespace KvReplica.Protocol.Core;
 // itself lives in Clock/HoldBackQueue; this part feeds it and acts on what it releases.
 public sealed partial class ReplicaCore
 {
-    // Largest time of each origin's writes this replica holds (held or delivered). This is the
-    // cumulative acknowledgement vector sent to every peer.
-    private readonly Dictionary<int, long> _heldThrough = new();
-    // Largest time of each origin's writes delivered here; sent with every batch so that a peer
-    // that lost writes it acknowledged (a wiped or rolled-back data directory) finds out.
-    private readonly Dictionary<int, long> _deliveredThrough = new();
-    // Peers whose link starts afresh: the next batch to each re-sends our undelivered writes.
-    private readonly SortedSet<int> _resendTo = [];
-    // Peers that have not sent a batch since this core started. Until each has, this replica
-    // stamps no write: a peer's first batch is what reveals (CheckNothingLost) that this replica
-    // came back with less than it had sent, and a write stamped from a clock that went back
-    // could collide with a stamp the peers already hold. Under all-member delivery no write
-    // could complete without those peers anyway.
-    private readonly SortedSet<int> _notHeardSinceStart = [];
+    // The per-origin vectors (held through, delivered through), the peers whose link starts
+    // afresh and those not heard since start are in _progress (PeerProgress).
     // Writes this replica stamped since the last batch went out; the same batch goes to every peer.
     private readonly List<WriteEntry> _outgoingWrites = [];
     private bool _acksChanged;
@@ -41,10 +29,16 @@ public sealed partial class ReplicaCore
             ReplyError(connectionId, request.RequestId, unavailable.Code, unavailable.Message);
             return;
         }
-        if (_notHeardSinceStart.Count > 0)
+        // Until every peer has sent a batch since this core started, it stamps no write: a peer's
+        // first batch is what reveals (CheckNothingLost) that this replica came back with less
+        // than it had sent, and a write stamped from a clock that went back could collide with a
+        // stamp the peers already hold. Under all-member delivery no write could complete
+        // without those peers anyway.
+        if (AnyProgress(p => p.NotHeardSinceStart))
         {
+            int[] notHeard = [.. _configured.Where(id => _progress[id].NotHeardSinceStart)];
             ReplyError(connectionId, request.RequestId, ErrorCode.Busy,
-                $"replica {SelfId} is rejoining: waiting to hear from replica{(_notHeardSinceStart.Count > 1 ? "s" : "")} {string.Join(", ", _notHeardSinceStart)}; retry later");
+                $"replica {SelfId} is rejoining: waiting to hear from replica{(notHeard.Length > 1 ? "s" : "")} {string.Join(", ", notHeard)}; retry later");
             return;
         }
         if (_holdBack.Count >= _options.MaxPendingWrites)
@@ -81,7 +75,7 @@ public sealed partial class ReplicaCore
     {
         _holdBack.Add(stamp, entry);
         _holdBack.RecordAck(SelfId, stamp.ReplicaId, stamp.Time);
-        _heldThrough[stamp.ReplicaId] = stamp.Time;
+        _progress[stamp.ReplicaId].HeldThrough = stamp.Time;
         _heldPerKey[entry.Key] = _heldPerKey.TryGetValue(entry.Key, out var held)
             ? (held.Max > stamp ? held.Max : stamp, held.Count + 1)
             : (stamp, 1);
@@ -102,36 +96,6 @@ public sealed partial class ReplicaCore
         AckedBelow = command.AckedBelow,
     };
 
-    // A restarted replica: the store already holds everything through recovered.LastDelivered.
-    private void Recover(CoreRecoveryState recovered)
-    {
-        _holdBack.RestoreLastDelivered(recovered.LastDelivered);
-        foreach (var write in recovered.Held)
-        {
-            if (_heldThrough.ContainsKey(write.Stamp.ReplicaId))
-            {
-                HoldWithoutLogging(write.Stamp, ToEntry(write));
-            }
-        }
-        foreach (int m in _configured)
-        {
-            _heldThrough[m] = Math.Max(_heldThrough[m], recovered.HeldThrough.GetValueOrDefault(m));
-            _deliveredThrough[m] = recovered.DeliveredThrough.GetValueOrDefault(m);
-        }
-        _viewNumber = recovered.ViewNumber;
-        _installedView = recovered.LastView;
-        _promised = Math.Max(recovered.Promised, recovered.ViewNumber);
-        if (Wedged && recovered.LastJoin is { } join)
-        {
-            // It promised a view that it never saw installed: it stays wedged, acknowledging
-            // exactly what it reported (not what it has logged since), until a view is installed.
-            _wedgedAcks = join.Origins.Zip(join.HeldThrough).ToDictionary(p => p.First, p => p.Second);
-        }
-        // Every time this replica ever acknowledged or stamped was logged first, so restarting
-        // the clock above the largest logged time keeps new stamps above all of them.
-        _clock.Witness(recovered.ClockTime);
-    }
-
     private void ReceiveBatch(int from, OrderBatch batch)
     {
         if (batch.View < _viewNumber)
@@ -146,11 +110,15 @@ public sealed partial class ReplicaCore
             return;
         }
         int duplicates = ValidateBatch(from, batch);
-        _notHeardSinceStart.Remove(from);
+        if (duplicates < 0)
+        {
+            return;
+        }
+        _progress[from].NotHeardSinceStart = false;
         NotePeerWedge(from, batch.WedgedFor);
         if (batch.Suspects is not null && batch.View == _viewNumber)
         {
-            _reportedSuspects[from] = batch.Suspects;
+            _progress[from].ReportedSuspects = batch.Suspects;
         }
         NoteSentAt(from, batch);
         long newest = batch.Clock;
@@ -171,22 +139,25 @@ public sealed partial class ReplicaCore
             {
                 _holdBack.RecordAck(from, batch.AckOrigins[i], batch.AckTimes[i]);
             }
+            _progress[from].AckView = batch.View;
         }
         DeliverStable();
     }
 
     private void NoteSentAt(int from, OrderBatch batch)
     {
-        _lastSentAtFrom[from] = Math.Max(_lastSentAtFrom.GetValueOrDefault(from), batch.SentAt);
+        var progress = _progress[from];
+        progress.LastSentAt = Math.Max(progress.LastSentAt, batch.SentAt);
         if (batch.EchoSentAt <= _now)
         {
-            _echoFrom[from] = Math.Max(_echoFrom.GetValueOrDefault(from), batch.EchoSentAt);
+            progress.EchoedAt = Math.Max(progress.EchoedAt ?? 0, batch.EchoSentAt);
         }
     }
 
     // Checks the whole batch before any state changes, so a violation leaves the core untouched.
     // Returns how many leading writes are ones already held: a peer re-sends its undelivered
-    // writes when a link starts afresh, and some of them may have arrived before.
+    // writes when a link starts afresh, and some of them may have arrived before. Returns -1,
+    // with the core stopped, if the batch shows that this replica lost state.
     private int ValidateBatch(int from, OrderBatch batch)
     {
         if (batch.Writes is null || batch.AckOrigins is null || batch.AckTimes is null)
@@ -201,8 +172,11 @@ public sealed partial class ReplicaCore
         {
             throw new ProtocolViolationException($"replica {from} sent {batch.DeliveredTimes?.Length ?? 0} delivered times for {batch.AckOrigins.Length} ack origins");
         }
-        CheckNothingLost(from, batch);
-        long previous = _heldThrough[from];
+        if (!CheckNothingLost(from, batch))
+        {
+            return -1;
+        }
+        long previous = _progress[from].HeldThrough;
         int duplicates = 0;
         for (int i = 0; i < batch.Writes.Length; i++)
         {
@@ -211,7 +185,7 @@ public sealed partial class ReplicaCore
             {
                 throw new ProtocolViolationException($"replica {from} sent a nil write");
             }
-            if (duplicates == i && entry.Time <= _heldThrough[from])
+            if (duplicates == i && entry.Time <= _progress[from].HeldThrough)
             {
                 duplicates++;
                 continue;
@@ -239,57 +213,11 @@ public sealed partial class ReplicaCore
         return duplicates;
     }
 
-    // A peer's batch says what it holds of our writes and what it delivered of everyone's. If
-    // either is more than this replica holds, this replica's state went back in time (a wiped
-    // data directory, or writes lost to a power failure under fsync "none"/"batch"), and
-    // carrying on could deliver a different order. Stop instead.
-    private void CheckNothingLost(int from, OrderBatch batch)
-    {
-        string? lost = WhatWasLost(SelfId, _heldThrough, from, batch.AckOrigins, batch.AckTimes, batch.DeliveredTimes);
-        if (lost is not null)
-        {
-            throw new StateLostException(lost);
-        }
-    }
-
-    /// <summary>
-    /// Compares what replica <paramref name="self"/> holds per origin (<paramref name="heldThrough"/>)
-    /// with what peer <paramref name="from"/> says it holds and delivered. Returns why this
-    /// replica's state is behind what it once promised, or null if it is not. The core applies it
-    /// to every batch; a restarting Node applies it to its peers' <see cref="StateSummary"/>s
-    /// before it starts, to fetch a peer's state instead of stopping.
-    /// </summary>
-    public static string? WhatWasLost(int self, IReadOnlyDictionary<int, long> heldThrough, int from, int[] origins, long[] peerHeldThrough, long[] peerDeliveredThrough)
-    {
-        for (int i = 0; i < origins.Length && i < peerHeldThrough.Length; i++)
-        {
-            int origin = origins[i];
-            long held = heldThrough.GetValueOrDefault(origin);
-            if (origin == self && peerHeldThrough[i] > held)
-            {
-                return $"replica {from} holds this replica's writes through time {peerHeldThrough[i]}, but this replica's log ends at {held}: its data directory lost writes it had sent";
-            }
-            if (i < peerDeliveredThrough.Length && peerDeliveredThrough[i] > held)
-            {
-                return $"replica {from} delivered writes of replica {origin} through time {peerDeliveredThrough[i]}, but this replica holds them only through {held}: it missed them while out of the view, or its data directory lost writes it had acknowledged";
-            }
-        }
-        return null;
-    }
-
-    /// <summary>What this replica holds and delivered per origin, for a restarting peer's <see cref="StateSummary"/> query.</summary>
-    public StateSummary Summary() => new()
-    {
-        Origins = _configured,
-        HeldThrough = [.. _configured.Select(m => _heldThrough[m])],
-        DeliveredThrough = [.. _configured.Select(m => _deliveredThrough[m])],
-    };
-
     // Delivers every write the hold-back queue releases, in stamp order, then wakes the reads
     // that were waiting for those writes.
     private void DeliverStable()
     {
-        if (Wedged || _removed)
+        if (Wedged || Removed)
         {
             // A wedged member's view is being replaced; what it may still deliver is decided
             // by the next view's trim.
@@ -299,6 +227,7 @@ public sealed partial class ReplicaCore
         while (_holdBack.TryTakeDeliverable(out var stamp, out var entry))
         {
             any = true;
+            _progress[stamp.ReplicaId].StableDeliveredThrough = stamp.Time;
             ForgetHeld(entry.Key);
             Deliver(stamp, entry);
         }
@@ -314,12 +243,12 @@ public sealed partial class ReplicaCore
         var command = ToCommand(stamp, entry);
         var result = _stateMachine.Apply(command, out bool duplicate);
         _ready.DeliveredThrough = stamp;
-        _deliveredThrough[stamp.ReplicaId] = Math.Max(_deliveredThrough[stamp.ReplicaId], stamp.Time);
+        _progress[stamp.ReplicaId].DeliveredThrough = Math.Max(_progress[stamp.ReplicaId].DeliveredThrough, stamp.Time);
         _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
         Remember(stamp, entry);
         if (_waitingWriters.Remove(stamp, out var writer))
         {
-            _ready.Replies.Add(new ClientResponse(writer.ConnectionId, new ClientReply
+            _ready.ReplyOutbox.Add(new ClientResponse(writer.ConnectionId, new ClientReply
             {
                 RequestId = writer.RequestId,
                 Status = result,
@@ -333,40 +262,40 @@ public sealed partial class ReplicaCore
     // Called once per TakeReady, so however many inputs arrived, each peer gets at most one batch.
     private void FlushOrderBatch()
     {
-        if (_outgoingWrites.Count == 0 && !_acksChanged && _resendTo.Count == 0)
+        if (_outgoingWrites.Count == 0 && !_acksChanged && !AnyProgress(p => p.ResendPending))
         {
             return;
         }
         _acksChanged = false;
         _lastBatchSentAt = _now;
-        if (_peers.Length == 0 || _removed)
+        if (_peers.Length == 0 || Removed)
         {
             // Removed, it has nothing to acknowledge in any view, and its silence is what lets
             // members that still count it (it did not get the catch-up that would add it back)
             // suspect it if its rejoin does not happen.
             _outgoingWrites.Clear();
-            _resendTo.Clear();
+            ClearResends();
             return;
         }
         // Wedged, it acknowledges nothing beyond what it reported when it joined the view change.
-        var acked = _wedgedAcks ?? _heldThrough;
-        long[] ackTimes = [.. _configured.Select(m => acked.GetValueOrDefault(m))];
-        long[] deliveredTimes = [.. _configured.Select(m => _deliveredThrough[m])];
+        long[] ackTimes = _wedgedAcks is { } acked ? [.. _configured.Select(m => acked.GetValueOrDefault(m))] : [.. _configured.Select(m => _progress[m].HeldThrough)];
+        long[] deliveredTimes = [.. _configured.Select(m => _progress[m].DeliveredThrough)];
         WriteEntry[] writes = [.. _outgoingWrites];
         _outgoingWrites.Clear();
         WriteEntry[]? undelivered = null;
-        int[] suspects = [.. _suspected];
+        int[] suspects = SuspectedIds();
         foreach (int peer in _peers)
         {
             // Every undelivered write of ours, the ones just stamped included, oldest first, to
             // a peer whose link starts afresh; the new ones to the others.
-            if (_resendTo.Contains(peer))
+            var progress = _progress[peer];
+            if (progress.ResendPending)
             {
                 undelivered ??= [.. _holdBack.HeldFrom(SelfId).Select(h => h.Item)];
             }
-            _ready.Messages.Add(new Outgoing(peer, new OrderBatch
+            _ready.Outbox.Add(new Outgoing(peer, new OrderBatch
             {
-                Writes = _resendTo.Contains(peer) ? undelivered! : writes,
+                Writes = progress.ResendPending ? undelivered! : writes,
                 AckOrigins = _configured,
                 AckTimes = ackTimes,
                 Clock = _clock.Now,
@@ -374,12 +303,46 @@ public sealed partial class ReplicaCore
                 WedgedFor = Wedged ? _promised : 0,
                 View = _viewNumber,
                 SentAt = _now,
-                EchoSentAt = _lastSentAtFrom.GetValueOrDefault(peer),
+                EchoSentAt = progress.LastSentAt,
                 Suspects = suspects,
             }));
         }
-        _resendTo.Clear();
+        ClearResends();
     }
+
+    // The hold-back queue's acknowledgements were all forgotten (a new view, or a new queue).
+    private void ForgetAckProgress()
+    {
+        foreach (var progress in _progress.Values)
+        {
+            progress.AckView = null;
+            progress.StableDeliveredThrough = 0;
+        }
+    }
+
+    // Whether any replica's progress matches (a static predicate: no allocation on the write path).
+    private bool AnyProgress(Func<PeerProgress, bool> predicate)
+    {
+        foreach (var progress in _progress.Values)
+        {
+            if (predicate(progress))
+            {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private void ClearResends()
+    {
+        foreach (var progress in _progress.Values)
+        {
+            progress.ResendPending = false;
+        }
+    }
+
+    // The held-through vector as it stands, frozen (what a wedged replica reports and acknowledges).
+    private Dictionary<int, long> SnapshotHeldThrough() => _configured.ToDictionary(id => id, id => _progress[id].HeldThrough);
 
     // One held write of `key` is gone (delivered, or trimmed by a view change).
     private void ForgetHeld(string key)

@@ -28,7 +28,7 @@ public sealed partial class ReplicaCore
 
     private void StartRead(long connectionId, ClientRequest request)
     {
-        if (Unavailable() is { Code: ErrorCode.NoMajority } unavailable && (request.ReadMode == ReadMode.Majority || _removed))
+        if (Unavailable() is { Code: ErrorCode.NoMajority } unavailable && (request.ReadMode == ReadMode.Majority || Removed))
         {
             ReplyError(connectionId, request.RequestId, unavailable.Code, unavailable.Message);
             return;
@@ -42,7 +42,7 @@ public sealed partial class ReplicaCore
             var query = new ReadQuery { ReadId = readId, Key = request.Key };
             foreach (int peer in _peers)
             {
-                _ready.Messages.Add(new Outgoing(peer, query));
+                _ready.Outbox.Add(new Outgoing(peer, query));
             }
         }
         AnswerWhenFenced(new FenceWait(SelfId, readId, request.Key));
@@ -106,7 +106,7 @@ public sealed partial class ReplicaCore
             Collect(wait.ReadId, value);
             return;
         }
-        _ready.Messages.Add(new Outgoing(wait.ReplyTo, new ReadAnswer
+        _ready.Outbox.Add(new Outgoing(wait.ReplyTo, new ReadAnswer
         {
             ReadId = wait.ReadId,
             Found = value.Found,
@@ -139,7 +139,7 @@ public sealed partial class ReplicaCore
         }
         _pendingReads.Remove(readId);
         var freshest = read.Freshest;
-        _ready.Replies.Add(new ClientResponse(read.ConnectionId, new ClientReply
+        _ready.ReplyOutbox.Add(new ClientResponse(read.ConnectionId, new ClientReply
         {
             RequestId = read.RequestId,
             Status = freshest.Found ? ReplyStatus.Ok : ReplyStatus.NotFound,

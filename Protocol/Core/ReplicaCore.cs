@@ -9,8 +9,9 @@ namespace KvReplica.Protocol.Core;
 /// </summary>
 /// <remarks>
 /// <para>Sans-I/O, in the style of etcd-io/raft's RawNode: the driver feeds inputs
-/// (<see cref="OnClientRequest"/>, <see cref="OnPeerMessage"/>, <see cref="Tick"/>) and collects
-/// outputs with <see cref="TakeReady"/>. The core never touches a socket, file, thread, clock or
+/// (<see cref="OnClientRequest"/>, <see cref="OnPeerMessage"/>, <see cref="Tick"/>), collects
+/// outputs with <see cref="TakeReady"/>, and calls <see cref="Advance"/> once it persisted them,
+/// before it sends them. The core never touches a socket, file, thread, clock or
 /// unseeded random source, so the simulation can run whole clusters from one seed.</para>
 /// <para>Not thread-safe: the driver calls it from one thread (or under one lock).</para>
 /// <para>The protocol and its correctness argument are in docs/design.md.</para>
@@ -25,7 +26,15 @@ public sealed partial class ReplicaCore
     private int[] _members;
     private int[] _peers;
     private Ready _ready = new();
+    // The round TakeReady handed over last, which Advance marks persisted.
+    private Ready? _handedOver;
+    // Set once the core stopped for good (fell behind, or found its state lost): see CoreStop.
+    private CoreStop? _stop;
     private long _now;
+    // One entry per configured replica (itself included): see PeerProgress.
+    private readonly Dictionary<int, PeerProgress> _progress = new();
+    // The replica's phase; kept in step with _promised and _viewNumber by UpdateStatus.
+    private CoreStatus _status;
 
     /// <param name="options">Identity, view and timeouts.</param>
     /// <param name="stateMachine">The store, already holding every write up to <paramref name="recovered"/>'s LastDelivered.</param>
@@ -45,13 +54,13 @@ public sealed partial class ReplicaCore
         }
         _members = recovered?.ViewMembers is { Count: > 0 } viewMembers ? [.. viewMembers.Order()] : _configured;
         // A view it was to enter on a coordinator's catch-up is logged without it once it did.
-        _removed = !_members.Contains(options.SelfId) || recovered?.LastView?.CaughtUp.Contains(options.SelfId) == true;
+        bool removed = !_members.Contains(options.SelfId) || recovered?.LastView?.CaughtUp.Contains(options.SelfId) == true;
+        _status = removed ? CoreStatus.Removed : CoreStatus.Active;
         _peers = [.. _members.Where(m => m != options.SelfId)];
-        _holdBack = new HoldBackQueue<WriteEntry>(_removed ? _configured : _members);
+        _holdBack = new HoldBackQueue<WriteEntry>(removed ? _configured : _members);
         foreach (int m in _configured)
         {
-            _heldThrough[m] = 0;
-            _deliveredThrough[m] = 0;
+            _progress[m] = new PeerProgress(m);
         }
         if (recovered is not null)
         {
@@ -64,11 +73,17 @@ public sealed partial class ReplicaCore
             }
             // A replica started from a data directory (the Node always is, even an empty one)
             // cannot know it is not behind what it once promised until each peer has spoken.
-            _notHeardSinceStart.UnionWith(_peers);
+            foreach (int peer in _peers)
+            {
+                _progress[peer].NotHeardSinceStart = true;
+            }
         }
         // Every link starts afresh, at first start as after a restart: the first batch to each
         // peer re-sends this replica's undelivered writes (see OnPeerRestarted).
-        _resendTo.UnionWith(_peers);
+        foreach (int peer in _peers)
+        {
+            _progress[peer].ResendPending = true;
+        }
     }
 
     /// <summary>This replica's id.</summary>
@@ -78,7 +93,7 @@ public sealed partial class ReplicaCore
     /// Members of the current view, in id order; for a removed replica, of the newest view it
     /// learned of (which may even list it, if it missed the catch-up that would have added it).
     /// </summary>
-    public IReadOnlyList<int> Members => _removed && _installedView is { } learned ? [.. learned.Members.Order()] : _members;
+    public IReadOnlyList<int> Members => Removed && _installedView is { } learned ? [.. learned.Members.Order()] : _members;
 
     /// <summary>A majority of the configured replicas (a read needs this many answers, a view this many members).</summary>
     public int Majority => _configured.Length / 2 + 1;
@@ -92,8 +107,11 @@ public sealed partial class ReplicaCore
     /// <summary>Writes held and not yet delivered.</summary>
     public int PendingWrites => _holdBack.Count;
 
-    /// <summary>Whether <see cref="TakeReady"/> has anything to hand over (or a batch is due).</summary>
-    public bool HasReady => !_ready.IsEmpty || _outgoingWrites.Count > 0 || _acksChanged;
+    /// <summary>
+    /// Whether the core stopped for good (<see cref="Ready.Stop"/> says why). It then ignores
+    /// every input, and every <see cref="TakeReady"/> hands over only the stop.
+    /// </summary>
+    public bool Stopped => _stop is not null;
 
     /// <summary>
     /// Advances the core's notion of time to <paramref name="nowMs"/> (monotonic milliseconds; never
@@ -101,6 +119,10 @@ public sealed partial class ReplicaCore
     /// </summary>
     public void Tick(long nowMs)
     {
+        if (_stop is not null)
+        {
+            return;
+        }
         if (nowMs < _now)
         {
             throw new ArgumentOutOfRangeException(nameof(nowMs), $"time went backwards from {_now} to {nowMs}");
@@ -121,11 +143,39 @@ public sealed partial class ReplicaCore
     /// </summary>
     public Ready TakeReady()
     {
+        if (_stop is not null)
+        {
+            // Nothing of the round it stopped in is logged or sent, as if it never happened.
+            _ready = new Ready();
+            _handedOver = new Ready { Stop = _stop };
+            return _handedOver;
+        }
         FlushOrderBatch();
-        var ready = _ready;
+        _handedOver = _ready;
         _ready = new Ready();
-        return ready;
+        return _handedOver;
     }
+
+    /// <summary>
+    /// The driver persisted <paramref name="ready"/> (the round <see cref="TakeReady"/> handed
+    /// over last) as its remarks require: its messages and replies may now be read and sent.
+    /// Throws <see cref="InvalidOperationException"/> for any other round, or a stopped one.
+    /// </summary>
+    public void Advance(Ready ready)
+    {
+        if (!ReferenceEquals(ready, _handedOver))
+        {
+            throw new InvalidOperationException("Advance takes the round TakeReady handed over last");
+        }
+        if (ready.Stop is not null)
+        {
+            throw new InvalidOperationException($"the core stopped ({ready.Stop.Kind}): nothing of its round is to be persisted or sent");
+        }
+        ready.MarkPersisted();
+    }
+
+    // Stops the core for good; the next TakeReady hands over only the stop.
+    private void StopWith(CoreStopKind kind, string reason) => _stop ??= new CoreStop(kind, reason);
 
     /// <summary>
     /// The link to <paramref name="peer"/> starts afresh because the peer restarted (the driver
@@ -139,6 +189,10 @@ public sealed partial class ReplicaCore
     /// </summary>
     public void OnPeerRestarted(int peer)
     {
+        if (_stop is not null)
+        {
+            return;
+        }
         if (Array.IndexOf(_configured, peer) < 0 || peer == SelfId)
         {
             throw new ArgumentOutOfRangeException(nameof(peer), $"replica {peer} is not a configured peer");
@@ -149,16 +203,21 @@ public sealed partial class ReplicaCore
             return;
         }
         // Its clock starts again: what it sent before, and what it heard from us, no longer count.
-        _lastSentAtFrom.Remove(peer);
-        _echoFrom.Remove(peer);
-        _ready.Messages.RemoveAll(m => m.To == peer);
+        var progress = _progress[peer];
+        progress.LastSentAt = 0;
+        progress.EchoedAt = null;
+        _ready.Outbox.RemoveAll(m => m.To == peer);
         DropFencedReadsFor(peer);
-        _resendTo.Add(peer);
+        progress.ResendPending = true;
     }
 
     /// <summary>A client request arrived on connection <paramref name="connectionId"/>.</summary>
     public void OnClientRequest(long connectionId, ClientRequest request)
     {
+        if (_stop is not null)
+        {
+            return;
+        }
         string? invalid = RequestValidation.Check(request, _options.MaxValueBytes);
         if (invalid is not null)
         {
@@ -175,7 +234,7 @@ public sealed partial class ReplicaCore
                 StartWrite(connectionId, request);
                 break;
             case Operation.Status:
-                _ready.Replies.Add(new ClientResponse(connectionId, new ClientReply
+                _ready.ReplyOutbox.Add(new ClientResponse(connectionId, new ClientReply
                 {
                     RequestId = request.RequestId,
                     Status = ReplyStatus.Ok,
@@ -184,12 +243,12 @@ public sealed partial class ReplicaCore
                         ReplicaId = SelfId,
                         ViewNumber = _viewNumber,
                         Members = [.. Members],
-                        Suspected = [.. _suspected],
+                        Suspected = SuspectedIds(),
                         DeliveredTime = LastDelivered.Time,
                         DeliveredReplica = LastDelivered.ReplicaId,
                         PendingWrites = _holdBack.Count,
                         Wedged = Wedged,
-                        Removed = _removed,
+                        Removed = Removed,
                     },
                 }));
                 break;
@@ -203,10 +262,16 @@ public sealed partial class ReplicaCore
 
     /// <summary>
     /// A message from peer <paramref name="from"/> arrived, in FIFO order on its link. Throws
-    /// <see cref="ProtocolViolationException"/>, with no state changed, if the message breaks the protocol.
+    /// <see cref="ProtocolViolationException"/>, with no state changed, if the message breaks the
+    /// protocol. It may stop the core (<see cref="Ready.Stop"/>): this replica fell behind, or
+    /// the peer shows that this replica lost state it had promised.
     /// </summary>
     public void OnPeerMessage(int from, PeerMessage? message)
     {
+        if (_stop is not null)
+        {
+            return;
+        }
         if (from == SelfId || Array.IndexOf(_configured, from) < 0)
         {
             throw new ProtocolViolationException($"message from replica {from}, which is not a configured replica");
@@ -214,7 +279,7 @@ public sealed partial class ReplicaCore
         // Every message is checked whole before anything below acts on any of it, whatever
         // state this replica is in: a malformed one changes nothing and closes the link.
         ValidateShape(from, message);
-        if (message is ViewInstall learned && (_removed || Array.IndexOf(_peers, from) < 0 || learned.Number > _viewNumber))
+        if (message is ViewInstall learned && (Removed || Array.IndexOf(_peers, from) < 0 || learned.Number > _viewNumber))
         {
             // A newer view, possibly one without this replica (it learns it was removed).
             InstallView(learned);
@@ -229,7 +294,7 @@ public sealed partial class ReplicaCore
             _earlyBatches.Add((from, early));
             return;
         }
-        if (_removed)
+        if (Removed)
         {
             // Removed, it takes part only in the view change that adds it back. Anything else
             // is from before its removal: what still matters of it comes again with the
@@ -243,7 +308,8 @@ public sealed partial class ReplicaCore
                     ReceiveCatchUp(catchUp);
                     break;
                 case JoinRefused refused:
-                    throw FellBehind(from, refused);
+                    StopWith(CoreStopKind.FellBehind, FellBehind(from, refused));
+                    break;
             }
             return;
         }
@@ -287,7 +353,8 @@ public sealed partial class ReplicaCore
                 ReceiveCatchUp(catchUp);
                 break;
             case JoinRefused refused when Wedged && refused.ViewNumber == _promised:
-                throw FellBehind(from, refused);
+                StopWith(CoreStopKind.FellBehind, FellBehind(from, refused));
+                return;
             case JoinRefused:
                 break;
             case OrderBatch batch:
@@ -302,15 +369,19 @@ public sealed partial class ReplicaCore
             default:
                 throw new ProtocolViolationException($"unexpected peer message {message.GetType().Name}");
         }
-        // A sign of life, recorded only once the message was found valid (a violation changes nothing).
-        Heard(from);
+        // A sign of life, recorded only once the message was found valid (a violation changes
+        // nothing), and not by a core the message stopped.
+        if (_stop is null)
+        {
+            Heard(from);
+        }
     }
 
-    private FellBehindException FellBehind(int from, JoinRefused refused) => new(
-        $"replica {SelfId} cannot rejoin from replica {from}'s recent writes: it delivered through {LastDelivered}, and replica {from} keeps only writes after {new Stamp(refused.KeptAfterTime, refused.KeptAfterReplica)}; starting afresh to catch up from a snapshot");
+    private string FellBehind(int from, JoinRefused refused) =>
+        $"replica {SelfId} cannot rejoin from replica {from}'s recent writes: it delivered through {LastDelivered}, and replica {from} keeps only writes after {new Stamp(refused.KeptAfterTime, refused.KeptAfterReplica)}; starting afresh to catch up from a snapshot";
 
     private void ReplyError(long connectionId, long requestId, ErrorCode code, string message) =>
-        _ready.Replies.Add(new ClientResponse(connectionId, new ClientReply
+        _ready.ReplyOutbox.Add(new ClientResponse(connectionId, new ClientReply
         {
             RequestId = requestId,
             Status = ReplyStatus.Error,

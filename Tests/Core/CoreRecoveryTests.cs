@@ -166,8 +166,9 @@ public sealed class CoreRecoveryTests
         cluster.Put(1, "k", "v");
         cluster.Settle();
         cluster.Restart(2, damage: _ => []);
-        var lost = Assert.Throws<StateLostException>(() => cluster.Advance(100));
-        Assert.That(lost!.Message, Does.Contain("replica 1").Or.Contain("replica 3"));
+        var lost = Assert.Throws<CoreStoppedException>(() => cluster.Advance(100));
+        Assert.That(lost!.Stop.Kind, Is.EqualTo(CoreStopKind.StateLost));
+        Assert.That(lost.Stop.Reason, Does.Contain("replica 1").Or.Contain("replica 3"));
     }
 
     [Test]
@@ -179,8 +180,9 @@ public sealed class CoreRecoveryTests
         // Keep the delivered markers but lose the write itself: what a power failure under
         // fsync "none" can do to the tail of a log whose earlier records survived.
         cluster.Restart(2, damage: log => log.Where(e => e.Held is null));
-        var lost = Assert.Throws<StateLostException>(() => cluster.Advance(100));
-        Assert.That(lost!.Message, Does.Contain("this replica"));
+        var lost = Assert.Throws<CoreStoppedException>(() => cluster.Advance(100));
+        Assert.That(lost!.Stop.Kind, Is.EqualTo(CoreStopKind.StateLost));
+        Assert.That(lost.Stop.Reason, Does.Contain("this replica"));
     }
 
     [Test]
@@ -200,7 +202,7 @@ public sealed class CoreRecoveryTests
         var reply = cluster.Replies.Single(r => r.Reply.RequestId == early).Reply;
         Assert.That(reply.Error, Is.EqualTo(ErrorCode.Busy));
         Assert.That(reply.ErrorMessage, Does.Contain("rejoining").And.Contain("1, 3"));
-        Assert.Throws<StateLostException>(() => cluster.Advance(100));
+        Assert.That(Assert.Throws<CoreStoppedException>(() => cluster.Advance(100))!.Stop.Kind, Is.EqualTo(CoreStopKind.StateLost));
     }
 
     [Test]

@@ -17,6 +17,7 @@ public sealed class ReplicaCoreRestartTests
     private static Dictionary<int, List<PeerMessage>> Take(ReplicaCore core, List<ClientResponse>? replies = null)
     {
         var ready = core.TakeReady();
+        core.Advance(ready);
         replies?.AddRange(ready.Replies);
         return ready.Messages.GroupBy(m => m.To).ToDictionary(g => g.Key, g => g.Select(m => m.Message).ToList());
     }

@@ -11,6 +11,12 @@ namespace KvReplica.Tests.Core;
 /// Three cores wired directly: messages are handed over FIFO per link when the test says so,
 /// and a link can be held back to play a silent member.
 /// </summary>
+/// <summary>A core of <see cref="WiredCores"/> stopped (<see cref="Ready.Stop"/>); the test sees it as this.</summary>
+internal sealed class CoreStoppedException(int replica, CoreStop stop) : Exception($"replica {replica} stopped ({stop.Kind}): {stop.Reason}")
+{
+    public CoreStop Stop { get; } = stop;
+}
+
 internal sealed class WiredCores
 {
     public readonly Dictionary<int, ReplicaCore> Cores = new();
@@ -93,24 +99,13 @@ internal sealed class WiredCores
             foreach (var (id, core) in Cores)
             {
                 var ready = core.TakeReady();
-                // Persist before anything of this round leaves, in the order the Ready contract gives.
-                if (ready.Rebase is { } rebase)
+                if (ready.Stop is { } stop)
                 {
-                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.Rebased(rebase));
+                    throw new CoreStoppedException(id, stop);
                 }
-                Logs[id].AddRange(ready.NewlyHeld.Select(KvReplica.Store.Persistence.LogEntry.HeldWrite));
-                if (ready.Joined is { } joined)
-                {
-                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.Joined(joined));
-                }
-                if (ready.InstalledView is { } view)
-                {
-                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.InstalledView(view));
-                }
-                if (ready.DeliveredThrough != Stamp.Zero)
-                {
-                    Logs[id].Add(KvReplica.Store.Persistence.LogEntry.Delivered(ready.DeliveredThrough));
-                }
+                // Persist before anything of this round leaves, through the mapping the Node uses.
+                KvReplica.Store.Persistence.ReadyRecords.AppendTo(ready, Logs[id]);
+                core.Advance(ready);
                 Delivered[id].AddRange(ready.Delivered);
                 Replies.AddRange(ready.Replies);
                 foreach (var m in ready.Messages)
@@ -332,6 +327,7 @@ public sealed class ReplicaCoreTests
             cluster.Put(1, $"k{i}", "v");
         }
         var ready = cluster.Cores[1].TakeReady();
+        cluster.Cores[1].Advance(ready);
         Assert.That(ready.Messages.Count(m => m.To == 2 && m.Message is OrderBatch), Is.EqualTo(1));
         Assert.That(ready.Messages.OfType<Outgoing>().Select(m => m.Message).OfType<OrderBatch>().First().Writes, Has.Length.EqualTo(50));
     }

@@ -101,14 +101,15 @@ public sealed class ReplicaCoreViewTests
     {
         var cores = WithReplica3Removed(recentDeliveredWrites: 3);
         cores.Silent.Remove(3);
-        var failure = Assert.Throws<FellBehindException>(() =>
+        var failure = Assert.Throws<CoreStoppedException>(() =>
         {
             for (int i = 0; i < 40; i++)
             {
                 cores.Advance(100);
             }
         });
-        Assert.That(failure!.Message, Does.Contain("replica 3 cannot rejoin").And.Contain("starting afresh"));
+        Assert.That(failure!.Stop.Kind, Is.EqualTo(CoreStopKind.FellBehind));
+        Assert.That(failure.Stop.Reason, Does.Contain("replica 3 cannot rejoin").And.Contain("starting afresh"));
         Assert.That(cores.Cores[3].Removed, Is.True, "it never entered a view without the writes it lacks");
     }
 }

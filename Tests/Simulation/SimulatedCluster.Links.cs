@@ -358,15 +358,8 @@ public sealed partial class SimulatedCluster
         {
             Console.WriteLine($"t={_now} r{to.Id} from r{connection.From}: {body.GetType().Name}{(body is OrderBatch b ? $" view {b.View} writes {string.Join(",", b.Writes.Select(w => w.Time))}" : "")}");
         }
-        try
-        {
-            to.LiveCore.OnPeerMessage(connection.From, body);
-        }
-        catch (KvReplica.Protocol.Core.FellBehindException)
-        {
-            StartAfresh(to);
-            return;
-        }
+        // A core that fell behind stops; Drain then starts the replica afresh.
+        to.LiveCore.OnPeerMessage(connection.From, body);
         Drain(to);
     }
 

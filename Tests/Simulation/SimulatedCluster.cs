@@ -345,6 +345,12 @@ public sealed partial class SimulatedCluster
             try
             {
                 Dispatch(next);
+                // Every live core's own invariants, after every step (an InvariantViolationException
+                // fails the seed below, naming the invariant).
+                foreach (var r in _replicas.Values)
+                {
+                    r.Core?.CheckInvariants();
+                }
             }
             catch (SimulationFailure)
             {
@@ -353,7 +359,7 @@ public sealed partial class SimulatedCluster
 
             catch (Exception e)
             {
-                // StateLostException, ProtocolViolationException, a recovery error: a correct
+                // StateLostException, ProtocolViolationException, InvariantViolationException, a recovery error: a correct
                 // cluster never raises any of them, so each one fails the run with its seed.
                 Fail($"{e.GetType().Name} handling {next.GetType().Name}: {e.Message}", e);
             }
@@ -628,32 +634,37 @@ public sealed partial class SimulatedCluster
         }
     }
 
-    // Acts on the core's Ready exactly as the Node must: persist (held writes, then the
-    // delivered-through marker), then send to peers, then reply to clients.
+    // Acts on the core's Ready exactly as the Node must: stop if the core stopped, persist
+    // (through Store's ReadyRecords, as the Node does), advance, then send to peers, then reply
+    // to clients.
     private void Drain(SimReplica r)
     {
         var ready = r.LiveCore.TakeReady();
+        if (ready.Stop is { Kind: CoreStopKind.FellBehind })
+        {
+            // As the Node does: start again afresh, from a member's snapshot.
+            StartAfresh(r);
+            return;
+        }
+        if (ready.Stop is { Kind: CoreStopKind.StateLost } stateLost)
+        {
+            // A correct cluster never loses state it promised.
+            Fail($"replica {r.Id} stopped (StateLost): {stateLost.Reason}");
+        }
         if (ready.PeerViolations.Count > 0)
         {
             // Like a thrown ProtocolViolationException: a correct cluster never reports one.
             Fail($"replica {r.Id} found peer {ready.PeerViolations[0].Peer} broke the protocol: {ready.PeerViolations[0].Reason}");
         }
-        var entries = new List<LogEntry>();
-        if (ready.Rebase is { } rebase)
+        var entries = ReadyRecords.ToLogEntries(ready);
+        if (Trace && ready.Rebase is { } rebase)
         {
-            if (Trace)
-            {
-                Console.WriteLine($"t={_now} r{r.Id}: rebase held through [{string.Join(",", rebase.HeldThrough)}], delivered now {string.Join(" ", ready.Delivered.Select(d => d.Command.Stamp))}");
-            }
-            entries.Add(LogEntry.Rebased(rebase));
+            Console.WriteLine($"t={_now} r{r.Id}: rebase held through [{string.Join(",", rebase.HeldThrough)}], delivered now {string.Join(" ", ready.Delivered.Select(d => d.Command.Stamp))}");
         }
-        entries.AddRange(ready.NewlyHeld.Select(LogEntry.HeldWrite));
         if (Trace && (ready.Joined is not null || ready.InstalledView is not null))
         {
             Console.WriteLine($"t={_now} r{r.Id}: joined {ready.Joined?.Number} view {ready.InstalledView?.Number} [{string.Join(",", ready.InstalledView?.Members ?? [])}] trims {string.Join(",", (ready.InstalledView?.TrimOrigins ?? []).Zip(ready.InstalledView?.TrimTimes ?? []).Select(t => $"{t.First}<={t.Second}"))} lastDelivered {r.LiveCore.LastDelivered}");
         }
-        // The order a Node logs them in: held writes, the promise, the view (whose trims apply
-        // to the writes before it), then the marker of what the round delivered.
         if (ready.InstalledView is { } installedView)
         {
             _viewsInstalled++;
@@ -663,18 +674,6 @@ public sealed partial class SimulatedCluster
                 _rejoins++;
             }
             r.WasRemoved = !member;
-        }
-        if (ready.Joined is { } joined)
-        {
-            entries.Add(LogEntry.Joined(joined));
-        }
-        if (ready.InstalledView is { } view)
-        {
-            entries.Add(LogEntry.InstalledView(view));
-        }
-        if (ready.DeliveredThrough != Stamp.Zero)
-        {
-            entries.Add(LogEntry.Delivered(ready.DeliveredThrough));
         }
         // The batch as bytes, and where each record ends (to count what a torn write loses).
         _scratch.ResetWrittenCount();
@@ -705,11 +704,12 @@ public sealed partial class SimulatedCluster
                 Console.WriteLine($"t={_now} r{r.Id}: delivered {delivered.Command.Stamp} {delivered.Command.Operation} {traced}={(delivered.Command.Value is { } v ? System.Text.Encoding.UTF8.GetString(v) : "")} client {delivered.Command.ClientId:x}/{delivered.Command.Sequence}{(delivered.Duplicate ? " (duplicate)" : "")}");
             }
         }
-        if (r.CrashInDrain is { MidSend: true } midSend && (ready.Messages.Count > 0 || _now >= midSend.By))
+        if (r.CrashInDrain is { MidSend: true } midSend && (ready.MessageCount > 0 || _now >= midSend.By))
         {
             // The batch is durable and the process dies while sending: each link got its own
             // random prefix of its messages (links are FIFO), the clients got nothing.
             r.Log.Write(batch);
+            r.LiveCore.Advance(ready);
             foreach (var link in ready.Messages.GroupBy(m => m.To))
             {
                 var messages = link.ToList();
@@ -738,6 +738,7 @@ public sealed partial class SimulatedCluster
             return;
         }
         r.Log.Write(batch);
+        r.LiveCore.Advance(ready);
         foreach (var message in ready.Messages)
         {
             Enqueue(r, message.To, message.Message);

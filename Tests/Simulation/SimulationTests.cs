@@ -340,7 +340,7 @@ public sealed class SimulationTests
     {
         // Not vacuous: the disk drops held writes at restart that had been logged before the
         // messages promising them were sent. A peer that delivered them, or holds our own writes
-        // beyond our log, must expose it (StateLostException), or the recovered store, agreement,
+        // beyond our log, must expose it (the core stops: StateLost), or the recovered store, agreement,
         // convergence or linearizability must break.
         var failures = new List<string>();
         int forgetting = 0;
@@ -357,13 +357,13 @@ public sealed class SimulationTests
             }
             forgetting += cluster.Stats.ForgottenEntries > 0 ? 1 : 0;
         }
-        TestContext.Out.WriteLine($"{failures.Count} of 100 runs failed ({forgetting} forgot something); {failures.Count(f => f.Contains("StateLostException", StringComparison.Ordinal))} by StateLostException");
+        TestContext.Out.WriteLine($"{failures.Count} of 100 runs failed ({forgetting} forgot something); {failures.Count(f => f.Contains("(StateLost)", StringComparison.Ordinal))} by the core stopping (StateLost)");
         foreach (var f in failures.Take(3))
         {
             TestContext.Out.WriteLine($"caught: {f.Split('\n')[0]}");
         }
         Assert.That(failures, Is.Not.Empty, "100 seeds with a disk that forgets promised writes all passed the checks");
         Assert.That(failures, Has.All.StartWith("seed ").And.All.Contain("SEED="));
-        Assert.That(failures, Has.Some.Contain("StateLostException"), "the core itself notices it forgot what it promised");
+        Assert.That(failures, Has.Some.Contain("(StateLost)"), "the core itself notices it forgot what it promised");
     }
 }
