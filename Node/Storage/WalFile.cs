@@ -171,7 +171,7 @@ internal sealed class WalFile : IDisposable
         _unsynced = false;
     }
 
-    private static Stamp StampOf(LogEntry entry) => entry.Held?.Stamp ?? entry.DeliveredThrough;
+    private static Stamp StampOf(LogEntry entry) => entry.Held?.Stamp ?? entry.LastDelivered;
 
     /// <summary>Bytes appended since the newest segment was started (drives snapshots by log size).</summary>
     public long BytesSinceRoll { get; private set; }

@@ -52,7 +52,7 @@ public sealed record CoreStop(CoreStopKind Kind, string Reason);
 /// <list type="number">
 /// <item>if <see cref="Stop"/> is set, stop: nothing else of the round is logged or sent;</item>
 /// <item>persist <see cref="Rebase"/>, <see cref="NewlyHeld"/>, <see cref="Joined"/>,
-/// <see cref="InstalledView"/>, then the <see cref="DeliveredThrough"/> marker, to the
+/// <see cref="InstalledView"/>, then the <see cref="LastDelivered"/> marker, to the
 /// write-ahead log, durable under the fsync policy (Store's <c>ReadyRecords</c> is the one
 /// mapping to log records), then call <see cref="ReplicaCore.Advance"/>. Persist before you
 /// send: an acknowledgement or a write we send promises that we hold it, and a crash must not
@@ -93,7 +93,7 @@ public sealed class Ready
     public List<WriteCommand> NewlyHeld { get; } = [];
 
     /// <summary>Stamp of the last write delivered in this round, or <see cref="Clock.Stamp.Zero"/> if none was.</summary>
-    public Clock.Stamp DeliveredThrough { get; set; }
+    public Clock.Stamp LastDelivered { get; set; }
 
     /// <summary>
     /// The join this replica just sent to a view change (null if none): its promise and the

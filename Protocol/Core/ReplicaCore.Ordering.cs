@@ -135,9 +135,9 @@ public sealed partial class ReplicaCore
         // acknowledgements must not let this view deliver what that change may trim.
         if (batch.View == _viewNumber)
         {
-            for (int i = 0; i < batch.AckOrigins.Length; i++)
+            for (int i = 0; i < batch.Origins.Length; i++)
             {
-                _holdBack.RecordAck(from, batch.AckOrigins[i], batch.AckTimes[i]);
+                _holdBack.RecordAck(from, batch.Origins[i], batch.HeldThrough[i]);
             }
             _progress[from].AckView = batch.View;
         }
@@ -160,17 +160,17 @@ public sealed partial class ReplicaCore
     // with the core stopped, if the batch shows that this replica lost state.
     private int ValidateBatch(int from, OrderBatch batch)
     {
-        if (batch.Writes is null || batch.AckOrigins is null || batch.AckTimes is null)
+        if (batch.Writes is null || batch.Origins is null || batch.HeldThrough is null)
         {
             throw new ProtocolViolationException($"replica {from} sent a batch with a missing field");
         }
-        if (batch.AckOrigins.Length != batch.AckTimes.Length)
+        if (batch.Origins.Length != batch.HeldThrough.Length)
         {
-            throw new ProtocolViolationException($"replica {from} sent {batch.AckOrigins.Length} ack origins but {batch.AckTimes.Length} ack times");
+            throw new ProtocolViolationException($"replica {from} sent {batch.Origins.Length} ack origins but {batch.HeldThrough.Length} ack times");
         }
-        if (batch.DeliveredTimes is null || (batch.DeliveredTimes.Length != 0 && batch.DeliveredTimes.Length != batch.AckOrigins.Length))
+        if (batch.DeliveredThrough is null || (batch.DeliveredThrough.Length != 0 && batch.DeliveredThrough.Length != batch.Origins.Length))
         {
-            throw new ProtocolViolationException($"replica {from} sent {batch.DeliveredTimes?.Length ?? 0} delivered times for {batch.AckOrigins.Length} ack origins");
+            throw new ProtocolViolationException($"replica {from} sent {batch.DeliveredThrough?.Length ?? 0} delivered times for {batch.Origins.Length} ack origins");
         }
         if (!CheckNothingLost(from, batch))
         {
@@ -242,7 +242,7 @@ public sealed partial class ReplicaCore
     {
         var command = ToCommand(stamp, entry);
         var result = _stateMachine.Apply(command, out bool duplicate);
-        _ready.DeliveredThrough = stamp;
+        _ready.LastDelivered = stamp;
         _progress[stamp.ReplicaId].DeliveredThrough = Math.Max(_progress[stamp.ReplicaId].DeliveredThrough, stamp.Time);
         _ready.Delivered.Add(new DeliveredWrite(command, result, duplicate));
         Remember(stamp, entry);
@@ -296,10 +296,10 @@ public sealed partial class ReplicaCore
             _ready.Outbox.Add(new Outgoing(peer, new OrderBatch
             {
                 Writes = progress.ResendPending ? undelivered! : writes,
-                AckOrigins = _configured,
-                AckTimes = ackTimes,
+                Origins = _configured,
+                HeldThrough = ackTimes,
                 Clock = _clock.Now,
-                DeliveredTimes = deliveredTimes,
+                DeliveredThrough = deliveredTimes,
                 WedgedFor = Wedged ? _promised : 0,
                 View = _viewNumber,
                 SentAt = _now,

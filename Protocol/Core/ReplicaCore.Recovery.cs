@@ -44,7 +44,7 @@ public sealed partial class ReplicaCore
     // carrying on could deliver a different order. Stop instead (returns false).
     private bool CheckNothingLost(int from, OrderBatch batch)
     {
-        string? lost = WhatWasLost(SelfId, origin => _progress.TryGetValue(origin, out var p) ? p.HeldThrough : 0, from, batch.AckOrigins, batch.AckTimes, batch.DeliveredTimes);
+        string? lost = WhatWasLost(SelfId, origin => _progress.TryGetValue(origin, out var p) ? p.HeldThrough : 0, from, batch.Origins, batch.HeldThrough, batch.DeliveredThrough);
         if (lost is not null)
         {
             StopWith(CoreStopKind.StateLost, lost);

@@ -75,7 +75,7 @@ public sealed partial class ReplicaCore
     private void ValidateBatchShape(int from, OrderBatch batch)
     {
         const string what = "order batch";
-        if (batch.Writes is null || batch.AckOrigins is null || batch.AckTimes is null || batch.DeliveredTimes is null || batch.Suspects is null)
+        if (batch.Writes is null || batch.Origins is null || batch.HeldThrough is null || batch.DeliveredThrough is null || batch.Suspects is null)
         {
             throw Malformed(from, what, "a missing field");
         }
@@ -86,23 +86,23 @@ public sealed partial class ReplicaCore
         {
             throw Malformed(from, what, $"negative send time {batch.SentAt} or echo {batch.EchoSentAt}");
         }
-        if (batch.AckOrigins.Length != batch.AckTimes.Length)
+        if (batch.Origins.Length != batch.HeldThrough.Length)
         {
-            throw Malformed(from, what, $"{batch.AckOrigins.Length} ack origins but {batch.AckTimes.Length} ack times");
+            throw Malformed(from, what, $"{batch.Origins.Length} ack origins but {batch.HeldThrough.Length} ack times");
         }
-        if (batch.DeliveredTimes.Length != 0 && batch.DeliveredTimes.Length != batch.AckOrigins.Length)
+        if (batch.DeliveredThrough.Length != 0 && batch.DeliveredThrough.Length != batch.Origins.Length)
         {
-            throw Malformed(from, what, $"{batch.DeliveredTimes.Length} delivered times for {batch.AckOrigins.Length} ack origins");
+            throw Malformed(from, what, $"{batch.DeliveredThrough.Length} delivered times for {batch.Origins.Length} ack origins");
         }
-        CheckReplicas(from, what, "ack origins", batch.AckOrigins, allowEmpty: true);
+        CheckReplicas(from, what, "ack origins", batch.Origins, allowEmpty: true);
         CheckReplicas(from, what, "suspects", batch.Suspects, allowEmpty: true);
         // The sender's clock has witnessed every write it holds or delivered (Lamport's rule on
         // every receive), so no acknowledgement or delivered time can be ahead of it.
-        for (int i = 0; i < batch.AckTimes.Length; i++)
+        for (int i = 0; i < batch.HeldThrough.Length; i++)
         {
-            CheckTime(from, what, "ack time", batch.AckTimes[i], atMost: batch.Clock);
+            CheckTime(from, what, "ack time", batch.HeldThrough[i], atMost: batch.Clock);
         }
-        foreach (long delivered in batch.DeliveredTimes)
+        foreach (long delivered in batch.DeliveredThrough)
         {
             CheckTime(from, what, "delivered time", delivered, atMost: batch.Clock);
         }

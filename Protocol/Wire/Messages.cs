@@ -341,23 +341,23 @@ public sealed class WriteEntry
 
 /// <summary>
 /// The ordering stream from one replica to another: the sender's newly stamped writes, then its
-/// cumulative acknowledgements ("I hold every write of origin AckOrigins[i] up to time
-/// AckTimes[i]"), then its clock. An empty batch is a heartbeat.
+/// cumulative acknowledgements ("I hold every write of origin Origins[i] up to time
+/// HeldThrough[i]"), then its clock. An empty batch is a heartbeat.
 /// </summary>
 [MessagePackObject]
 public sealed class OrderBatch : PeerMessage
 {
     [Key(0)] public WriteEntry[] Writes { get; set; } = [];
-    [Key(1)] public int[] AckOrigins { get; set; } = [];
-    [Key(2)] public long[] AckTimes { get; set; } = [];
+    [Key(1)] public int[] Origins { get; set; } = [];
+    [Key(2)] public long[] HeldThrough { get; set; } = [];
     /// <summary>The sender's Lamport time when it sent the batch.</summary>
     [Key(3)] public long Clock { get; set; }
     /// <summary>
-    /// For each origin in <see cref="AckOrigins"/>, the largest time of its writes the sender has
+    /// For each origin in <see cref="Origins"/>, the largest time of its writes the sender has
     /// delivered. A receiver that holds less has lost writes it once acknowledged (a data
     /// directory wiped or rolled back) and must not carry on as if it had them.
     /// </summary>
-    [Key(4)] public long[] DeliveredTimes { get; set; } = [];
+    [Key(4)] public long[] DeliveredThrough { get; set; } = [];
     /// <summary>
     /// The view number the sender promised and waits to see installed (it is wedged), or 0. A
     /// coordinator that sees a peer wedged for long starts a view change that completes it.

@@ -34,9 +34,9 @@ public static class ReadyRecords
         {
             records.Add(LogEntry.InstalledView(view));
         }
-        if (ready.DeliveredThrough != Stamp.Zero)
+        if (ready.LastDelivered != Stamp.Zero)
         {
-            records.Add(LogEntry.Delivered(ready.DeliveredThrough));
+            records.Add(LogEntry.Delivered(ready.LastDelivered));
         }
     }
 

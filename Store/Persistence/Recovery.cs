@@ -73,7 +73,7 @@ public static class Recovery
             }
             if (entry.Held is not { } write)
             {
-                deliveredThrough = entry.DeliveredThrough > deliveredThrough ? entry.DeliveredThrough : deliveredThrough;
+                deliveredThrough = entry.LastDelivered > deliveredThrough ? entry.LastDelivered : deliveredThrough;
                 continue;
             }
             var stamp = write.Stamp;

@@ -31,11 +31,11 @@ public sealed class LoggedWrite
 /// <summary>
 /// One record of the write-ahead log, exactly one of: a write this replica now holds (stamped
 /// here or received from a peer, logged before any acknowledgement covering it is sent); a
-/// marker saying that every held write with a stamp up to <see cref="DeliveredThrough"/> has
+/// marker saying that every held write with a stamp up to <see cref="LastDelivered"/> has
 /// been delivered; a view number this replica promised to join; a view it installed; a rebase
 /// (every undelivered write logged before it is forgotten: <see cref="HeldRebase"/>).
 /// </summary>
-public readonly record struct LogEntry(WriteCommand? Held, Stamp DeliveredThrough, ViewJoin? Join = null, ViewInstall? View = null, HeldRebase? Rebase = null)
+public readonly record struct LogEntry(WriteCommand? Held, Stamp LastDelivered, ViewJoin? Join = null, ViewInstall? View = null, HeldRebase? Rebase = null)
 {
     public static LogEntry HeldWrite(WriteCommand write) => new(write, Stamp.Zero);
 
@@ -106,7 +106,7 @@ public static class WriteAheadLog
         else
         {
             WriteKind(payload, DeliveredKind);
-            MessagePackSerializer.Serialize(payload, new[] { entry.DeliveredThrough.Time, entry.DeliveredThrough.ReplicaId }, Options);
+            MessagePackSerializer.Serialize(payload, new[] { entry.LastDelivered.Time, entry.LastDelivered.ReplicaId }, Options);
         }
     }
 

@@ -52,9 +52,9 @@ public sealed class PeerMessageValidationTests
         return new OrderBatch
         {
             Writes = [Write(t)],
-            AckOrigins = [.. summary.Origins],
-            AckTimes = [.. summary.HeldThrough],
-            DeliveredTimes = [.. summary.DeliveredThrough],
+            Origins = [.. summary.Origins],
+            HeldThrough = [.. summary.HeldThrough],
+            DeliveredThrough = [.. summary.DeliveredThrough],
             Clock = t,
             View = core.ViewNumber,
             SentAt = 1,
@@ -103,15 +103,15 @@ public sealed class PeerMessageValidationTests
         TestCaseData Case(string name, Func<ReplicaCore, PeerMessage?> make) => new TestCaseData(make).SetName(name);
 
         // Order batches: per-member arrays, ids, times, writes.
-        yield return Case("Batch_ack_times_longer_than_ack_origins", c => Mutated(c, b => b.AckTimes = [.. b.AckTimes, 1]));
-        yield return Case("Batch_delivered_times_longer_than_ack_origins", c => Mutated(c, b => b.DeliveredTimes = [.. b.DeliveredTimes, 1, 1]));
-        yield return Case("Batch_ack_origin_not_configured", c => Mutated(c, b => { b.AckOrigins = [1, 2, 99]; }));
-        yield return Case("Batch_ack_origin_twice", c => Mutated(c, b => { b.AckOrigins = [1, 2, 2]; }));
-        yield return Case("Batch_negative_ack_time", c => Mutated(c, b => b.AckTimes[1] = -1));
-        yield return Case("Batch_ack_time_beyond_the_senders_clock", c => Mutated(c, b => b.AckTimes[0] = b.Clock + 1));
-        yield return Case("Batch_delivered_time_beyond_the_senders_clock", c => Mutated(c, b => b.DeliveredTimes[2] = b.Clock + 1000));
-        yield return Case("Batch_ack_and_delivered_times_at_long_max", c => Mutated(c, b => { b.Clock = long.MaxValue; b.AckTimes[0] = long.MaxValue; b.DeliveredTimes[0] = long.MaxValue; }));
-        yield return Case("Batch_negative_clock", c => Mutated(c, b => { b.Writes = []; b.Clock = -5; b.AckTimes = [0, 0, 0]; b.DeliveredTimes = [0, 0, 0]; }));
+        yield return Case("Batch_ack_times_longer_than_ack_origins", c => Mutated(c, b => b.HeldThrough = [.. b.HeldThrough, 1]));
+        yield return Case("Batch_delivered_times_longer_than_ack_origins", c => Mutated(c, b => b.DeliveredThrough = [.. b.DeliveredThrough, 1, 1]));
+        yield return Case("Batch_ack_origin_not_configured", c => Mutated(c, b => { b.Origins = [1, 2, 99]; }));
+        yield return Case("Batch_ack_origin_twice", c => Mutated(c, b => { b.Origins = [1, 2, 2]; }));
+        yield return Case("Batch_negative_ack_time", c => Mutated(c, b => b.HeldThrough[1] = -1));
+        yield return Case("Batch_ack_time_beyond_the_senders_clock", c => Mutated(c, b => b.HeldThrough[0] = b.Clock + 1));
+        yield return Case("Batch_delivered_time_beyond_the_senders_clock", c => Mutated(c, b => b.DeliveredThrough[2] = b.Clock + 1000));
+        yield return Case("Batch_ack_and_delivered_times_at_long_max", c => Mutated(c, b => { b.Clock = long.MaxValue; b.HeldThrough[0] = long.MaxValue; b.DeliveredThrough[0] = long.MaxValue; }));
+        yield return Case("Batch_negative_clock", c => Mutated(c, b => { b.Writes = []; b.Clock = -5; b.HeldThrough = [0, 0, 0]; b.DeliveredThrough = [0, 0, 0]; }));
         yield return Case("Batch_clock_beyond_the_largest_lamport_time", c => Mutated(c, b => b.Clock = Max + 1));
         yield return Case("Batch_write_at_long_max_overflowing_the_clock", c => Mutated(c, b => { b.Writes = [Write(long.MaxValue)]; b.Clock = long.MaxValue; }));
         yield return Case("Batch_write_beyond_the_senders_clock", c => Mutated(c, b => b.Clock = b.Writes[0].Time - 1));
@@ -122,7 +122,7 @@ public sealed class PeerMessageValidationTests
         yield return Case("Batch_write_with_null_key", c => Mutated(c, b => b.Writes[0].Key = null!));
         yield return Case("Batch_put_without_value", c => Mutated(c, b => b.Writes[0].Value = null));
         yield return Case("Batch_without_writes_array", c => Mutated(c, b => b.Writes = null!));
-        yield return Case("Batch_without_delivered_times_array", c => Mutated(c, b => b.DeliveredTimes = null!));
+        yield return Case("Batch_without_delivered_times_array", c => Mutated(c, b => b.DeliveredThrough = null!));
         yield return Case("Batch_without_suspects_array", c => Mutated(c, b => b.Suspects = null!));
         yield return Case("Batch_suspecting_an_unknown_replica", c => Mutated(c, b => b.Suspects = [42]));
         yield return Case("Batch_negative_view", c => Mutated(c, b => b.View = -1));
@@ -230,7 +230,7 @@ public sealed class PeerMessageValidationTests
         // Not a violation: this is how a replica whose data directory went back in time finds
         // out (design.md §7), and it must stop rather than deliver a different order.
         var (_, core) = Prepared();
-        var batch = Mutated(core, b => b.AckTimes[0] = b.Clock);
+        var batch = Mutated(core, b => b.HeldThrough[0] = b.Clock);
         string before = Fingerprint(core);
         core.OnPeerMessage(2, batch);
         Assert.That(Fingerprint(core), Is.EqualTo(before));
@@ -264,17 +264,17 @@ public sealed class PeerMessageValidationTests
     private static readonly Gen<Action<OrderBatch>> Mutation = Gen.OneOf(
         from i in Gen.Choose(0, 2)
         from v in Longs
-        select (Action<OrderBatch>)(b => { if (i < b.AckTimes.Length) b.AckTimes[i] = v; }),
+        select (Action<OrderBatch>)(b => { if (i < b.HeldThrough.Length) b.HeldThrough[i] = v; }),
         from i in Gen.Choose(0, 2)
         from v in Longs
-        select (Action<OrderBatch>)(b => { if (i < b.DeliveredTimes.Length) b.DeliveredTimes[i] = v; }),
+        select (Action<OrderBatch>)(b => { if (i < b.DeliveredThrough.Length) b.DeliveredThrough[i] = v; }),
         from i in Gen.Choose(0, 2)
         from v in Gen.Choose(-3, 6)
-        select (Action<OrderBatch>)(b => { if (i < b.AckOrigins.Length) b.AckOrigins[i] = v; }),
+        select (Action<OrderBatch>)(b => { if (i < b.Origins.Length) b.Origins[i] = v; }),
         from n in Gen.Choose(0, 5)
-        select (Action<OrderBatch>)(b => b.AckTimes = [.. Enumerable.Repeat(0L, n)]),
+        select (Action<OrderBatch>)(b => b.HeldThrough = [.. Enumerable.Repeat(0L, n)]),
         from n in Gen.Choose(0, 5)
-        select (Action<OrderBatch>)(b => b.DeliveredTimes = [.. Enumerable.Repeat(1L, n)]),
+        select (Action<OrderBatch>)(b => b.DeliveredThrough = [.. Enumerable.Repeat(1L, n)]),
         from v in Longs
         select (Action<OrderBatch>)(b => b.Clock = v),
         from v in Longs

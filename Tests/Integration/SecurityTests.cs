@@ -233,10 +233,10 @@ public sealed class SecurityTests
         Body = new OrderBatch
         {
             Writes = [new WriteEntry { Time = 1_000_000, Operation = Operation.Put, Key = "secret", Value = "forged"u8.ToArray(), ClientId = 99, Sequence = 1, AckedBelow = 1 }],
-            AckOrigins = [1, 2, 3],
-            AckTimes = [1_000_000, 1_000_000, 1_000_000],
+            Origins = [1, 2, 3],
+            HeldThrough = [1_000_000, 1_000_000, 1_000_000],
             Clock = 1_000_000,
-            DeliveredTimes = [1_000_000, 1_000_000, 1_000_000],
+            DeliveredThrough = [1_000_000, 1_000_000, 1_000_000],
         },
     };
 

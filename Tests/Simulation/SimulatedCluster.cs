@@ -693,7 +693,7 @@ public sealed partial class SimulatedCluster
         // Deliveries whose marker never reached the disk, in a round that sent nothing, were
         // seen by nobody: the crash undoes them, and a view change may then trim those writes
         // (no one else can have delivered them: that needed this replica's logged acknowledgement).
-        bool deliveriesDurable = !tearing || ready.DeliveredThrough == Stamp.Zero || ends[^1] <= tornCut;
+        bool deliveriesDurable = !tearing || ready.LastDelivered == Stamp.Zero || ends[^1] <= tornCut;
         foreach (var delivered in ready.Delivered)
         {
             // Checked even when the batch is about to be torn: what a replica applied in memory
@@ -784,7 +784,7 @@ public sealed partial class SimulatedCluster
             // one cover a rebase: the undelivered writes it forgets may sit before it, and a
             // Node deletes only whole segments from the front, so never a rebase without them.
             bool covered = log[i].Held is { } w ? w.Stamp <= through
-                : log[i].View is null && log[i].Join is null && log[i].Rebase is null && log[i].DeliveredThrough <= through;
+                : log[i].View is null && log[i].Join is null && log[i].Rebase is null && log[i].LastDelivered <= through;
             if (!covered || i >= prunedBelow)
             {
                 kept.Add(log[i]);

@@ -20,7 +20,7 @@ public sealed class ReadyRecordsTests
             Rebase = new HeldRebase { Origins = [1, 2], HeldThrough = [3, 4] },
             Joined = new ViewJoin { Number = 2, Origins = [1, 2], HeldThrough = [3, 4] },
             InstalledView = new ViewInstall { Number = 2, Members = [1, 2] },
-            DeliveredThrough = new Stamp(5, 1),
+            LastDelivered = new Stamp(5, 1),
         };
         ready.NewlyHeld.Add(new WriteCommand(new Stamp(5, 1), Operation.Put, "a", [1], 1, 1, 1));
         ready.NewlyHeld.Add(new WriteCommand(new Stamp(6, 2), Operation.Delete, "b", null, 2, 1, 1));
@@ -41,5 +41,5 @@ public sealed class ReadyRecordsTests
         : e.Held is { } held ? $"held {held.Stamp}"
         : e.Join is { } join ? $"join {join.Number}"
         : e.View is { } view ? $"view {view.Number}"
-        : $"delivered {e.DeliveredThrough}";
+        : $"delivered {e.LastDelivered}";
 }

@@ -20,7 +20,7 @@ public sealed class FrameCodecTests
     private static Gen<PeerMessage> PeerMessages => Gen.OneOf(
         from writes in (from t in Longs from k in Text from v in Bytes from c in Longs select new WriteEntry { Time = t, Operation = Operation.Put, Key = k, Value = v, ClientId = (ulong)c, Sequence = t, AckedBelow = c }).ArrayOf()
         from clock in Longs
-        select (PeerMessage)new OrderBatch { Writes = writes, AckOrigins = [1, 2, 3], AckTimes = [clock, 0, 1], Clock = clock },
+        select (PeerMessage)new OrderBatch { Writes = writes, Origins = [1, 2, 3], HeldThrough = [clock, 0, 1], Clock = clock },
         from id in Longs from k in Text select (PeerMessage)new ReadQuery { ReadId = id, Key = k },
         from id in Longs from v in Bytes from t in Longs select (PeerMessage)new ReadAnswer { ReadId = id, Found = v is not null, Value = v, VersionTime = t, VersionReplica = 2 });
 

@@ -56,7 +56,7 @@ public sealed class PrefixedPayloadWriterTests
         {
             Message message = request
                 ? new ClientRequest { RequestId = 7, Operation = Operation.Put, Key = "key", Value = value, ClientId = 3, Sequence = 9 }
-                : new ReplicaEnvelope { Sequence = 2, Body = new OrderBatch { Writes = [new WriteEntry { Time = 5, Key = "k", Value = value }], AckOrigins = [1], AckTimes = [1] } };
+                : new ReplicaEnvelope { Sequence = 2, Body = new OrderBatch { Writes = [new WriteEntry { Time = 5, Key = "k", Value = value }], Origins = [1], HeldThrough = [1] } };
             var small = new SmallBlockWriter(block);
             FrameCodec.WriteFrame(small, message);
             FrameCodec.WriteFrame(small, message); // a second frame behind the first, on the same thread-local writer

@@ -35,7 +35,7 @@ public sealed class WireStabilityTests
                 Is.EqualTo("00000015" + "920b98" + "01" + "00" + "c0" + "00" + "c0" + "00" + "00" + "99" + "02" + "03" + "9102" + "90" + "04" + "02" + "05" + "c2" + "c2"));
             Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new ReadQuery { ReadId = 5, Key = "k" } }),
                 Is.EqualTo("0000000b9214930101920192" + "05a16b"));
-            Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new OrderBatch { AckOrigins = [1], AckTimes = [2], Clock = 3, DeliveredTimes = [4] } }),
+            Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new OrderBatch { Origins = [1], HeldThrough = [2], Clock = 3, DeliveredThrough = [4] } }),
                 Is.EqualTo("00000015" + "9214930101" + "92009a" + "90" + "9101" + "9102" + "03" + "9104" + "00" + "00" + "00" + "00" + "90"));
             Assert.That(Hex(new BackupChunk { Offset = 1, Data = [7], Last = true, ThroughTime = 2, ThroughReplica = 3, Part = 1, SuffixFrom = 4, SuffixThrough = 5 }),
                 Is.EqualTo("0000000f" + "920c9a" + "01" + "c40107" + "c3" + "c0" + "02" + "03" + "c0" + "01" + "04" + "05"));
