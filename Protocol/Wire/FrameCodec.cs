@@ -93,13 +93,28 @@ public static class FrameCodec
         return payload.Complete(writer, static (header, body) => BinaryPrimitives.WriteUInt32BigEndian(header, (uint)body.Length));
     }
 
-    // Enough for the message, so that a large value still goes straight into the writer's memory.
+    // About the message's size, so that the writer offers a block it fits in: too small, and a
+    // large value overflows to a scratch copy; too large, and a pipe starts a new segment early,
+    // which a flush then writes with one more system call.
     private static int SizeHint(Message message) => message switch
     {
-        ClientRequest request => 64 + request.Key.Length * 3 + (request.Value?.Length ?? 0),
-        ClientReply reply => 64 + (reply.Value?.Length ?? 0) + (reply.ErrorMessage?.Length ?? 0) * 3,
-        _ => 512,
+        ClientRequest request => 48 + request.Key.Length * 3 + (request.Value?.Length ?? 0),
+        ClientReply reply => 48 + (reply.Value?.Length ?? 0) + (reply.ErrorMessage?.Length ?? 0) * 3,
+        ReplicaEnvelope { Body: OrderBatch batch } => 96 + 12 * batch.Origins.Length + WritesSize(batch.Writes),
+        ReplicaEnvelope { Body: ReadQuery query } => 48 + query.Key.Length * 3,
+        ReplicaEnvelope { Body: ReadAnswer answer } => 64 + (answer.Value?.Length ?? 0),
+        _ => 64,
     };
+
+    private static int WritesSize(WriteEntry[] writes)
+    {
+        int size = 0;
+        foreach (var write in writes)
+        {
+            size += 48 + write.Key.Length * 3 + (write.Value?.Length ?? 0);
+        }
+        return size;
+    }
 
     /// <summary>One frame as a standalone byte array (tests, tools).</summary>
     public static byte[] ToFrameBytes(Message message)
