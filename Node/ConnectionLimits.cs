@@ -3,9 +3,12 @@ using KvReplica.Transport;
 namespace KvReplica.Node;
 
 /// <summary>
-/// Every limit the replica puts on a connection, in one place (docs/protocol.md, "Limits on a
-/// connection", lists what a client must respect). None is in cluster.json: they bound what a
-/// misbehaving or hostile party can hold, and a correct client or peer never comes near them.
+/// Every fixed limit and interval of the daemon, in one place (exit codes are in
+/// <see cref="ExitCodes"/>). First the limits the replica puts on a connection (docs/protocol.md,
+/// "Limits on a connection", lists what a client must respect): none is in cluster.json, since
+/// they bound what a misbehaving or hostile party can hold, and a correct client or peer never
+/// comes near them. Then the daemon's own pacing: its tick, its input queue, its start-up
+/// catch-up and its stop.
 /// </summary>
 internal static class ConnectionLimits
 {
