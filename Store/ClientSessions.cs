@@ -1,4 +1,5 @@
 using KvReplica.Protocol.Wire;
+using KvReplica.Store.Engine;
 
 namespace KvReplica.Store;
 
@@ -13,20 +14,32 @@ namespace KvReplica.Store;
 /// keeps the results of sequences at or above the client's AckedBelow watermark (every sequence
 /// below it has had its reply, so it will never be retried) and forgets the rest. Sessions are
 /// evicted least-recently-used beyond a cap, counted in applied writes, identically everywhere.
+/// Recency is a counter bumped on every touch and stored with each session, so the engine keeps
+/// the order across restarts. Changes since the last commit are tracked for the next one.
 /// </remarks>
 internal sealed class ClientSessions(int maxSessions)
 {
-    private sealed class Session
+    private sealed class Session(ulong clientId)
     {
+        public ulong ClientId { get; } = clientId;
         public long Floor;
+        public long LastTouched;
         public readonly SortedDictionary<long, ReplyStatus> Results = new();
-        public LinkedListNode<ulong> RecencyNode = null!;
+        public LinkedListNode<Session> RecencyNode = null!;
     }
 
     private readonly Dictionary<ulong, Session> _sessions = new();
-    private readonly LinkedList<ulong> _recency = new();
+    private readonly LinkedList<Session> _recency = new();
+    private readonly HashSet<ulong> _changed = [];
+    private readonly HashSet<ulong> _forgotten = [];
 
     public int Count => _sessions.Count;
+
+    /// <summary>The recency counter: <see cref="SessionRecord.LastTouched"/> of the most recent touch.</summary>
+    public long Touches { get; private set; }
+
+    /// <summary>Sessions changed or forgotten since the last <see cref="TakeChanges"/>.</summary>
+    public int Changes => _changed.Count + _forgotten.Count;
 
     /// <summary>
     /// True if (client, sequence) was applied before, with its result. Also advances the
@@ -61,48 +74,65 @@ internal sealed class ClientSessions(int maxSessions)
     {
         if (!_sessions.TryGetValue(clientId, out var session))
         {
-            session = new Session();
-            session.RecencyNode = _recency.AddLast(clientId);
+            session = new Session(clientId);
+            session.RecencyNode = _recency.AddLast(session);
             _sessions.Add(clientId, session);
+            _forgotten.Remove(clientId);
             if (_sessions.Count > maxSessions)
             {
-                ulong oldest = _recency.First!.Value;
+                var oldest = _recency.First!.Value;
                 _recency.RemoveFirst();
-                _sessions.Remove(oldest);
+                _sessions.Remove(oldest.ClientId);
+                _changed.Remove(oldest.ClientId);
+                _forgotten.Add(oldest.ClientId);
             }
         }
-        else
-        {
-            Touch(session);
-        }
+        Touch(session);
         session.Results[sequence] = result;
     }
 
     /// <summary>Every session, least recently used first, with its watermark and remembered results.</summary>
-    public IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> Export()
+    public IEnumerable<SessionRecord> Export() => _recency.Select(ToRecord);
+
+    /// <summary>Loads a stored session; load in <see cref="SessionRecord.LastTouched"/> order to rebuild the recency list.</summary>
+    public void Import(SessionRecord record)
     {
-        foreach (ulong clientId in _recency)
+        var session = new Session(record.ClientId) { Floor = record.Floor, LastTouched = record.LastTouched };
+        for (int i = 0; i < record.Sequences.Length; i++)
         {
-            var session = _sessions[clientId];
-            yield return (clientId, session.Floor, [.. session.Results.Select(r => (r.Key, r.Value))]);
+            session.Results[record.Sequences[i]] = record.Results[i];
         }
+        session.RecencyNode = _recency.AddLast(session);
+        _sessions[record.ClientId] = session;
+        Touches = Math.Max(Touches, record.LastTouched);
     }
 
-    /// <summary>Adds a session as most recently used (restoring in exported order rebuilds the recency list).</summary>
-    public void Import(ulong clientId, long floor, IEnumerable<(long Sequence, ReplyStatus Result)> results)
+    /// <summary>Sets the recency counter (from the engine's applied point).</summary>
+    public void RestoreTouches(long touches) => Touches = Math.Max(Touches, touches);
+
+    /// <summary>The sessions written and forgotten since the last call, into <paramref name="batch"/>.</summary>
+    public void TakeChanges(EngineBatch batch)
     {
-        var session = new Session { Floor = floor };
-        foreach (var (sequence, result) in results)
+        foreach (ulong clientId in _changed)
         {
-            session.Results[sequence] = result;
+            batch.SessionsWritten.Add(ToRecord(_sessions[clientId]));
         }
-        session.RecencyNode = _recency.AddLast(clientId);
-        _sessions[clientId] = session;
+        batch.SessionsForgotten.AddRange(_forgotten);
+        _changed.Clear();
+        _forgotten.Clear();
     }
+
+    private static SessionRecord ToRecord(Session session) =>
+        new(session.ClientId, session.Floor, session.LastTouched, [.. session.Results.Keys], [.. session.Results.Values]);
 
     private void Touch(Session session)
     {
-        _recency.Remove(session.RecencyNode);
-        _recency.AddLast(session.RecencyNode);
+        if (session.RecencyNode.Next is not null)
+        {
+            _recency.Remove(session.RecencyNode);
+            _recency.AddLast(session.RecencyNode);
+        }
+        session.LastTouched = ++Touches;
+        _changed.Add(session.ClientId);
     }
 }

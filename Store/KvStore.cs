@@ -1,6 +1,7 @@
 using KvReplica.Clock;
 using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
+using KvReplica.Store.Engine;
 
 namespace KvReplica.Store;
 
@@ -10,35 +11,82 @@ namespace KvReplica.Store;
 /// replica's <see cref="KvStore"/> goes through the same states.
 /// </summary>
 /// <remarks>
-/// Deterministic by construction: nothing here depends on hash-iteration order, time or
+/// <para>The state lives in an <see cref="IStorageEngine"/>. Applied writes collect in a small
+/// overlay (the writes since the last commit) that reads look at first, and
+/// <see cref="Commit"/> hands them to the engine in one transaction together with the sessions
+/// they touched and the stamp they reach. The owner (the Node's ReplicaStorage, or the
+/// simulation) decides when to commit: only once the log holding those deliveries is durable,
+/// and in batches, as etcd's backend does.</para>
+/// <para>Deterministic by construction: nothing here depends on hash-iteration order, time or
 /// randomness. Session eviction is driven by the count of applied writes, which is the same at
-/// every replica. Not thread-safe; the core calls it from its one thread.
+/// every replica. Not thread-safe; the core calls it from its one thread.</para>
 /// </remarks>
 public sealed class KvStore : IReplicatedStateMachine
 {
-    private readonly Dictionary<string, (byte[] Value, Stamp Version)> _entries = new(StringComparer.Ordinal);
+    private readonly IStorageEngine _engine;
+    // Applied since the last commit; a null value is a delete.
+    private readonly Dictionary<string, (byte[]? Value, Stamp Version)> _pending = new(StringComparer.Ordinal);
     private readonly ClientSessions _sessions;
     // Largest time of each origin's writes applied; recovery restores a replica's acknowledgement
-    // vector from it once the log segments before a snapshot are gone.
+    // vector from it once the log segments the engine covers are gone.
     private readonly Dictionary<int, long> _appliedThroughByOrigin = new();
 
+    /// <summary>A store over a fresh in-memory engine (tests, and the simulation without crashes).</summary>
+    public KvStore(int maxSessions = 100_000) : this(new MemoryEngine(), maxSessions)
+    {
+    }
+
+    /// <summary>A store over <paramref name="engine"/>'s committed state.</summary>
+    /// <param name="engine">Holds the state; this store owns it from now on.</param>
     /// <param name="maxSessions">
     /// Client sessions remembered for exactly-once writes; beyond this the least recently used
     /// is forgotten, and a retry from that client of a write applied before would apply again.
     /// </param>
-    public KvStore(int maxSessions = 100_000)
+    public KvStore(IStorageEngine engine, int maxSessions = 100_000)
     {
+        _engine = engine;
         _sessions = new ClientSessions(maxSessions);
+        if (engine.Applied is { } applied)
+        {
+            LastApplied = applied.LastApplied;
+            AppliedWrites = applied.AppliedWrites;
+            KeyCount = applied.KeyCount;
+            foreach (var (origin, time) in applied.AppliedThroughByOrigin)
+            {
+                _appliedThroughByOrigin[origin] = time;
+            }
+            _sessions.RestoreTouches(applied.SessionTouches);
+        }
+        foreach (var session in engine.LoadSessions().OrderBy(s => s.LastTouched))
+        {
+            _sessions.Import(session);
+        }
+        CommittedThrough = LastApplied;
     }
 
+    /// <summary>The engine holding the committed state.</summary>
+    public IStorageEngine Engine => _engine;
+
     /// <summary>Number of keys present.</summary>
-    public int Count => _entries.Count;
+    public long KeyCount { get; private set; }
+
+    /// <summary>Number of keys present, as an int for callers that count small stores.</summary>
+    public int Count => (int)Math.Min(KeyCount, int.MaxValue);
 
     /// <summary>Writes applied, duplicates excluded.</summary>
     public long AppliedWrites { get; private set; }
 
     /// <summary>Stamp of the last write applied (duplicates included); <see cref="Stamp.Zero"/> for an empty store.</summary>
     public Stamp LastApplied { get; private set; } = Stamp.Zero;
+
+    /// <summary>Stamp the engine's last commit reached: recovery replays the log after it.</summary>
+    public Stamp CommittedThrough { get; private set; }
+
+    /// <summary>Keys changed since the last commit.</summary>
+    public int PendingWrites => _pending.Count;
+
+    /// <summary>Whether anything was applied since the last commit.</summary>
+    public bool HasUncommitted => LastApplied != CommittedThrough || _pending.Count > 0 || _sessions.Changes > 0;
 
     /// <summary>For each origin replica, the largest time of its writes applied (duplicates included).</summary>
     public IReadOnlyDictionary<int, long> AppliedThroughByOrigin => _appliedThroughByOrigin;
@@ -60,15 +108,22 @@ public sealed class KvStore : IReplicatedStateMachine
             return earlier;
         }
         duplicate = false;
+        bool existed = Read(command.Key).Found;
         ReplyStatus result;
         switch (command.Operation)
         {
             case Operation.Put:
-                _entries[command.Key] = (command.Value ?? [], command.Stamp);
+                _pending[command.Key] = (command.Value ?? [], command.Stamp);
+                KeyCount += existed ? 0 : 1;
                 result = ReplyStatus.Ok;
                 break;
             case Operation.Delete:
-                result = _entries.Remove(command.Key) ? ReplyStatus.Ok : ReplyStatus.NotFound;
+                if (existed)
+                {
+                    _pending[command.Key] = (null, command.Stamp);
+                    KeyCount--;
+                }
+                result = existed ? ReplyStatus.Ok : ReplyStatus.NotFound;
                 break;
             default:
                 throw new InvalidOperationException($"write {command.Stamp} has operation {command.Operation}, which the core never delivers");
@@ -81,44 +136,82 @@ public sealed class KvStore : IReplicatedStateMachine
         return result;
     }
 
-    public StoredValue Read(string key) =>
-        _entries.TryGetValue(key, out var entry) ? new StoredValue(true, entry.Value, entry.Version) : new StoredValue(false, null, Stamp.Zero);
-
-    /// <summary>The exactly-once sessions, least recently used first (for snapshots).</summary>
-    public IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> ExportSessions() => _sessions.Export();
+    public StoredValue Read(string key)
+    {
+        if (_pending.TryGetValue(key, out var pending))
+        {
+            return pending.Value is null ? new StoredValue(false, null, Stamp.Zero) : new StoredValue(true, pending.Value, pending.Version);
+        }
+        return _engine.TryGet(key, out var value, out var version) ? new StoredValue(true, value, version) : new StoredValue(false, null, Stamp.Zero);
+    }
 
     /// <summary>
-    /// Replaces an empty store's contents with a snapshot's: entries, sessions (least recently
-    /// used first) and the last applied stamp. Throws if the store is not empty.
+    /// Hands everything applied since the last commit to the engine in one transaction: the
+    /// changed keys, the touched and evicted sessions, and the applied point they reach. The
+    /// caller must have made the log durable through <see cref="LastApplied"/> first.
     /// </summary>
-    public void Restore(IEnumerable<(string Key, byte[] Value, Stamp Version)> entries,
-        IEnumerable<(ulong ClientId, long Floor, IReadOnlyList<(long Sequence, ReplyStatus Result)> Results)> sessions, Stamp lastApplied,
-        IReadOnlyDictionary<int, long>? appliedThroughByOrigin = null)
+    public AppliedPoint Commit()
     {
-        if (_entries.Count != 0 || _sessions.Count != 0 || LastApplied != Stamp.Zero)
+        var batch = new EngineBatch();
+        foreach (var (key, (value, version)) in _pending)
         {
-            throw new InvalidOperationException("a snapshot can only be restored into an empty store");
+            batch.Entries.Add(new EntryChange(key, value, version));
         }
-        foreach (var (key, value, version) in entries)
+        _sessions.TakeChanges(batch);
+        var point = CurrentPoint();
+        batch.Applied = point;
+        _engine.Commit(batch);
+        _pending.Clear();
+        CommittedThrough = LastApplied;
+        return point;
+    }
+
+    private AppliedPoint CurrentPoint() =>
+        new(LastApplied, new Dictionary<int, long>(_appliedThroughByOrigin), AppliedWrites, KeyCount, _sessions.Touches);
+
+    /// <summary>The exactly-once sessions, least recently used first (uncommitted changes included).</summary>
+    public IEnumerable<SessionRecord> ExportSessions() => _sessions.Export();
+
+    /// <summary>
+    /// The keys of <paramref name="range"/> in key order, with their values and versions, as
+    /// applied so far (the engine's last commit merged with the writes since). Enumerate it on
+    /// the store's thread, before the next write is applied.
+    /// </summary>
+    public IEnumerable<StoredEntry> Scan(KeyRange range)
+    {
+        var pending = _pending.Where(p => range.Contains(p.Key)).OrderBy(p => p.Key, KeyOrder.Instance).ToList();
+        int next = 0;
+        using var view = _engine.OpenView();
+        foreach (var committed in view.Scan(range))
         {
-            _entries[key] = (value, version);
+            while (next < pending.Count && KeyOrder.Instance.Compare(pending[next].Key, committed.Key) < 0)
+            {
+                if (pending[next].Value.Value is { } value)
+                {
+                    yield return new StoredEntry(pending[next].Key, value, pending[next].Value.Version);
+                }
+                next++;
+            }
+            if (next < pending.Count && pending[next].Key == committed.Key)
+            {
+                if (pending[next].Value.Value is { } value)
+                {
+                    yield return new StoredEntry(committed.Key, value, pending[next].Value.Version);
+                }
+                next++;
+                continue;
+            }
+            yield return committed;
         }
-        foreach (var (clientId, floor, results) in sessions)
+        for (; next < pending.Count; next++)
         {
-            _sessions.Import(clientId, floor, results);
-        }
-        LastApplied = lastApplied;
-        foreach (var (origin, time) in appliedThroughByOrigin ?? new Dictionary<int, long>())
-        {
-            _appliedThroughByOrigin[origin] = time;
-        }
-        if (lastApplied != Stamp.Zero && !_appliedThroughByOrigin.ContainsKey(lastApplied.ReplicaId))
-        {
-            _appliedThroughByOrigin[lastApplied.ReplicaId] = lastApplied.Time;
+            if (pending[next].Value.Value is { } value)
+            {
+                yield return new StoredEntry(pending[next].Key, value, pending[next].Value.Version);
+            }
         }
     }
 
-    /// <summary>Every key with its value and version, in ordinal key order (stable across processes).</summary>
-    public IEnumerable<(string Key, byte[] Value, Stamp Version)> Entries() =>
-        _entries.OrderBy(e => e.Key, StringComparer.Ordinal).Select(e => (e.Key, e.Value.Value, e.Value.Version));
+    /// <summary>Every key with its value and version, in key order (<see cref="KeyOrder"/>).</summary>
+    public IEnumerable<(string Key, byte[] Value, Stamp Version)> Entries() => Scan(KeyRange.All).Select(e => (e.Key, e.Value, e.Version));
 }

@@ -9,8 +9,8 @@ internal static class DiskFull
 {
     // .NET on Unix puts the raw errno into the HResult of an IOException it does not map to a
     // more specific type. Linux numbers; EDQUOT (a quota) leaves the replica in the same state.
-    private const int NoSpaceLeft = 28;
-    private const int QuotaExceeded = 122;
+    public const int NoSpaceLeft = 28;
+    public const int QuotaExceeded = 122;
 
     /// <summary>Whether <paramref name="failure"/> or an exception inside it is a full disk or an exceeded quota.</summary>
     public static bool IsCause(Exception? failure)

@@ -62,11 +62,21 @@ public sealed record ClusterConfig
     /// <summary>Under <see cref="FsyncPolicy.Batch"/>: the longest time an appended batch stays unsynced.</summary>
     public TimeSpan FsyncBatchInterval { get; init; } = TimeSpan.FromMilliseconds(10);
 
-    /// <summary>A snapshot is taken after this many delivered writes since the last one...</summary>
-    public int SnapshotEveryWrites { get; init; } = 200_000;
+    /// <summary>
+    /// The storage engine commits the writes delivered since its last commit after this many...
+    /// (docs/design.md, "The storage engine": batching commits keeps the engine's own fsync off
+    /// most writes' path; recovery replays at most this much log beyond the engine).
+    /// </summary>
+    public int EngineCommitEveryWrites { get; init; } = 10_000;
 
-    /// <summary>...or after this many bytes of log, whichever comes first.</summary>
-    public long SnapshotEveryLogBytes { get; init; } = 256L << 20;
+    /// <summary>...or once this long has passed since the last commit, whichever comes first.</summary>
+    public TimeSpan EngineCommitInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>
+    /// The largest the storage engine's file may grow to (LMDB's map size). Address space is
+    /// reserved for it, not memory or disk; a full engine stops the replica like a full disk.
+    /// </summary>
+    public long EngineMaxBytes { get; init; } = 256L << 30;
 
     /// <summary>Size at which a write-ahead log segment is closed and a new one started.</summary>
     public long WalSegmentBytes { get; init; } = 64L << 20;

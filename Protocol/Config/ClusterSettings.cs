@@ -57,14 +57,20 @@ public static class ClusterSettings
         C.Text("dataDir", (c, v) => c with { DataDir = v }),
         C.Choice("fsync", [("always", FsyncPolicy.Always), ("batch", FsyncPolicy.Batch), ("none", FsyncPolicy.None)], (c, v) => c with { Fsync = v }),
         C.WholeNumber("fsyncBatchMs", 1, 10_000, (c, v) => c with { FsyncBatchInterval = Milliseconds(v) }),
-        C.WholeNumber("snapshotEveryWrites", 1, int.MaxValue, (c, v) => c with { SnapshotEveryWrites = v }),
-        C.WholeNumber("snapshotEveryLogMiB", 1, 1 << 20, (c, v) => c with { SnapshotEveryLogBytes = v * Mebibyte }),
+        C.WholeNumber("engineCommitEveryWrites", 1, 10_000_000, (c, v) => c with { EngineCommitEveryWrites = v }),
+        C.WholeNumber("engineCommitIntervalMs", 1, 600_000, (c, v) => c with { EngineCommitInterval = Milliseconds(v) }),
+        C.WholeNumber("engineMaxGiB", 1, 1 << 16, (c, v) => c with { EngineMaxBytes = v * Gibibyte }),
+        // The snapshot files these tuned are gone (the storage engine holds the state); still
+        // accepted so that a cluster.json written before keeps working, and without effect.
+        C.WholeNumber("snapshotEveryWrites", 1, int.MaxValue, (c, _) => c),
+        C.WholeNumber("snapshotEveryLogMiB", 1, 1 << 20, (c, _) => c),
         C.WholeNumber("walSegmentMiB", 1, 4096, (c, v) => c with { WalSegmentBytes = v * Mebibyte }),
         C.Section("tls", Tls, new TlsSettings("", "", ""), (c, v) => c with { Tls = v }),
         C.Section("auth", Auth, new AuthSettings(null), (c, v) => c with { BootstrapAdminFile = v.BootstrapAdmin }),
     ]);
 
     private const long Mebibyte = 1L << 20;
+    private const long Gibibyte = 1L << 30;
 
     private static TimeSpan Milliseconds(int ms) => TimeSpan.FromMilliseconds(ms);
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using KvReplica.Clock;
 using KvReplica.Protocol.Wire;
+using KvReplica.Store.Engine;
 using MessagePack;
 
 namespace KvReplica.Store.Persistence;
@@ -13,7 +14,8 @@ namespace KvReplica.Store.Persistence;
 /// entries in batches, sessions in batches, and a footer with the counts. Written and read as a
 /// stream, a batch at a time, so a large store needs no second copy in memory.
 /// </summary>
-/// <remarks>The same format will serve state transfer and backups (issue 3).</remarks>
+/// <remarks>The format of backups and of the state a catch-up streams; also how a data directory of
+/// the format before the storage engine held its state (docs/design.md, "The storage engine").</remarks>
 public static class SnapshotFormat
 {
     private const string Magic = "KVREPLICA-SNAPSHOT";
@@ -59,41 +61,86 @@ public static class SnapshotFormat
         Footer = 4,
     }
 
+    /// <summary>Writes a snapshot of everything <paramref name="store"/> has applied (its uncommitted writes included).</summary>
     public static void Write(Stream output, KvStore store)
     {
+        foreach (var chunk in Encode(HeaderOf(store.LastApplied, store.AppliedThroughByOrigin), store.Scan(KeyRange.All), store.ExportSessions()))
+        {
+            output.Write(chunk.Span);
+        }
+    }
+
+    /// <summary>
+    /// A snapshot of one engine commit as a read-only stream, produced as it is read (a batch of
+    /// entries at a time), so streaming a store of any size costs one batch of memory. The same
+    /// view always gives the same bytes, which is what lets a broken transfer resume at an offset.
+    /// </summary>
+    public static Stream OpenStream(IEngineView view)
+    {
+        var applied = view.Applied;
+        var header = HeaderOf(applied?.LastApplied ?? Stamp.Zero, applied?.AppliedThroughByOrigin ?? new Dictionary<int, long>());
+        return new ChunkStream(Encode(header, view.Scan(KeyRange.All), view.Sessions()));
+    }
+
+    private static Header HeaderOf(Stamp lastApplied, IReadOnlyDictionary<int, long> byOrigin) =>
+        new() { Magic = Magic, Version = FormatVersion, LastAppliedTime = lastApplied.Time, LastAppliedReplica = lastApplied.ReplicaId, AppliedThroughByOrigin = new(byOrigin) };
+
+    // The snapshot's bytes, about 32 KiB at a time: header, entry batches, session batches, footer.
+    private static IEnumerable<ReadOnlyMemory<byte>> Encode(Header header, IEnumerable<StoredEntry> entries, IEnumerable<SessionRecord> sessions)
+    {
         var buffer = new ArrayBufferWriter<byte>(64 * 1024);
+        var payload = new ArrayBufferWriter<byte>(64 * 1024);
         void Emit(Kind kind, object body, Type type)
         {
-            var payload = new ArrayBufferWriter<byte>();
+            payload.ResetWrittenCount();
             payload.GetSpan(1)[0] = (byte)kind;
             payload.Advance(1);
             MessagePackSerializer.Serialize(type, payload, body, Options);
             RecordFraming.Write(buffer, payload.WrittenSpan);
+        }
+        Emit(Kind.Header, header, typeof(Header));
+        long entryCount = 0;
+        foreach (var chunk in entries.Chunk(BatchSize))
+        {
+            Emit(Kind.Entries, chunk.Select(e => new Entry { Key = e.Key, Value = e.Value, VersionTime = e.Version.Time, VersionReplica = e.Version.ReplicaId }).ToArray(), typeof(Entry[]));
+            entryCount += chunk.Length;
             if (buffer.WrittenCount > 32 * 1024)
             {
-                output.Write(buffer.WrittenSpan);
+                yield return buffer.WrittenMemory.ToArray();
                 buffer.ResetWrittenCount();
             }
         }
-        Emit(Kind.Header, new Header { Magic = Magic, Version = FormatVersion, LastAppliedTime = store.LastApplied.Time, LastAppliedReplica = store.LastApplied.ReplicaId, AppliedThroughByOrigin = new(store.AppliedThroughByOrigin) }, typeof(Header));
-        long entries = 0;
-        foreach (var chunk in store.Entries().Chunk(BatchSize))
+        long sessionCount = 0;
+        foreach (var chunk in sessions.Chunk(BatchSize))
         {
-            Emit(Kind.Entries, chunk.Select(e => new Entry { Key = e.Key, Value = e.Value, VersionTime = e.Version.Time, VersionReplica = e.Version.ReplicaId }).ToArray(), typeof(Entry[]));
-            entries += chunk.Length;
+            Emit(Kind.Sessions, chunk.Select(s => new Session { ClientId = s.ClientId, Floor = s.Floor, Sequences = s.Sequences, Results = s.Results }).ToArray(), typeof(Session[]));
+            sessionCount += chunk.Length;
+            if (buffer.WrittenCount > 32 * 1024)
+            {
+                yield return buffer.WrittenMemory.ToArray();
+                buffer.ResetWrittenCount();
+            }
         }
-        long sessions = 0;
-        foreach (var chunk in store.ExportSessions().Chunk(BatchSize))
-        {
-            Emit(Kind.Sessions, chunk.Select(s => new Session { ClientId = s.ClientId, Floor = s.Floor, Sequences = [.. s.Results.Select(r => r.Sequence)], Results = [.. s.Results.Select(r => r.Result)] }).ToArray(), typeof(Session[]));
-            sessions += chunk.Length;
-        }
-        Emit(Kind.Footer, new[] { entries, sessions }, typeof(long[]));
-        output.Write(buffer.WrittenSpan);
+        Emit(Kind.Footer, new[] { entryCount, sessionCount }, typeof(long[]));
+        yield return buffer.WrittenMemory.ToArray();
     }
 
-    /// <summary>Rebuilds a store from a snapshot; throws <see cref="StorageCorruptionException"/> for any damage or truncation.</summary>
+    /// <summary>Rebuilds a store (over a new in-memory engine) from a snapshot; throws <see cref="StorageCorruptionException"/> for any damage or truncation.</summary>
     public static KvStore Read(Stream input, int maxSessions = 100_000)
+    {
+        var engine = new MemoryEngine();
+        ReadInto(input, engine);
+        return new KvStore(engine, maxSessions);
+    }
+
+    /// <summary>
+    /// Loads a snapshot into an empty engine, a batch of commits at a time (so a large snapshot
+    /// needs no copy in memory); the applied point is written by the last commit only, after the
+    /// footer's counts have checked out. Throws <see cref="StorageCorruptionException"/> for any
+    /// damage or truncation, in which case the engine holds part of the entries and no applied
+    /// point, and must be thrown away. Returns the applied point.
+    /// </summary>
+    public static AppliedPoint ReadInto(Stream input, IStorageEngine engine, int entriesPerCommit = 100_000)
     {
         int index = 0;
         var header = ReadRecord(input, out var kind, ref index);
@@ -106,32 +153,57 @@ public static class SnapshotFormat
         {
             throw new StorageCorruptionException($"not a KvReplica snapshot of format {FormatVersion} (magic '{head.Magic}', version {head.Version})");
         }
-        var store = new KvStore(maxSessions);
-        var entries = new List<(string, byte[], Stamp)>();
-        var sessions = new List<(ulong, long, IReadOnlyList<(long, ReplyStatus)>)>();
+        var batch = new EngineBatch();
+        long entries = 0, sessions = 0;
         while (true)
         {
             var payload = ReadRecord(input, out kind, ref index);
             switch (kind)
             {
                 case Kind.Entries:
-                    entries.AddRange(MessagePackSerializer.Deserialize<Entry[]>(payload, Options).Select(e => (e.Key, e.Value, new Stamp(e.VersionTime, e.VersionReplica))));
+                    foreach (var e in MessagePackSerializer.Deserialize<Entry[]>(payload, Options))
+                    {
+                        batch.Entries.Add(new EntryChange(e.Key, e.Value, new Stamp(e.VersionTime, e.VersionReplica)));
+                        entries++;
+                    }
+                    if (batch.Entries.Count >= entriesPerCommit)
+                    {
+                        engine.Commit(batch);
+                        batch = new EngineBatch();
+                    }
                     break;
                 case Kind.Sessions:
-                    sessions.AddRange(MessagePackSerializer.Deserialize<Session[]>(payload, Options).Select(s => (s.ClientId, s.Floor, (IReadOnlyList<(long, ReplyStatus)>)s.Sequences.Zip(s.Results).ToList())));
+                    foreach (var s in MessagePackSerializer.Deserialize<Session[]>(payload, Options))
+                    {
+                        if (s.Sequences.Length != s.Results.Length)
+                        {
+                            throw new StorageCorruptionException($"snapshot record {index}: session {s.ClientId:x} has {s.Sequences.Length} sequences but {s.Results.Length} results");
+                        }
+                        // Sessions are stored least recently used first; their position is their recency.
+                        sessions++;
+                        batch.SessionsWritten.Add(new SessionRecord(s.ClientId, s.Floor, sessions, s.Sequences, s.Results));
+                    }
                     break;
                 case Kind.Footer:
                     var counts = MessagePackSerializer.Deserialize<long[]>(payload, Options);
-                    if (counts.Length != 2 || counts[0] != entries.Count || counts[1] != sessions.Count)
+                    if (counts.Length != 2 || counts[0] != entries || counts[1] != sessions)
                     {
-                        throw new StorageCorruptionException($"snapshot footer counts {string.Join("/", counts)} do not match {entries.Count} entries and {sessions.Count} sessions read");
+                        throw new StorageCorruptionException($"snapshot footer counts {string.Join("/", counts)} do not match {entries} entries and {sessions} sessions read");
                     }
                     if (input.ReadByte() >= 0)
                     {
                         throw new StorageCorruptionException($"data after the snapshot footer (record {index})");
                     }
-                    store.Restore(entries, sessions, new Stamp(head.LastAppliedTime, head.LastAppliedReplica), head.AppliedThroughByOrigin);
-                    return store;
+                    var lastApplied = new Stamp(head.LastAppliedTime, head.LastAppliedReplica);
+                    var byOrigin = new Dictionary<int, long>(head.AppliedThroughByOrigin);
+                    if (lastApplied != Stamp.Zero && !byOrigin.ContainsKey(lastApplied.ReplicaId))
+                    {
+                        byOrigin[lastApplied.ReplicaId] = lastApplied.Time;
+                    }
+                    // AppliedWrites is not in the format (it counts this replica's history, not the state).
+                    batch.Applied = new AppliedPoint(lastApplied, byOrigin, 0, entries, sessions);
+                    engine.Commit(batch);
+                    return batch.Applied;
                 default:
                     throw new StorageCorruptionException($"unexpected kind {(byte)kind} in snapshot record {index}");
             }
@@ -164,5 +236,59 @@ public static class SnapshotFormat
         }
         kind = (Kind)payload[0];
         return record.AsMemory(RecordFraming.HeaderBytes + 1, (int)length - 1);
+    }
+}
+
+/// <summary>A read-only, forward-only stream over a sequence of byte chunks, pulled as it is read.</summary>
+internal sealed class ChunkStream(IEnumerable<ReadOnlyMemory<byte>> chunks) : Stream
+{
+    private readonly IEnumerator<ReadOnlyMemory<byte>> _chunks = chunks.GetEnumerator();
+    private ReadOnlyMemory<byte> _current;
+    private bool _done;
+    private long _position;
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _position; set => throw new NotSupportedException(); }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    public override int Read(Span<byte> buffer)
+    {
+        while (_current.IsEmpty && !_done)
+        {
+            if (_chunks.MoveNext())
+            {
+                _current = _chunks.Current;
+            }
+            else
+            {
+                _done = true;
+            }
+        }
+        int n = Math.Min(buffer.Length, _current.Length);
+        _current.Span[..n].CopyTo(buffer);
+        _current = _current[n..];
+        _position += n;
+        return n;
+    }
+
+    public override void Flush()
+    {
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _chunks.Dispose();
+        }
+        base.Dispose(disposing);
     }
 }

@@ -127,6 +127,9 @@ public sealed partial class ClusterConfigReaderTests
               "dataDir": "elsewhere/{id}",
               "fsync": "batch",
               "fsyncBatchMs": 18,
+              "engineCommitEveryWrites": 1900,
+              "engineCommitIntervalMs": 20,
+              "engineMaxGiB": 22,
               "snapshotEveryWrites": 1900,
               "snapshotEveryLogMiB": 20,
               "walSegmentMiB": 21,
@@ -149,8 +152,9 @@ public sealed partial class ClusterConfigReaderTests
             Assert.That(config.DataDir, Is.EqualTo("elsewhere/{id}"));
             Assert.That(config.Fsync, Is.EqualTo(FsyncPolicy.Batch));
             Assert.That(config.FsyncBatchInterval, Is.EqualTo(TimeSpan.FromMilliseconds(18)));
-            Assert.That(config.SnapshotEveryWrites, Is.EqualTo(1900));
-            Assert.That(config.SnapshotEveryLogBytes, Is.EqualTo(20L << 20));
+            Assert.That(config.EngineCommitEveryWrites, Is.EqualTo(1900));
+            Assert.That(config.EngineCommitInterval, Is.EqualTo(TimeSpan.FromMilliseconds(20)));
+            Assert.That(config.EngineMaxBytes, Is.EqualTo(22L << 30));
             Assert.That(config.WalSegmentBytes, Is.EqualTo(21L << 20));
         });
     }
@@ -174,8 +178,9 @@ public sealed partial class ClusterConfigReaderTests
             Assert.That(config.DataDir, Is.EqualTo("data/replica-{id}"));
             Assert.That(config.Fsync, Is.EqualTo(FsyncPolicy.Always));
             Assert.That(config.FsyncBatchInterval.TotalMilliseconds, Is.EqualTo(10));
-            Assert.That(config.SnapshotEveryWrites, Is.EqualTo(200000));
-            Assert.That(config.SnapshotEveryLogBytes, Is.EqualTo(256L << 20));
+            Assert.That(config.EngineCommitEveryWrites, Is.EqualTo(10000));
+            Assert.That(config.EngineCommitInterval.TotalMilliseconds, Is.EqualTo(100));
+            Assert.That(config.EngineMaxBytes, Is.EqualTo(256L << 30));
             Assert.That(config.WalSegmentBytes, Is.EqualTo(64L << 20));
         });
     }

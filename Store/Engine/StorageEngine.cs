@@ -1,0 +1,141 @@
+using KvReplica.Clock;
+using KvReplica.Protocol.Wire;
+
+namespace KvReplica.Store.Engine;
+
+/// <summary>
+/// What the engine has applied through, written in the same transaction as the writes it
+/// covers (as etcd stores its consistent index with the data): recovery replays only the log
+/// after <see cref="LastApplied"/>.
+/// </summary>
+/// <param name="LastApplied">Stamp of the last write applied.</param>
+/// <param name="AppliedThroughByOrigin">For each origin replica, the largest time of its writes applied.</param>
+/// <param name="AppliedWrites">Writes applied, duplicates excluded.</param>
+/// <param name="KeyCount">Keys present.</param>
+/// <param name="SessionTouches">The session recency counter (<see cref="SessionRecord.LastTouched"/> of the most recent).</param>
+public sealed record AppliedPoint(Stamp LastApplied, IReadOnlyDictionary<int, long> AppliedThroughByOrigin, long AppliedWrites, long KeyCount, long SessionTouches);
+
+/// <summary>A key, its value and the stamp of the write that set it.</summary>
+public readonly record struct StoredEntry(string Key, byte[] Value, Stamp Version);
+
+/// <summary>One key's change in a commit: a put, or a delete when <see cref="Value"/> is null.</summary>
+public readonly record struct EntryChange(string Key, byte[]? Value, Stamp Version);
+
+/// <summary>One client's exactly-once session, as the engine stores it.</summary>
+/// <param name="ClientId">The client's session id.</param>
+/// <param name="Floor">Every sequence below this has had its reply.</param>
+/// <param name="LastTouched">Recency: sessions are evicted least recently touched first.</param>
+/// <param name="Sequences">Remembered sequences, ascending.</param>
+/// <param name="Results">Their results.</param>
+public sealed record SessionRecord(ulong ClientId, long Floor, long LastTouched, long[] Sequences, ReplyStatus[] Results);
+
+/// <summary>Everything one engine commit writes, atomically.</summary>
+public sealed class EngineBatch
+{
+    public List<EntryChange> Entries { get; } = [];
+    public List<SessionRecord> SessionsWritten { get; } = [];
+    public List<ulong> SessionsForgotten { get; } = [];
+
+    /// <summary>The applied point this commit reaches; null leaves the stored one (a bulk import's intermediate commits).</summary>
+    public AppliedPoint? Applied { get; set; }
+}
+
+/// <summary>
+/// A range of keys in key order (UTF-8 byte order, <see cref="KeyOrder"/>): from
+/// <see cref="Start"/> (inclusive) to <see cref="End"/> (exclusive, null for no end), keeping
+/// only keys that begin with <see cref="Prefix"/> (null or empty for every key).
+/// </summary>
+public readonly record struct KeyRange(string Start, string? End = null, string? Prefix = null)
+{
+    /// <summary>Every key.</summary>
+    public static KeyRange All => new("");
+
+    /// <summary>Every key that begins with <paramref name="prefix"/>.</summary>
+    public static KeyRange WithPrefix(string prefix) => new(prefix, null, prefix);
+
+    /// <summary>Where an ordered scan starts.</summary>
+    public string First => Prefix is { Length: > 0 } p && KeyOrder.Instance.Compare(p, Start) > 0 ? p : Start;
+
+    /// <summary>True once an ordered scan has passed every key of the range.</summary>
+    public bool IsPast(string key) =>
+        (End is not null && KeyOrder.Instance.Compare(key, End) >= 0) || (Prefix is { Length: > 0 } p && !key.StartsWith(p, StringComparison.Ordinal));
+
+    /// <summary>Whether <paramref name="key"/> is in the range.</summary>
+    public bool Contains(string key) => KeyOrder.Instance.Compare(key, First) >= 0 && !IsPast(key);
+}
+
+/// <summary>
+/// The order of keys everywhere: the byte order of their UTF-8 encoding, which is what an
+/// on-disk B+tree gives, and the order etcd and Redis use. It equals comparing by Unicode code
+/// point; .NET's ordinal order differs only where a character above U+FFFF (a surrogate pair)
+/// meets one in U+E000..U+FFFF.
+/// </summary>
+public sealed class KeyOrder : IComparer<string>
+{
+    public static readonly KeyOrder Instance = new();
+
+    public int Compare(string? x, string? y)
+    {
+        if (x is null || y is null)
+        {
+            return x is null ? (y is null ? 0 : -1) : 1;
+        }
+        int length = Math.Min(x.Length, y.Length);
+        for (int i = 0; i < length; i++)
+        {
+            char a = x[i], b = y[i];
+            if (a != b)
+            {
+                // Surrogates (U+D800..U+DFFF) encode code points above U+FFFF, so they sort
+                // after every other UTF-16 unit in code point (and UTF-8) order.
+                return Rank(a).CompareTo(Rank(b));
+            }
+        }
+        return x.Length.CompareTo(y.Length);
+    }
+
+    private static int Rank(char c) => char.IsSurrogate(c) ? c + 0x10000 : c;
+}
+
+/// <summary>
+/// The ordered, crash-safe store under <see cref="KvStore"/>: its committed state. Writes reach
+/// it only through <see cref="Commit"/>, one atomic transaction holding the writes, the sessions
+/// and the <see cref="AppliedPoint"/> they bring it to, so after any crash the engine is exactly
+/// as of some commit (docs/design.md, "The storage engine"). The Node uses LMDB
+/// (Node/Storage/LmdbEngine.cs); the simulation and unit tests use <see cref="MemoryEngine"/>.
+/// </summary>
+/// <remarks>
+/// <see cref="TryGet"/>, <see cref="LoadSessions"/> and <see cref="Commit"/> are called from one
+/// thread at a time (the core loop). Views may be opened there and read on any other thread,
+/// concurrently with commits; a view never sees a later commit.
+/// </remarks>
+public interface IStorageEngine : IDisposable
+{
+    /// <summary>The applied point of the last commit; null for an engine never committed to with one.</summary>
+    AppliedPoint? Applied { get; }
+
+    /// <summary>A key's committed value and version.</summary>
+    bool TryGet(string key, out byte[] value, out Stamp version);
+
+    /// <summary>Every committed session.</summary>
+    IReadOnlyList<SessionRecord> LoadSessions();
+
+    /// <summary>Applies <paramref name="batch"/> as one atomic transaction, durable on return (unless the engine was opened without fsync).</summary>
+    void Commit(EngineBatch batch);
+
+    /// <summary>A consistent read-only view of the last commit, usable from any thread until disposed.</summary>
+    IEngineView OpenView();
+}
+
+/// <summary>One commit's state, frozen: what catch-up and backup stream, without a second copy in memory and without stopping writes.</summary>
+public interface IEngineView : IDisposable
+{
+    /// <summary>The applied point of the commit this view sees (null: nothing ever committed with one).</summary>
+    AppliedPoint? Applied { get; }
+
+    /// <summary>The keys of <paramref name="range"/>, in key order.</summary>
+    IEnumerable<StoredEntry> Scan(KeyRange range);
+
+    /// <summary>Every session, least recently touched first.</summary>
+    IEnumerable<SessionRecord> Sessions();
+}
