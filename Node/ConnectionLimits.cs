@@ -92,6 +92,13 @@ internal static class ConnectionLimits
     /// <summary>The largest chunk of a backup or catch-up stream (also kept below maxFrameBytes).</summary>
     public const int StreamChunkBytes = 1 << 20;
 
+    /// <summary>
+    /// How long the engine view a catch-up streamed is kept after its stream ends, so that a
+    /// broken stream resumes on the same bytes; it pins the engine's pages of that moment (the
+    /// engine file grows instead of reusing them) until then.
+    /// </summary>
+    public static readonly TimeSpan TransferResumeWindow = TimeSpan.FromSeconds(60);
+
     /// <summary>Room a stream chunk leaves in its frame for the chunk's other fields, when maxFrameBytes is smaller than a chunk.</summary>
     public const int StreamChunkFrameOverheadBytes = 4096;
 

@@ -24,8 +24,8 @@ internal sealed record PeerRestartedInput(PeerLink Peer, long Incarnation) : Cor
 
 internal sealed record TickInput(long NowMs) : CoreInput;
 
-/// <summary>A backup connection wants a snapshot; the core loop asks storage for one and hands back the task.</summary>
-internal sealed record BackupInput(TaskCompletionSource<Task<KvReplica.Node.Storage.SnapshotCut>> Snapshot) : CoreInput;
+/// <summary>A backup connection wants the state as of now; the core loop commits the engine and hands back a view of it.</summary>
+internal sealed record BackupInput(TaskCompletionSource<KvReplica.Node.Storage.BackupSource> Source) : CoreInput;
 
 /// <summary>A restarting peer asks what this replica knows; the core loop answers with the core's summary.</summary>
 internal sealed record StateSummaryInput(TaskCompletionSource<StateSummary> Summary) : CoreInput;

@@ -56,23 +56,20 @@ internal static partial class Log
     [LoggerMessage(4001, LogLevel.Debug, "resending {Count} envelopes to peer {PeerId} from sequence {From}")]
     public static partial void Resending(ILogger logger, int count, int peerId, long from);
 
-    [LoggerMessage(5000, LogLevel.Information, "recovered from {Directory}: snapshot {Snapshot}, {Keys} keys, {Replayed} writes replayed from the log, {Held} held, delivered through {LastDelivered}, in {ElapsedMs} ms")]
-    public static partial void Recovered(ILogger logger, string directory, string snapshot, int keys, int replayed, int held, string lastDelivered, long elapsedMs);
+    [LoggerMessage(5000, LogLevel.Information, "recovered from {Directory}: snapshot imported {Snapshot}, engine through {EngineThrough} with {Keys} keys, {Replayed} writes replayed from {LogEntries} log records, {Held} held, delivered through {LastDelivered}, in {ElapsedMs} ms")]
+    public static partial void Recovered(ILogger logger, string directory, string snapshot, string engineThrough, long keys, int replayed, int logEntries, int held, string lastDelivered, long elapsedMs);
 
     [LoggerMessage(5001, LogLevel.Warning, "write-ahead log had a torn or corrupt tail (a write cut short by a crash): {Detail}")]
     public static partial void WalTailTruncated(ILogger logger, string detail);
 
-    [LoggerMessage(5002, LogLevel.Warning, "skipping a damaged snapshot, using an older one: {Detail}")]
+    [LoggerMessage(5002, LogLevel.Warning, "skipping a damaged snapshot file, trying an older one: {Detail}")]
     public static partial void SnapshotSkipped(ILogger logger, string detail);
 
     [LoggerMessage(5003, LogLevel.Warning, "fsync is \"none\": acknowledged writes can be lost if this machine loses power. Use this for tests and benchmarks only")]
     public static partial void FsyncDisabled(ILogger logger);
 
-    [LoggerMessage(5004, LogLevel.Information, "snapshot {Path}: {Keys} keys through {Stamp}, built in the background in {ElapsedMs} ms after a {RollMs:0.0} ms pause of the core loop to roll the log")]
-    public static partial void SnapshotSaved(ILogger logger, string path, int keys, string stamp, long elapsedMs, double rollMs);
-
-    [LoggerMessage(5005, LogLevel.Error, "snapshot failed (the log keeps everything; retrying at the next threshold): {Reason}")]
-    public static partial void SnapshotFailed(ILogger logger, string reason);
+    [LoggerMessage(5004, LogLevel.Information, "imported snapshot file {Path} into the storage engine: {Keys} keys in {ElapsedMs} ms; the file is deleted")]
+    public static partial void SnapshotImported(ILogger logger, string path, long keys, long elapsedMs);
 
     [LoggerMessage(5006, LogLevel.Critical, "this replica's data is behind what its peers know it promised: {Reason}. Its data directory was lost or replaced; stopping. Re-seed it from a backup or another replica's data directory (README, \"Recovering a replica\")")]
     public static partial void StateLost(ILogger logger, string reason);

@@ -114,7 +114,7 @@ if (restoreFrom is not null)
     // Seed the data directory and stop: the operator starts the replica as usual afterwards.
     try
     {
-        Console.WriteLine($"node: {BackupRestore.Seed(restoreFrom, dataDirOverride ?? config.DataDirectoryOf(replicaId))}");
+        Console.WriteLine($"node: {BackupRestore.Seed(restoreFrom, dataDirOverride ?? config.DataDirectoryOf(replicaId), config.EngineMaxBytes)}");
         return ExitCodes.Stopped;
     }
     catch (NodeStartupException e)

@@ -107,7 +107,14 @@ internal sealed partial class ReplicaService
                 _storage!.OnTick();
                 break;
             case BackupInput b:
-                b.Snapshot.TrySetResult(_storage!.SnapshotNow());
+                try
+                {
+                    b.Source.TrySetResult(_storage!.OpenBackup());
+                }
+                catch (IOException e) when (!DiskFull.IsCause(e))
+                {
+                    b.Source.TrySetException(e);
+                }
                 break;
             case TransferInput t:
                 try

@@ -8,7 +8,7 @@ namespace KvReplica.Node;
 // The two connection kinds that stream files: a backup (admin) and a peer catching up.
 internal sealed partial class ReplicaService
 {
-    // A backup: a fresh snapshot cut after everything delivered here so far, streamed from its file.
+    // A backup: everything delivered here so far, streamed from a view of the storage engine.
     private async Task ServeBackupAsync(FramedConnection connection, Action handshakeDone, CancellationToken stopping)
     {
         var (ok, user) = await AcceptClientAsync(connection, "backup", handshakeDone, stopping).ConfigureAwait(false);
@@ -23,31 +23,28 @@ internal sealed partial class ReplicaService
             await connection.SendAsync(new BackupChunk { Last = true, Error = $"permission denied: user {user} may not take a backup (admin only)" }, stopping).ConfigureAwait(false);
             return;
         }
-        var asked = new TaskCompletionSource<Task<SnapshotCut>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var asked = new TaskCompletionSource<BackupSource>(TaskCreationOptions.RunContinuationsAsynchronously);
         await _inputs.Writer.WriteAsync(new BackupInput(asked), stopping).ConfigureAwait(false);
-        FileStream file;
-        SnapshotCut cut;
+        BackupSource source;
         try
         {
-            cut = await (await asked.Task.ConfigureAwait(false)).ConfigureAwait(false);
-            // Open at once: the snapshot stays on disk until two newer ones exist, and an open
-            // file stays readable after it is deleted.
-            file = new FileStream(cut.SnapshotPath, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, ConnectionLimits.StreamChunkBytes);
+            source = await asked.Task.ConfigureAwait(false);
         }
         catch (IOException e)
         {
             await connection.SendAsync(new BackupChunk { Last = true, Error = e.Message }, stopping).ConfigureAwait(false);
             return;
         }
-        await using (file.ConfigureAwait(false))
+        using (source)
         {
-            var template = new BackupChunk { ThroughTime = cut.Through.Time, ThroughReplica = cut.Through.ReplicaId };
-            long sent = await SendPartAsync(connection, template, 0, [file], 0, stopping).ConfigureAwait(false);
-            Log.BackupServed(_logger, "backup", connection.Remote, sent, cut.Through.ToString());
+            // Streamed from a read transaction of the engine: writes go on meanwhile.
+            var template = new BackupChunk { ThroughTime = source.Through.Time, ThroughReplica = source.Through.ReplicaId };
+            long sent = await SendPartAsync(connection, template, 0, [source.Snapshot], 0, stopping).ConfigureAwait(false);
+            Log.BackupServed(_logger, "backup", connection.Remote, sent, source.Through.ToString());
         }
     }
 
-    // A peer catching up: this replica's newest snapshot and the log after it (opened on the core
+    // A peer catching up: a view of this replica's engine and the log after it (opened on the core
     // loop at one moment), or the rest of such a transfer the peer was cut off from.
     private async Task ServeCatchUpAsync(FramedConnection connection, CancellationToken stopping)
     {
@@ -91,7 +88,7 @@ internal sealed partial class ReplicaService
                 sent += await SendPartAsync(connection, template, 0, [files.Snapshot], resuming ? request.ResumeOffset : 0, stopping).ConfigureAwait(false);
             }
             sent += await SendPartAsync(connection, template, 1, files.Segments, resuming && request.ResumePart == 1 ? request.ResumeOffset : 0, stopping).ConfigureAwait(false);
-            Log.BackupServed(_logger, resuming ? "rest of a catch-up" : "catch-up", connection.Remote, sent, $"snapshot {files.SnapshotThrough} + log segments {files.SuffixFrom}..{files.SuffixThrough}");
+            Log.BackupServed(_logger, resuming ? "rest of a catch-up" : "catch-up", connection.Remote, sent, $"engine through {files.SnapshotThrough} + log segments {files.SuffixFrom}..{files.SuffixThrough}");
         }
     }
 

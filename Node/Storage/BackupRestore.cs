@@ -1,4 +1,3 @@
-using KvReplica.Store;
 using KvReplica.Store.Persistence;
 
 namespace KvReplica.Node.Storage;
@@ -8,30 +7,33 @@ namespace KvReplica.Node.Storage;
 /// backup made by <c>client &lt;config&gt; backup</c>, so the replica starts from that state.
 /// </summary>
 /// <remarks>
-/// The whole backup is read and checked (every record's CRC, the footer's counts) before
-/// anything is written, and it is written as an ordinary snapshot (temporary file, fsync,
-/// rename, directory fsync), so an interrupted restore leaves the directory empty, never half
-/// seeded. A directory that already holds a log or snapshots is refused: restoring over live data
-/// would silently throw writes away.
+/// The backup is loaded straight into the directory's storage engine through
+/// <see cref="EngineImport"/>: built aside and renamed into place only once every record's CRC
+/// and the footer's counts have checked out, so an interrupted or failed restore leaves the
+/// directory without an engine, never half seeded, and a backup of any size needs no copy in
+/// memory. A directory that already holds a log, an engine or snapshots is refused: restoring
+/// over live data would silently throw writes away.
 /// </remarks>
 internal static class BackupRestore
 {
     /// <summary>Returns the line to print on success; throws <see cref="NodeStartupException"/> with one line otherwise.</summary>
-    public static string Seed(string backupPath, string dataDirectory)
+    public static string Seed(string backupPath, string dataDirectory, long engineMaxBytes)
     {
         if (!File.Exists(backupPath))
         {
             throw new NodeStartupException($"backup file '{backupPath}' not found");
         }
-        if (Directory.Exists(dataDirectory) && Directory.EnumerateFiles(dataDirectory).Any(f => Path.GetFileName(f) is var name && (name.StartsWith("wal-", StringComparison.Ordinal) || name.StartsWith("snapshot-", StringComparison.Ordinal))))
+        if (Directory.Exists(dataDirectory) && (Directory.Exists(LmdbEngine.PathIn(dataDirectory)) || Directory.EnumerateFiles(dataDirectory).Any(f => Path.GetFileName(f) is var name && (name.StartsWith("wal-", StringComparison.Ordinal) || name.StartsWith("snapshot-", StringComparison.Ordinal)))))
         {
-            throw new NodeStartupException($"data directory {dataDirectory} already holds a log or snapshots; move it away (or delete it) before restoring into it");
+            throw new NodeStartupException($"data directory {dataDirectory} already holds a log, a storage engine or snapshots; move it away (or delete it) before restoring into it");
         }
-        KvStore store;
+        Directory.CreateDirectory(dataDirectory);
+        using var exclusive = LockDirectory(dataDirectory);
         try
         {
-            using var file = new FileStream(backupPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-            store = SnapshotFormat.Read(file);
+            long keys = EngineImport.Import(backupPath, dataDirectory, engineMaxBytes);
+            using var engine = LmdbEngine.Open(LmdbEngine.PathIn(dataDirectory), engineMaxBytes, sync: true);
+            return $"restored {keys} keys through write {engine.Applied?.LastApplied} into {LmdbEngine.PathIn(dataDirectory)}; start the replica as usual";
         }
         catch (StorageCorruptionException e)
         {
@@ -39,14 +41,9 @@ internal static class BackupRestore
         }
         catch (IOException e)
         {
-            throw new NodeStartupException($"backup file '{backupPath}' cannot be read: {e.Message}");
+            throw new NodeStartupException($"backup file '{backupPath}' cannot be restored: {e.Message}", DiskFull.IsCause(e) ? ExitCodes.DiskFull : ExitCodes.StartupRefused);
         }
-        Directory.CreateDirectory(dataDirectory);
-        using var exclusive = LockDirectory(dataDirectory);
-        string path = new SnapshotStore(dataDirectory).Save(store);
-        return $"restored {store.Count} keys through write {store.LastApplied} into {path}; start the replica as usual";
     }
-
     private static FileStream LockDirectory(string dataDirectory)
     {
         try

@@ -37,28 +37,12 @@ internal sealed class LmdbEngine : IStorageEngine
     private readonly LightningDatabase _entries;
     private readonly LightningDatabase _sessions;
     private readonly LightningDatabase _meta;
-    private LightningTransaction _reader;
+    private readonly LightningTransaction _reader;
+    // Views may outlive Dispose (a transfer still streaming when the replica stops): the
+    // environment closes when the last of them does, never under an open read transaction.
+    private readonly Lock _viewsLock = new();
+    private int _openViews;
     private bool _disposed;
-
-    [MessagePackObject]
-    public sealed class StoredPoint
-    {
-        [Key(0)] public long LastAppliedTime { get; set; }
-        [Key(1)] public int LastAppliedReplica { get; set; }
-        [Key(2)] public Dictionary<int, long> AppliedThroughByOrigin { get; set; } = [];
-        [Key(3)] public long AppliedWrites { get; set; }
-        [Key(4)] public long KeyCount { get; set; }
-        [Key(5)] public long SessionTouches { get; set; }
-    }
-
-    [MessagePackObject]
-    public sealed class StoredSession
-    {
-        [Key(0)] public long Floor { get; set; }
-        [Key(1)] public long LastTouched { get; set; }
-        [Key(2)] public long[] Sequences { get; set; } = [];
-        [Key(3)] public ReplyStatus[] Results { get; set; } = [];
-    }
 
     private LmdbEngine(LightningEnvironment env, LightningDatabase entries, LightningDatabase sessions, LightningDatabase meta)
     {
@@ -186,7 +170,7 @@ internal sealed class LmdbEngine : IStorageEngine
         }
         if (batch.Applied is { } point)
         {
-            var stored = new StoredPoint
+            var stored = new StoredAppliedPoint
             {
                 LastAppliedTime = point.LastApplied.Time,
                 LastAppliedReplica = point.LastApplied.ReplicaId,
@@ -207,7 +191,27 @@ internal sealed class LmdbEngine : IStorageEngine
         Check(_reader.Renew(), "renew the read transaction");
     }
 
-    public IEngineView OpenView() => new View(this, _env.BeginTransaction(TransactionBeginFlags.ReadOnly));
+    public IEngineView OpenView()
+    {
+        lock (_viewsLock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            var view = new View(this, _env.BeginTransaction(TransactionBeginFlags.ReadOnly));
+            _openViews++;
+            return view;
+        }
+    }
+
+    private void ViewClosed()
+    {
+        lock (_viewsLock)
+        {
+            if (--_openViews == 0 && _disposed)
+            {
+                _env.Dispose();
+            }
+        }
+    }
 
     private AppliedPoint? ReadApplied(LightningTransaction tx)
     {
@@ -217,7 +221,7 @@ internal sealed class LmdbEngine : IStorageEngine
             return null;
         }
         Check(code, "read the applied point");
-        var stored = MessagePackSerializer.Deserialize<StoredPoint>(value.CopyToNewArray(), Options);
+        var stored = MessagePackSerializer.Deserialize<StoredAppliedPoint>(value.CopyToNewArray(), Options);
         return new AppliedPoint(new Stamp(stored.LastAppliedTime, stored.LastAppliedReplica), stored.AppliedThroughByOrigin, stored.AppliedWrites, stored.KeyCount, stored.SessionTouches);
     }
 
@@ -245,13 +249,19 @@ internal sealed class LmdbEngine : IStorageEngine
 
     public void Dispose()
     {
-        if (_disposed)
+        lock (_viewsLock)
         {
-            return;
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            _reader.Dispose();
+            if (_openViews == 0)
+            {
+                _env.Dispose();
+            }
         }
-        _disposed = true;
-        _reader.Dispose();
-        _env.Dispose();
     }
 
     private sealed class View(LmdbEngine engine, LightningTransaction tx) : IEngineView
@@ -296,6 +306,17 @@ internal sealed class LmdbEngine : IStorageEngine
             return all.OrderBy(s => s.LastTouched);
         }
 
-        public void Dispose() => tx.Dispose();
+        private bool _closed;
+
+        public void Dispose()
+        {
+            if (_closed)
+            {
+                return;
+            }
+            _closed = true;
+            tx.Dispose();
+            engine.ViewClosed();
+        }
     }
 }

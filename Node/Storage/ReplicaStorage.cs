@@ -3,23 +3,27 @@ using KvReplica.Clock;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Core;
 using KvReplica.Store;
+using KvReplica.Store.Engine;
 using KvReplica.Store.Persistence;
 using Microsoft.Extensions.Logging;
 
 namespace KvReplica.Node.Storage;
 
 /// <summary>
-/// One replica's data directory: the write-ahead log, the snapshots and the lock that keeps a
-/// second process off them. Recovers the store and the core's state at start-up, persists each
-/// round of the core's <see cref="Ready"/> (one group commit), and takes snapshots in the
-/// background. Every method except the snapshot builder runs on the core loop's thread.
+/// One replica's data directory: the write-ahead log, the storage engine holding the applied
+/// state, and the lock that keeps a second process off them. Recovers the store and the core's
+/// state at start-up, persists each round of the core's <see cref="Ready"/> (one group commit),
+/// commits the engine in batches and deletes the log it covers. Every method runs on the core
+/// loop's thread.
 /// </summary>
 /// <remarks>
-/// A snapshot must not stop writes, so it is not taken from the live store. Instead the log is
-/// rolled at a round boundary, which freezes everything logged so far in closed segments, and a
-/// background task rebuilds the state at the last delivered-through marker of those segments
-/// from the previous snapshot plus them (exactly what recovery would do), then saves it. Only
-/// when that snapshot is durable are the segments it covers deleted, back on the core thread.
+/// The log stays the source of order; the engine is a checkpoint of it (docs/design.md, "The
+/// storage engine"). A commit writes the deliveries since the last one together with the stamp
+/// they reach, in one transaction, and only after the log holding them is durable, so the
+/// engine is never ahead of the log. Only when a commit has returned (durable) are the closed
+/// log segments it covers deleted. Recovery opens the engine and replays the log after its
+/// stamp; a crash anywhere in between replays a little more log, never less, and a write at or
+/// below the engine's stamp is never applied twice.
 /// </remarks>
 internal sealed class ReplicaStorage : IDisposable
 {
@@ -29,37 +33,39 @@ internal sealed class ReplicaStorage : IDisposable
     private readonly ILogger _logger;
     private readonly FileStream _lock;
     private readonly WalFile _wal;
-    private readonly SnapshotStore _snapshots;
+    private readonly KvStore _store;
     private readonly List<LogEntry> _round = [];
     private Protocol.Wire.ViewJoin? _join;
     private Protocol.Wire.ViewInstall? _view;
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
-    private long _deliveredSinceSnapshot;
-    private Task<SnapshotCut>? _snapshotInProgress;
-    // Backups asked for since the current snapshot started: they need a snapshot that starts
-    // after they were asked, so they wait for the next one.
-    private readonly List<TaskCompletionSource<SnapshotCut>> _backupsWaiting = [];
-    private readonly List<TaskCompletionSource<SnapshotCut>> _backupsOfCurrent = [];
-    private bool _snapshotFailedLogged;
+    private readonly Stopwatch _sinceCommit = Stopwatch.StartNew();
+    private long _deliveredSinceCommit;
+    // The view of the last catch-up, kept a while for a resume of a broken stream.
+    private readonly PinnedTransfer _pinned = new();
 
-    private ReplicaStorage(string directory, ClusterConfig config, ILogger logger, FileStream lockFile, WalFile wal, SnapshotStore snapshots)
+    private ReplicaStorage(string directory, ClusterConfig config, ILogger logger, FileStream lockFile, WalFile wal, KvStore store)
     {
         Directory = directory;
         _config = config;
         _logger = logger;
         _lock = lockFile;
         _wal = wal;
-        _snapshots = snapshots;
+        _store = store;
     }
 
     /// <summary>The data directory, absolute.</summary>
     public string Directory { get; }
 
+    /// <summary>Engine commits made since start.</summary>
+    public long EngineCommits { get; private set; }
+
     /// <summary>
-    /// Locks <paramref name="directory"/>, loads the newest valid snapshot, replays the log after
-    /// it (truncating a torn tail) and returns the store and the core's recovery state. Throws
-    /// <see cref="NodeStartupException"/> with one line for anything that stops the replica:
-    /// another process holds the directory, the log is damaged before its tail.
+    /// Locks <paramref name="directory"/>, opens the engine (first importing a snapshot file left
+    /// by a restore, a catch-up or a data directory of the format before the engine), replays the
+    /// log after the engine's applied stamp (truncating a torn tail) and returns the store and the
+    /// core's recovery state. Throws <see cref="NodeStartupException"/> with one line for anything
+    /// that stops the replica: another process holds the directory, the log is damaged before its
+    /// tail, the engine cannot be opened.
     /// </summary>
     public static ReplicaStorage Open(string directory, ClusterConfig config, ILogger logger, out KvStore store, out CoreRecoveryState recovered)
     {
@@ -80,11 +86,19 @@ internal sealed class ReplicaStorage : IDisposable
         {
             throw new NodeStartupException($"data directory {directory} cannot be written: {e.Message}");
         }
+        LmdbEngine? engine = null;
         try
         {
-            var snapshots = new SnapshotStore(directory);
-            var loaded = snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(logger, skipped));
-            store = loaded?.Store ?? new KvStore();
+            string imported = ImportSnapshotFile(directory, config, logger);
+            try
+            {
+                engine = LmdbEngine.Open(LmdbEngine.PathIn(directory), config.EngineMaxBytes, sync: config.Fsync != FsyncPolicy.None);
+            }
+            catch (Exception e) when (e is LightningDB.LightningException or IOException or DllNotFoundException)
+            {
+                throw new NodeStartupException($"the storage engine in {LmdbEngine.PathIn(directory)} cannot be opened: {e.Message}", DiskFull.IsCause(e) ? ExitCodes.DiskFull : ExitCodes.DamagedLog);
+            }
+            store = new KvStore(engine);
             WalFile wal;
             WalRecovery log;
             try
@@ -99,13 +113,14 @@ internal sealed class ReplicaStorage : IDisposable
             {
                 Log.WalTailTruncated(logger, log.TruncatedTail);
             }
+            var engineThrough = store.LastApplied;
             recovered = Recovery.Rebuild(store, log.Entries, out int replayed);
-            Log.Recovered(logger, directory, loaded?.Path ?? "none", store.Count, replayed, recovered.Held.Count, recovered.LastDelivered.ToString(), started.ElapsedMilliseconds);
+            Log.Recovered(logger, directory, imported, engineThrough.ToString(), store.KeyCount, replayed, log.Entries.Count, recovered.Held.Count, recovered.LastDelivered.ToString(), started.ElapsedMilliseconds);
             if (config.Fsync == FsyncPolicy.None)
             {
                 Log.FsyncDisabled(logger);
             }
-            var storage = new ReplicaStorage(directory, config, logger, lockFile, wal, snapshots);
+            var storage = new ReplicaStorage(directory, config, logger, lockFile, wal, store);
             if (recovered.LastView is not null || recovered.LastJoin is not null)
             {
                 storage._join = recovered.LastJoin;
@@ -116,15 +131,46 @@ internal sealed class ReplicaStorage : IDisposable
         }
         catch
         {
+            engine?.Dispose();
             lockFile.Dispose();
             throw;
         }
     }
 
+    // A data directory without an engine but with snapshot files (a restore, a catch-up, or the
+    // format before the engine) gets the newest intact one imported; then the files go, since the
+    // engine holds all they did. Returns what was imported, for the recovery line.
+    private static string ImportSnapshotFile(string directory, ClusterConfig config, ILogger logger)
+    {
+        EngineImport.DeleteLeftover(directory);
+        var snapshots = new SnapshotStore(directory);
+        string result = "none";
+        if (!System.IO.Directory.Exists(LmdbEngine.PathIn(directory)))
+        {
+            foreach (string path in snapshots.NewestFirst())
+            {
+                try
+                {
+                    var importing = Stopwatch.StartNew();
+                    long keys = EngineImport.Import(path, directory, config.EngineMaxBytes);
+                    Log.SnapshotImported(logger, path, keys, importing.ElapsedMilliseconds);
+                    result = Path.GetFileName(path);
+                    break;
+                }
+                catch (StorageCorruptionException e)
+                {
+                    Log.SnapshotSkipped(logger, $"{path}: {e.Message}");
+                }
+            }
+        }
+        snapshots.DeleteAll();
+        return result;
+    }
+
     /// <summary>
     /// Logs the round's newly held writes, then its delivered-through marker, as one group commit
-    /// (fsynced before returning under the <c>always</c> policy). The caller sends nothing of
-    /// this round before it returns.
+    /// (fsynced before returning under the <c>always</c> policy), then commits the engine if a
+    /// batch is due. The caller sends nothing of this round before it returns.
     /// </summary>
     public void Persist(Ready ready)
     {
@@ -137,101 +183,106 @@ internal sealed class ReplicaStorage : IDisposable
             _wal.Preamble = ViewPreamble();
         }
         _wal.Append(_round);
-        _deliveredSinceSnapshot += ready.Delivered.Count;
+        _deliveredSinceCommit += ready.Delivered.Count;
         if (_config.Fsync == FsyncPolicy.Batch && _sinceSync.Elapsed >= _config.FsyncBatchInterval)
         {
             _wal.Sync();
             _sinceSync.Restart();
         }
-        CollectSnapshot();
-        if (_snapshotInProgress is null
-            && (_backupsWaiting.Count > 0 || _deliveredSinceSnapshot >= _config.SnapshotEveryWrites || _wal.BytesSinceRoll >= _config.SnapshotEveryLogBytes))
+        if (_deliveredSinceCommit >= _config.EngineCommitEveryWrites || _sinceCommit.Elapsed >= _config.EngineCommitInterval)
         {
-            StartSnapshot();
+            CommitEngine();
         }
     }
 
     /// <summary>
-    /// Asks for a snapshot cut after everything this replica has delivered so far, for a backup;
-    /// completes with its stamp and file once it is durable. Called on the core loop, after the
-    /// round's <see cref="Persist"/>.
+    /// Commits what was applied since the last commit, after making the log that holds it
+    /// durable, then deletes the closed log segments the commit covers (but none a catch-up may
+    /// still resume from).
     /// </summary>
-    public Task<SnapshotCut> SnapshotNow()
+    public void CommitEngine()
     {
-        var waiter = new TaskCompletionSource<SnapshotCut>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _backupsWaiting.Add(waiter);
-        CollectSnapshot();
-        if (_snapshotInProgress is null)
+        _sinceCommit.Restart();
+        _deliveredSinceCommit = 0;
+        if (!_store.HasUncommitted)
         {
-            StartSnapshot();
+            return;
         }
-        return waiter.Task;
+        // The engine must never be durable ahead of the log: a delivery whose round never
+        // reached the disk may be undone by a view change, and an engine that kept it would diverge.
+        _wal.Sync();
+        _sinceSync.Restart();
+        _store.Commit();
+        EngineCommits++;
+        int deleted = _wal.DeleteSegmentsThrough(_store.CommittedThrough, _pinned.KeepSegmentsFrom);
+        if (deleted > 0 && _logger.IsEnabled(LogLevel.Debug))
+        {
+            _logger.LogDebug("deleted {Count} log segments the engine covers through {Stamp}", deleted, _store.CommittedThrough);
+        }
     }
 
     /// <summary>
-    /// For a peer catching up (core loop only): rolls the log, so that every segment but the new
-    /// empty one is closed and no longer changes, and opens the newest snapshot and those
-    /// segments. No snapshot is built: the peer replays the segments itself, so serving costs no
-    /// memory beyond the stream's buffer, however large the store.
+    /// For a backup (core loop only): commits the engine, so the view includes everything this
+    /// replica has delivered so far, and opens a view of that commit streamed as a snapshot.
+    /// Writes go on while it streams.
+    /// </summary>
+    public BackupSource OpenBackup()
+    {
+        CommitEngine();
+        var view = _store.Engine.OpenView();
+        return new BackupSource(view.Applied?.LastApplied ?? Clock.Stamp.Zero, SnapshotFormat.OpenStream(view), view);
+    }
+
+    /// <summary>
+    /// For a peer catching up (core loop only): commits the engine, rolls the log, so that every
+    /// segment but the new empty one is closed and no longer changes, and opens a view of the
+    /// engine (streamed as a snapshot) and those segments. Nothing is copied: the view is a read
+    /// transaction, and the peer replays the segments itself.
     /// </summary>
     public TransferFiles OpenForTransfer()
     {
+        CommitEngine();
         _wal.Roll();
-        var newest = _snapshots.Newest();
         var indexes = _wal.ClosedSegmentIndexes;
-        return Open(newest?.Through ?? Stamp.Zero, newest?.Path, indexes[0], indexes[^1]);
+        var lease = _pinned.Pin(_store.Engine, indexes[0]);
+        return OpenTransfer(lease, indexes[0], indexes[^1]);
     }
 
     /// <summary>
-    /// The files of an earlier transfer, for a resume (core loop only); throws
-    /// <see cref="IOException"/> when any of them is gone (a later snapshot replaced them).
+    /// The rest of an earlier transfer, for a resume (core loop only): the same view of the
+    /// engine, if it is still kept (<see cref="ConnectionLimits.TransferResumeWindow"/>), and the
+    /// same segments; throws <see cref="IOException"/> when either is gone.
     /// </summary>
     public TransferFiles OpenForResume(Stamp snapshotThrough, int suffixFrom, int suffixThrough)
     {
-        string? snapshot = snapshotThrough == Stamp.Zero ? null : Path.Combine(Directory, SnapshotStore.FileNameFor(snapshotThrough));
         var indexes = _wal.ClosedSegmentIndexes;
         bool segmentsThere = suffixFrom <= suffixThrough && indexes.Contains(suffixFrom) && indexes.Contains(suffixThrough);
-        if ((snapshot is not null && !File.Exists(snapshot)) || !segmentsThere)
+        var lease = segmentsThere ? _pinned.Resume(snapshotThrough) : null;
+        if (lease is null)
         {
-            throw new IOException($"the transfer of snapshot {snapshotThrough} with log segments {suffixFrom}..{suffixThrough} is no longer here (a newer snapshot replaced it); ask for a fresh one");
+            throw new IOException($"the transfer of the engine through {snapshotThrough} with log segments {suffixFrom}..{suffixThrough} is no longer here; ask for a fresh one");
         }
-        return Open(snapshotThrough, snapshot, suffixFrom, suffixThrough);
+        return OpenTransfer(lease, suffixFrom, suffixThrough);
     }
 
-    private TransferFiles Open(Stamp through, string? snapshot, int from, int to)
+    private TransferFiles OpenTransfer(PinnedTransfer.Lease lease, int from, int to)
     {
-        var opened = new List<FileStream>();
+        var segments = new List<FileStream>();
         try
         {
-            Stream snapshotStream;
-            if (snapshot is null)
-            {
-                // No snapshot yet, so no segment was ever deleted: the log holds everything.
-                var empty = new MemoryStream();
-                SnapshotFormat.Write(empty, new KvStore());
-                empty.Position = 0;
-                snapshotStream = empty;
-            }
-            else
-            {
-                snapshotStream = OpenShared(snapshot);
-                opened.Add((FileStream)snapshotStream);
-            }
-            var segments = new List<FileStream>();
             for (int index = from; index <= to; index++)
             {
-                var segment = OpenShared(_wal.PathOf(index));
-                opened.Add(segment);
-                segments.Add(segment);
+                segments.Add(OpenShared(_wal.PathOf(index)));
             }
-            return new TransferFiles(through, from, to, snapshotStream, segments);
+            return new TransferFiles(lease.Through, from, to, SnapshotFormat.OpenStream(lease.View), segments, lease);
         }
         catch
         {
-            foreach (var file in opened)
+            foreach (var file in segments)
             {
                 file.Dispose();
             }
+            lease.Dispose();
             throw;
         }
     }
@@ -252,7 +303,11 @@ internal sealed class ReplicaStorage : IDisposable
         return preamble;
     }
 
-    /// <summary>Under the <c>batch</c> policy, bounds how long a quiet replica leaves its last batch unsynced.</summary>
+    /// <summary>
+    /// Under the <c>batch</c> policy, bounds how long a quiet replica leaves its last batch
+    /// unsynced; commits the engine once the interval has passed; lets go of a catch-up's view
+    /// nobody resumed.
+    /// </summary>
     public void OnTick()
     {
         if (_config.Fsync == FsyncPolicy.Batch && _sinceSync.Elapsed >= _config.FsyncBatchInterval)
@@ -260,89 +315,19 @@ internal sealed class ReplicaStorage : IDisposable
             _wal.Sync();
             _sinceSync.Restart();
         }
-        CollectSnapshot();
-        if (_snapshotInProgress is null && _backupsWaiting.Count > 0)
+        if (_sinceCommit.Elapsed >= _config.EngineCommitInterval)
         {
-            StartSnapshot();
+            CommitEngine();
         }
-    }
-
-    private void StartSnapshot()
-    {
-        _backupsOfCurrent.AddRange(_backupsWaiting);
-        _backupsWaiting.Clear();
-        _deliveredSinceSnapshot = 0;
-        // The only part of a snapshot on the core thread, so the only pause writes see.
-        var rolling = Stopwatch.StartNew();
-        _wal.Roll();
-        double rollMs = rolling.Elapsed.TotalMilliseconds;
-        var segments = _wal.ClosedSegmentPaths;
-        _snapshotInProgress = Task.Run(() => BuildSnapshot(segments, rollMs));
-    }
-
-    // Off the core thread: previous snapshot + frozen segments -> new snapshot, saved durably.
-    private SnapshotCut BuildSnapshot(IReadOnlyList<string> segments, double rollMs)
-    {
-        var started = Stopwatch.StartNew();
-        var store = _snapshots.LoadNewestValid(skipped => Log.SnapshotSkipped(_logger, skipped))?.Store ?? new KvStore();
-        var entries = new List<LogEntry>();
-        foreach (string segment in segments)
-        {
-            var scan = WriteAheadLog.Scan(File.ReadAllBytes(segment));
-            if (scan.TailProblem is not null)
-            {
-                throw new StorageCorruptionException($"{segment}: {scan.TailProblem} in a closed segment");
-            }
-            entries.AddRange(scan.Entries);
-        }
-        Recovery.Rebuild(store, entries, out _);
-        string path = _snapshots.Save(store);
-        Log.SnapshotSaved(_logger, path, store.Count, store.LastApplied.ToString(), started.ElapsedMilliseconds, rollMs);
-        return new SnapshotCut(store.LastApplied, path);
-    }
-
-    private void CollectSnapshot()
-    {
-        if (_snapshotInProgress is not { IsCompleted: true } done)
-        {
-            return;
-        }
-        _snapshotInProgress = null;
-        if (done.IsCompletedSuccessfully)
-        {
-            _snapshotFailedLogged = false;
-            int deleted = _wal.DeleteSegmentsThrough(done.Result.Through);
-            if (deleted > 0 && _logger.IsEnabled(LogLevel.Debug))
-            {
-                _logger.LogDebug("deleted {Count} log segments covered by the snapshot through {Stamp}", deleted, done.Result.Through);
-            }
-            foreach (var backup in _backupsOfCurrent)
-            {
-                backup.TrySetResult(done.Result);
-            }
-        }
-        else
-        {
-            string reason = done.Exception?.GetBaseException().Message ?? "cancelled";
-            if (!_snapshotFailedLogged)
-            {
-                // The log still holds everything, so nothing is lost; the next threshold retries.
-                _snapshotFailedLogged = true;
-                Log.SnapshotFailed(_logger, reason);
-            }
-            foreach (var backup in _backupsOfCurrent)
-            {
-                backup.TrySetException(new IOException($"the snapshot for the backup failed: {reason}"));
-            }
-        }
-        _backupsOfCurrent.Clear();
+        _pinned.ReleaseIfIdle(ConnectionLimits.TransferResumeWindow);
     }
 
     /// <summary>
     /// Replaces the state in <paramref name="directory"/> (whose storage must be closed) with a
     /// peer's: its snapshot and the log suffix after it, as fetched by a catch-up. The old log and
-    /// snapshots are moved, not deleted, into <c>lost-&lt;time&gt;/</c> for inspection. A crash
-    /// half-way leaves a directory that recovery reads as behind, so the next start catches up again.
+    /// engine are moved, not deleted, into <c>lost-&lt;time&gt;/</c> for inspection; the next
+    /// <see cref="Open"/> imports the snapshot into a new engine. A crash half-way leaves a
+    /// directory that recovery reads as behind, so the next start catches up again.
     /// </summary>
     public static string InstallPeerState(string directory, string snapshotFile, string suffixFile, Stamp through)
     {
@@ -356,6 +341,10 @@ internal sealed class ReplicaStorage : IDisposable
                 File.Move(file, Path.Combine(lost, name));
             }
         }
+        if (System.IO.Directory.Exists(LmdbEngine.PathIn(directory)))
+        {
+            System.IO.Directory.Move(LmdbEngine.PathIn(directory), Path.Combine(lost, LmdbEngine.DirectoryName));
+        }
         DirectorySync.Fsync(lost);
         File.Move(snapshotFile, Path.Combine(directory, SnapshotStore.FileNameFor(through)));
         // The suffix is in log format, so it becomes the first segment of the new log.
@@ -368,35 +357,172 @@ internal sealed class ReplicaStorage : IDisposable
     {
         try
         {
-            _snapshotInProgress?.Wait(TimeSpan.FromSeconds(30));
+            // A clean stop leaves the engine current, so the next start replays no log.
+            CommitEngine();
         }
-        catch (AggregateException)
+        catch (IOException e)
         {
+            // The failure that stops the replica (a full disk) was reported already; the log
+            // still holds everything, and the next start replays it.
+            _logger.LogDebug("no engine commit on the way out: {Reason}", e.Message);
         }
-        CollectSnapshot();
-        foreach (var backup in _backupsWaiting.Concat(_backupsOfCurrent))
-        {
-            backup.TrySetException(new IOException("the replica is stopping"));
-        }
+        _pinned.Dispose();
+        _store.Engine.Dispose();
         _wal.Dispose();
         _lock.Dispose();
     }
 }
 
-/// <summary>A durable snapshot: the stamp it includes through, and its file.</summary>
-internal sealed record SnapshotCut(Stamp Through, string SnapshotPath);
+/// <summary>A backup's source: a view of one engine commit, streamed in the snapshot format.</summary>
+internal sealed record BackupSource(Stamp Through, Stream Snapshot, IDisposable View) : IDisposable
+{
+    public void Dispose()
+    {
+        Snapshot.Dispose();
+        View.Dispose();
+    }
+}
 
 /// <summary>
-/// What a peer catching up is sent, opened at one moment on the core loop: the newest snapshot
-/// (an empty store's when there is none yet) and every log segment after it, which together
-/// rebuild this replica's whole state at that moment. Named for a resume by the snapshot's stamp
-/// and the first and last segment. Open files stay readable if a later snapshot deletes them.
+/// The view of the engine the last catch-up streamed, with the first log segment it sends, kept
+/// after the stream ends for a while so that a broken stream can resume on the same bytes.
+/// Leases are released from the connections' threads; the rest runs on the core loop.
 /// </summary>
-internal sealed record TransferFiles(Stamp SnapshotThrough, int SuffixFrom, int SuffixThrough, Stream Snapshot, IReadOnlyList<FileStream> Segments) : IAsyncDisposable
+internal sealed class PinnedTransfer : IDisposable
+{
+    private readonly Lock _lock = new();
+    private Pinned? _current;
+
+    internal sealed class Pinned(IEngineView view, Stamp through, int firstSegment)
+    {
+        public IEngineView View { get; } = view;
+        public Stamp Through { get; } = through;
+        public int FirstSegment { get; } = firstSegment;
+        public int Leases;
+        public bool Retired;
+        public long IdleSince = Environment.TickCount64;
+    }
+
+    /// <summary>The oldest log segment a kept transfer may still need; null when none is kept.</summary>
+    public int? KeepSegmentsFrom
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _current?.FirstSegment;
+            }
+        }
+    }
+
+    /// <summary>A lease on a new view of <paramref name="engine"/>'s last commit, which becomes the kept one.</summary>
+    public Lease Pin(IStorageEngine engine, int firstSegment)
+    {
+        var view = engine.OpenView();
+        var pinned = new Pinned(view, view.Applied?.LastApplied ?? Stamp.Zero, firstSegment);
+        lock (_lock)
+        {
+            Retire(_current);
+            _current = pinned;
+            pinned.Leases++;
+        }
+        return new Lease(this, pinned);
+    }
+
+    /// <summary>A lease on the kept view if it is the one through <paramref name="through"/>; else null.</summary>
+    public Lease? Resume(Stamp through)
+    {
+        lock (_lock)
+        {
+            if (_current is not { } pinned || pinned.Through != through)
+            {
+                return null;
+            }
+            pinned.Leases++;
+            return new Lease(this, pinned);
+        }
+    }
+
+    /// <summary>Lets go of the kept view once nobody has used it for <paramref name="window"/>.</summary>
+    public void ReleaseIfIdle(TimeSpan window)
+    {
+        lock (_lock)
+        {
+            if (_current is { Leases: 0 } idle && Environment.TickCount64 - idle.IdleSince >= window.TotalMilliseconds)
+            {
+                Retire(idle);
+                _current = null;
+            }
+        }
+    }
+
+    // Caller holds the lock.
+    private static void Retire(Pinned? pinned)
+    {
+        if (pinned is null)
+        {
+            return;
+        }
+        pinned.Retired = true;
+        if (pinned.Leases == 0)
+        {
+            pinned.View.Dispose();
+        }
+    }
+
+    private void Release(Pinned pinned)
+    {
+        lock (_lock)
+        {
+            pinned.Leases--;
+            pinned.IdleSince = Environment.TickCount64;
+            if (pinned.Retired && pinned.Leases == 0)
+            {
+                pinned.View.Dispose();
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            Retire(_current);
+            _current = null;
+        }
+    }
+
+    /// <summary>One transfer's hold on a kept view.</summary>
+    public sealed class Lease(PinnedTransfer owner, Pinned pinned) : IDisposable
+    {
+        private int _released;
+
+        public IEngineView View => pinned.View;
+
+        public Stamp Through => pinned.Through;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                owner.Release(pinned);
+            }
+        }
+    }
+}
+
+/// <summary>
+/// What a peer catching up is sent, opened at one moment on the core loop: a view of the engine's
+/// last commit (streamed in the snapshot format) and every log segment, which together rebuild
+/// this replica's whole state at that moment. Named for a resume by the view's stamp and the
+/// first and last segment. Open files stay readable if a commit deletes them.
+/// </summary>
+internal sealed record TransferFiles(Stamp SnapshotThrough, int SuffixFrom, int SuffixThrough, Stream Snapshot, IReadOnlyList<FileStream> Segments, IDisposable Lease) : IAsyncDisposable
 {
     public async ValueTask DisposeAsync()
     {
         await Snapshot.DisposeAsync().ConfigureAwait(false);
+        Lease.Dispose();
         foreach (var segment in Segments)
         {
             await segment.DisposeAsync().ConfigureAwait(false);

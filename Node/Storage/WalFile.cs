@@ -16,7 +16,7 @@ internal sealed record WalRecovery(IReadOnlyList<LogEntry> Entries, string? Trun
 /// The write-ahead log on disk: numbered segment files (<c>wal-000001.log</c>, ...) of
 /// <see cref="WriteAheadLog"/> records in one directory. Appends come in group-commit batches,
 /// one write and at most one fsync each; segments roll at a size limit, and whole segments
-/// older than a snapshot are deleted.
+/// the storage engine covers are deleted.
 /// </summary>
 /// <remarks>
 /// Only the newest segment can have a torn tail (it is the only one written to), so a torn or
@@ -176,9 +176,6 @@ internal sealed class WalFile : IDisposable
     /// <summary>Bytes appended since the newest segment was started (drives snapshots by log size).</summary>
     public long BytesSinceRoll { get; private set; }
 
-    /// <summary>Paths of the closed segments, oldest first (a snapshot is built from them off the core thread).</summary>
-    public IReadOnlyList<string> ClosedSegmentPaths => [.. _closedSegments.Select(c => SegmentPath(_directory, c.Index))];
-
     /// <summary>Indexes of the closed segments, oldest first.</summary>
     public IReadOnlyList<int> ClosedSegmentIndexes => [.. _closedSegments.Select(c => c.Index)];
 
@@ -228,12 +225,13 @@ internal sealed class WalFile : IDisposable
 
     /// <summary>
     /// Deletes closed segments, oldest first, while every write in the segment is at or before
-    /// <paramref name="snapshotStamp"/>; returns how many.
+    /// <paramref name="engineStamp"/> (the storage engine's durable applied point), stopping at
+    /// segment <paramref name="keepFrom"/>; returns how many.
     /// </summary>
-    public int DeleteSegmentsThrough(Stamp snapshotStamp)
+    public int DeleteSegmentsThrough(Stamp engineStamp, int? keepFrom = null)
     {
         int deleted = 0;
-        while (_closedSegments.Count > 0 && _closedSegments[0].Max <= snapshotStamp)
+        while (_closedSegments.Count > 0 && _closedSegments[0].Max <= engineStamp && (keepFrom is null || _closedSegments[0].Index < keepFrom))
         {
             File.Delete(SegmentPath(_directory, _closedSegments[0].Index));
             _closedSegments.RemoveAt(0);

@@ -133,51 +133,33 @@ public sealed class StorageFilesTests
     }
 
     [Test]
-    public void The_newest_intact_snapshot_is_loaded_and_a_damaged_one_is_skipped()
+    public void A_snapshot_file_is_imported_into_the_engine_and_a_damaged_one_is_refused_leaving_no_engine()
     {
-        var snapshots = new SnapshotStore(_dir);
         var store = new KvStore();
-        foreach (var w in Batch(1, 10))
+        foreach (var w in Batch(1, 20))
         {
             store.Apply(w, out _);
         }
-        string first = snapshots.Save(store);
-        foreach (var w in Batch(11, 10))
+        string good = Path.Combine(_dir, "good.snap");
+        using (var file = File.Create(good))
         {
-            store.Apply(w, out _);
+            SnapshotFormat.Write(file, store);
         }
-        string second = snapshots.Save(store);
-        Assert.That(string.CompareOrdinal(second, first), Is.GreaterThan(0), "names sort in stamp order");
-
-        var loaded = snapshots.LoadNewestValid(_ => Assert.Fail("nothing is damaged yet"));
-        Assert.That(loaded?.Path, Is.EqualTo(second));
-        Assert.That(loaded?.Store.LastApplied, Is.EqualTo(new Stamp(20, 1)));
-
-        byte[] bytes = File.ReadAllBytes(second);
+        byte[] bytes = File.ReadAllBytes(good);
         bytes[bytes.Length / 2] ^= 0x01;
-        File.WriteAllBytes(second, bytes);
-        var skipped = new List<string>();
-        var fallback = snapshots.LoadNewestValid(skipped.Add);
-        Assert.That(fallback?.Path, Is.EqualTo(first));
-        Assert.That(skipped.Single(), Does.StartWith(second));
-    }
+        string damaged = Path.Combine(_dir, "damaged.snap");
+        File.WriteAllBytes(damaged, bytes);
 
-    [Test]
-    public void Only_the_two_newest_snapshots_are_kept_and_leftover_temporary_files_are_removed()
-    {
-        var snapshots = new SnapshotStore(_dir);
-        var store = new KvStore();
-        for (int round = 0; round < 4; round++)
-        {
-            foreach (var w in Batch(1 + round * 5, 5))
-            {
-                store.Apply(w, out _);
-            }
-            snapshots.Save(store);
-        }
-        File.WriteAllText(Path.Combine(_dir, "snapshot-00000000000000000099-0000001.snap.tmp"), "half written");
-        Assert.That(Directory.GetFiles(_dir, "*.snap"), Has.Length.EqualTo(2));
-        Assert.That(snapshots.LoadNewestValid(_ => { })?.Store.LastApplied, Is.EqualTo(new Stamp(20, 1)));
-        Assert.That(Directory.GetFiles(_dir, "*.tmp"), Is.Empty);
+        string target = Path.Combine(_dir, "data");
+        Directory.CreateDirectory(target);
+        Assert.Throws<StorageCorruptionException>(() => EngineImport.Import(damaged, target, 1L << 30));
+        Assert.That(Directory.EnumerateFileSystemEntries(target), Is.Empty, "a failed import leaves nothing behind");
+
+        Assert.That(EngineImport.Import(good, target, 1L << 30), Is.EqualTo(store.KeyCount));
+        using var engine = LmdbEngine.Open(LmdbEngine.PathIn(target), 1L << 30, sync: true);
+        var imported = new KvStore(engine);
+        Assert.That(imported.LastApplied, Is.EqualTo(new Stamp(20, 1)));
+        Assert.That(imported.Entries().Select(e => $"{e.Key}={Convert.ToHexString(e.Value)}@{e.Version}"), Is.EqualTo(store.Entries().Select(e => $"{e.Key}={Convert.ToHexString(e.Value)}@{e.Version}")));
+        Assert.Throws<IOException>(() => EngineImport.Import(good, target, 1L << 30), "never over an existing engine");
     }
 }

@@ -4,6 +4,7 @@ using KvReplica.Clock;
 using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
 using KvReplica.Store;
+using KvReplica.Store.Engine;
 using KvReplica.Store.Persistence;
 using KvReplica.Tests.Linearizability;
 using MessagePack;
@@ -20,6 +21,12 @@ public enum DiskFault
     /// rule broken, as by a disk that acknowledges an fsync it did not do.
     /// </summary>
     ForgetLastHeldWrites,
+    /// <summary>
+    /// The storage engine commits the applied point in one transaction and the writes it covers in
+    /// the next (<see cref="MemoryEngine"/>'s <c>splitAppliedPoint</c>), so a crash while the
+    /// writes' commit is made durable leaves a point that claims writes the engine lacks.
+    /// </summary>
+    SplitEngineCommit,
 }
 
 /// <summary>A deliberately broken transport, to prove the link faults reach the link's duplicate check.</summary>
@@ -46,7 +53,7 @@ public sealed record SimulationSettings
     /// </summary>
     public int RecentDeliveredWrites { get; init; } = 50_000;
     /// <summary>Builds each replica's state machine; tests of the checkers plug in a broken one.</summary>
-    public Func<IReplicatedStateMachine> StoreFactory { get; init; } = () => new KvStore();
+    public Func<IStorageEngine, IReplicatedStateMachine> StoreFactory { get; init; } = engine => new KvStore(engine);
     /// <summary>
     /// Crash events per run (0: none). Each one that falls before the clients are done crashes a
     /// replica that is up. Recovery rebuilds a <see cref="KvStore"/>, so crashes need that store.
@@ -81,8 +88,10 @@ public sealed record SimulationSettings
     public int TornCrashPercent { get; init; } = 35;
     /// <summary>Percentage of crashes that come after a batch is durable, while its messages are being sent.</summary>
     public int MidSendCrashPercent { get; init; } = 20;
-    /// <summary>After a drain that delivered writes, a snapshot is taken with probability 1 in this.</summary>
-    public int SnapshotOneIn { get; init; } = 25;
+    /// <summary>After a drain that delivered writes, the storage engine commits with probability 1 in this.</summary>
+    public int EngineCommitOneIn { get; init; } = 25;
+    /// <summary>Percentage of engine commits during which the replica crashes: the commit is lost, or made but the log not yet truncated.</summary>
+    public int CrashInEngineCommitPercent { get; init; } = 6;
     /// <summary>A client with no reply after this long records the outcome as unknown and moves on.</summary>
     public long ClientTimeoutMs { get; init; } = 8000;
     public DiskFault DiskFault { get; init; } = DiskFault.None;
@@ -96,10 +105,10 @@ public sealed record SimulationStats(
     int TornEntriesLost,
     int TornTailsTruncated,
     int Restarts,
-    int RestartsFromSnapshot,
+    int RestartsFromEngine,
     int RecoveredHeldWrites,
     int ReplayedWrites,
-    int Snapshots,
+    int EngineCommits,
     int ClientTimeouts,
     int ForgottenEntries,
     int RepeatedRestartNotices,
@@ -121,19 +130,22 @@ public sealed record SimulationStats(
     int ResentEnvelopes = 0,
     int DisposablesDropped = 0,
     int LivenessProbes = 0,
-    long SlowestProbeMs = 0)
+    long SlowestProbeMs = 0,
+    int LostEngineCommits = 0,
+    int CrashesBeforeLogTruncation = 0)
 {
     public static SimulationStats operator +(SimulationStats a, SimulationStats b) => new(
         a.Crashes + b.Crashes, a.TornCrashes + b.TornCrashes, a.TornEntriesLost + b.TornEntriesLost,
-        a.TornTailsTruncated + b.TornTailsTruncated, a.Restarts + b.Restarts, a.RestartsFromSnapshot + b.RestartsFromSnapshot,
-        a.RecoveredHeldWrites + b.RecoveredHeldWrites, a.ReplayedWrites + b.ReplayedWrites, a.Snapshots + b.Snapshots,
+        a.TornTailsTruncated + b.TornTailsTruncated, a.Restarts + b.Restarts, a.RestartsFromEngine + b.RestartsFromEngine,
+        a.RecoveredHeldWrites + b.RecoveredHeldWrites, a.ReplayedWrites + b.ReplayedWrites, a.EngineCommits + b.EngineCommits,
         a.ClientTimeouts + b.ClientTimeouts, a.ForgottenEntries + b.ForgottenEntries,
         a.RepeatedRestartNotices + b.RepeatedRestartNotices, a.RunsWithEveryReplicaDown + b.RunsWithEveryReplicaDown,
         a.CrashesMidSend + b.CrashesMidSend, a.UnsentMessages + b.UnsentMessages, a.CoveredEntriesKept + b.CoveredEntriesKept,
         a.ViewsInstalled + b.ViewsInstalled, a.Rejoins + b.Rejoins, a.FreshStarts + b.FreshStarts, a.CatchUps + b.CatchUps, a.Pauses + b.Pauses, a.Partitions + b.Partitions,
         a.LinkFaults + b.LinkFaults, a.LinkFaultsAmidOtherFaults + b.LinkFaultsAmidOtherFaults, a.EnvelopesLost + b.EnvelopesLost,
         a.DuplicatesDropped + b.DuplicatesDropped, a.Resumes + b.Resumes, a.ResentEnvelopes + b.ResentEnvelopes,
-        a.DisposablesDropped + b.DisposablesDropped, a.LivenessProbes + b.LivenessProbes, Math.Max(a.SlowestProbeMs, b.SlowestProbeMs));
+        a.DisposablesDropped + b.DisposablesDropped, a.LivenessProbes + b.LivenessProbes, Math.Max(a.SlowestProbeMs, b.SlowestProbeMs),
+        a.LostEngineCommits + b.LostEngineCommits, a.CrashesBeforeLogTruncation + b.CrashesBeforeLogTruncation);
 
     public static readonly SimulationStats None = new(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }
@@ -219,7 +231,7 @@ public sealed partial class SimulatedCluster
 
         // The disk: what survives a crash.
         public readonly MemoryStream Log = new();
-        public byte[]? Snapshot;
+        public MemoryEngine Engine = null!;
 
         // The checkers' view: how far along the canonical order this replica's store is, and the
         // client writes it applied (non-duplicates) at each of those positions.
@@ -249,8 +261,8 @@ public sealed partial class SimulatedCluster
     private long _now;
     private long _order;
     private int _crashEventsLeft;
-    private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot;
-    private int _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices;
+    private int _crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromEngine;
+    private int _recoveredHeld, _replayed, _engineCommits, _clientTimeouts, _forgotten, _repeatedNotices, _lostEngineCommits, _crashesBeforeTruncation;
     private bool _everyReplicaWasDown;
     private int _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _rejoins, _freshStarts, _catchUps, _pauses, _partitions;
     // Whether the write at each position of the canonical order was a retry the store recognised:
@@ -274,10 +286,11 @@ public sealed partial class SimulatedCluster
                 WriteTimeoutMs = 5000,
                 RecentDeliveredWrites = settings.RecentDeliveredWrites,
             });
-            replica.Store = settings.StoreFactory();
+            replica.Engine = NewEngine();
+            replica.Store = settings.StoreFactory(replica.Engine);
             if (settings.Crashes > 0 && replica.Store is not KvStore)
             {
-                throw new ArgumentException("crashes need the KvStore: recovery rebuilds one from the snapshot and log", nameof(settings));
+                throw new ArgumentException("crashes need the KvStore: recovery rebuilds one from the engine and log", nameof(settings));
             }
             replica.Core = new ReplicaCore(replica.Options, replica.Store);
             replica.Links = FreshLinks(id, ids);
@@ -326,11 +339,11 @@ public sealed partial class SimulatedCluster
     public int WritesDelivered => _canonical.Count;
 
     /// <summary>What the fault injection did.</summary>
-    public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromSnapshot,
-        _recoveredHeld, _replayed, _snapshots, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
+    public SimulationStats Stats => new(_crashes, _tornCrashes, _tornEntriesLost, _tornTails, _restarts, _restartsFromEngine,
+        _recoveredHeld, _replayed, _engineCommits, _clientTimeouts, _forgotten, _repeatedNotices, _everyReplicaWasDown ? 1 : 0,
         _crashesMidSend, _unsentMessages, _coveredKept, _viewsInstalled, _rejoins, _freshStarts, _catchUps, _pauses, _partitions,
         _linkFaults, _linkFaultsAmidOthers, _envelopesLost, _duplicatesDropped, _resumes, _resentEnvelopes, _disposablesDropped,
-        _probes?.Count(p => p.CompletedAt is not null) ?? 0, SlowestProbeMs);
+        _probes?.Count(p => p.CompletedAt is not null) ?? 0, SlowestProbeMs, _lostEngineCommits, _crashesBeforeTruncation);
 
     /// <summary>Runs to the end and checks everything; throws <see cref="SimulationFailure"/> on any violation.</summary>
     public void Run()
@@ -755,31 +768,48 @@ public sealed partial class SimulatedCluster
             }
             Schedule(_random.Next(0, 4), new ClientReplyArrival((int)reply.ConnectionId, reply.Reply));
         }
-        if (ready.Delivered.Count > 0 && r.Store is KvStore store && _random.Next(_settings.SnapshotOneIn) == 0)
+        if (ready.Delivered.Count > 0 && r.Store is KvStore store && _random.Next(_settings.EngineCommitOneIn) == 0)
         {
-            TakeSnapshot(r, store);
+            CommitEngine(r, store);
         }
     }
 
-    // Writes a snapshot of the store (everything delivered, whose marker is already in the log)
-    // and drops log records it covers. Held writes above it stay: they are not delivered yet,
-    // and they are logged in hold order, not stamp order, so they can sit anywhere in the log.
-    // Half the time only the covered records in a prefix of the log go, as when whole segments
-    // are deleted (or the process dies before deleting them): recovery must skip the rest.
-    private void TakeSnapshot(SimReplica r, KvStore store)
+    private MemoryEngine NewEngine() => new(splitAppliedPoint: _settings.DiskFault == DiskFault.SplitEngineCommit);
+
+    // As the Node's ReplicaStorage.CommitEngine: the store commits what it applied since the last
+    // commit (everything delivered, whose marker is already in the log) to the engine, in one
+    // transaction with the stamp it reaches; then the log records that commit covers are dropped.
+    // Held writes above it stay: they are not delivered yet, and they are logged in hold order,
+    // not stamp order, so they can sit anywhere in the log. Half the time only the covered
+    // records in a prefix of the log go, as when whole segments are deleted: recovery must skip
+    // the rest. Sometimes the replica crashes in the middle: while the commit is being made
+    // durable (the commit is lost, the log untouched), or after it and before the truncation.
+    private void CommitEngine(SimReplica r, KvStore store)
     {
-        using (var file = new MemoryStream())
+        store.Commit();
+        _engineCommits++;
+        int roll = _random.Next(100);
+        if (!ClientsDone && _crashEventsLeft > 0 && roll < _settings.CrashInEngineCommitPercent)
         {
-            SnapshotFormat.Write(file, store);
-            r.Snapshot = file.ToArray();
+            if (roll % 2 == 0)
+            {
+                r.Engine.LoseLastCommit();
+                _lostEngineCommits++;
+            }
+            else
+            {
+                _crashesBeforeTruncation++;
+            }
+            Crash(r);
+            return;
         }
-        var through = store.LastApplied;
+        var through = store.CommittedThrough;
         var log = WriteAheadLog.Scan(r.LogBytes).Entries;
         int prunedBelow = _random.Next(2) == 0 ? log.Count : _random.Next(log.Count + 1);
         var kept = new List<LogEntry>(log.Count);
         for (int i = 0; i < log.Count; i++)
         {
-            // Promises and views carry no stamp: no snapshot covers them (a Node re-logs them at
+            // Promises and views carry no stamp: no commit covers them (a Node re-logs them at
             // the start of every segment, so deleting old segments never loses them). Nor does
             // one cover a rebase: the undelivered writes it forgets may sit before it, and a
             // Node deletes only whole segments from the front, so never a rebase without them.
@@ -792,7 +822,6 @@ public sealed partial class SimulatedCluster
             }
         }
         RewriteLog(r, kept);
-        _snapshots++;
     }
 
     private void RewriteLog(SimReplica r, IEnumerable<LogEntry> entries)
@@ -885,7 +914,14 @@ public sealed partial class SimulatedCluster
         {
             return false; // nobody to ask: it recovers its own state and will ask to rejoin again
         }
-        r.Snapshot = source.Snapshot;
+        // As a catch-up streams it: the member's engine as a snapshot, imported into a new engine.
+        var engine = NewEngine();
+        using (var view = source.Engine.OpenView())
+        using (var stream = SnapshotFormat.OpenStream(view))
+        {
+            SnapshotFormat.ReadInto(stream, engine);
+        }
+        r.Engine = engine;
         r.Log.SetLength(0);
         r.Log.Write(source.LogBytes);
         r.DeliveredCount = source.DeliveredCount;
@@ -916,16 +952,9 @@ public sealed partial class SimulatedCluster
         {
             ForgetLastHeldWrites(r, log);
         }
-        KvStore store;
-        if (r.Snapshot is { } snapshot)
-        {
-            store = SnapshotFormat.Read(new MemoryStream(snapshot));
-            _restartsFromSnapshot++;
-        }
-        else
-        {
-            store = (KvStore)_settings.StoreFactory();
-        }
+        // The engine is as of its last durable commit; what was applied after it is gone with the process.
+        var store = new KvStore(r.Engine);
+        _restartsFromEngine += r.Engine.Applied is null ? 0 : 1;
         var recovered = Recovery.Rebuild(store, log, out int replayed);
         if (caughtUp)
         {
@@ -1160,18 +1189,20 @@ public sealed partial class SimulatedCluster
         {
             text.Append(origin).Append(':').Append(time).Append(' ');
         }
-        text.Append("| entries ");
+        // The key count is kept apart from the entries (it is in the engine's applied point), so
+        // a wrong count shows here as a difference from the canonical store.
+        text.Append("| ").Append(store.KeyCount).Append(" entries ");
         foreach (var (key, value, version) in store.Entries())
         {
             text.Append(key).Append('=').Append(Convert.ToHexString(value)).Append('@').Append(version).Append(' ');
         }
         text.Append("| sessions ");
-        foreach (var (clientId, floor, results) in store.ExportSessions())
+        foreach (var session in store.ExportSessions())
         {
-            text.Append(clientId.ToString("x")).Append(" floor ").Append(floor).Append(' ');
-            foreach (var (sequence, result) in results)
+            text.Append(session.ClientId.ToString("x")).Append(" floor ").Append(session.Floor).Append(' ');
+            for (int i = 0; i < session.Sequences.Length; i++)
             {
-                text.Append(sequence).Append('>').Append(result).Append(' ');
+                text.Append(session.Sequences[i]).Append('>').Append(session.Results[i]).Append(' ');
             }
         }
         return text.ToString();
@@ -1213,7 +1244,7 @@ public sealed partial class SimulatedCluster
     }
 
     // Every replica killed at once after quiescence must come back with everything: its disk
-    // alone (snapshot + log) rebuilds the store it has in memory, with nothing left held.
+    // alone (engine + log) rebuilds the store it has in memory, with nothing left held.
     private void CheckEveryDiskRecoversTheLiveState()
     {
         foreach (var r in _replicas.Values)
@@ -1227,7 +1258,7 @@ public sealed partial class SimulatedCluster
             {
                 Fail($"replica {r.Id}'s log has a torn tail after a clean run: {scan.TailProblem}");
             }
-            var store = r.Snapshot is { } snapshot ? SnapshotFormat.Read(new MemoryStream(snapshot)) : new KvStore();
+            var store = new KvStore(r.Engine.Copy());
             var recovered = Recovery.Rebuild(store, scan.Entries, out _);
             // A removed replica still holds the writes it received before it learned of its removal.
             if (recovered.LastDelivered != live.LastApplied || recovered.Held.Count != r.LiveCore.PendingWrites || Describe(store) != Describe(live))

@@ -155,7 +155,7 @@ public sealed class SimulationTests
         {
             try
             {
-                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = () => new RetryForgettingStore(), Crashes = 0 }).Run();
+                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = _ => new RetryForgettingStore(), Crashes = 0 }).Run();
             }
             catch (SimulationFailure e)
             {
@@ -195,7 +195,7 @@ public sealed class SimulationTests
         {
             try
             {
-                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = () => new StaleReadStore(), QuiesceMs = 3000, Crashes = 0 }).Run();
+                new SimulatedCluster(seed, SettingsFor(seed) with { StoreFactory = _ => new StaleReadStore(), QuiesceMs = 3000, Crashes = 0 }).Run();
             }
             catch (SimulationFailure e) when (e.Message.Contains("history NotLinearizable", StringComparison.Ordinal))
             {
@@ -224,7 +224,7 @@ public sealed class SimulationTests
     }
 
     [Test]
-    public void Crashes_torn_writes_restarts_and_snapshots_really_happen_in_the_sweep()
+    public void Crashes_torn_writes_restarts_and_engine_commits_really_happen_in_the_sweep()
     {
         // The sweep's settings on the first 200 seeds: every fault path must be taken, or the
         // sweep could pass because it never exercised recovery.
@@ -259,8 +259,10 @@ public sealed class SimulationTests
             Assert.That(stats.TornEntriesLost, Is.GreaterThan(0), "log records lost to a torn write");
             Assert.That(stats.TornTailsTruncated, Is.GreaterThan(0), "torn tails found and truncated on restart");
             Assert.That(stats.Restarts, Is.EqualTo(stats.Crashes + stats.FreshStarts), "every crashed replica restarts, and so does one that fell behind");
-            Assert.That(stats.Snapshots, Is.GreaterThan(0), "snapshots");
-            Assert.That(stats.RestartsFromSnapshot, Is.GreaterThan(0), "restarts from a snapshot");
+            Assert.That(stats.EngineCommits, Is.GreaterThan(0), "engine commits");
+            Assert.That(stats.RestartsFromEngine, Is.GreaterThan(0), "restarts from an engine that had committed");
+            Assert.That(stats.LostEngineCommits, Is.GreaterThan(0), "crashes that lost the engine's last commit");
+            Assert.That(stats.CrashesBeforeLogTruncation, Is.GreaterThan(0), "crashes between an engine commit and the log truncation");
             Assert.That(stats.ReplayedWrites, Is.GreaterThan(0), "delivered writes replayed from the log");
             Assert.That(stats.RecoveredHeldWrites, Is.GreaterThan(0), "held, undelivered writes recovered into the hold-back queue");
             Assert.That(stats.ClientTimeouts, Is.GreaterThan(0), "clients timing out on a crashed replica");
@@ -268,7 +270,7 @@ public sealed class SimulationTests
             Assert.That(stats.RepeatedRestartNotices, Is.GreaterThan(0), "a peer told twice of one restart");
             Assert.That(stats.CrashesMidSend, Is.GreaterThan(0), "crashes while sending a durable batch");
             Assert.That(stats.UnsentMessages, Is.GreaterThan(0), "messages lost to a crash while sending");
-            Assert.That(stats.CoveredEntriesKept, Is.GreaterThan(0), "log records a snapshot covers left for recovery to skip");
+            Assert.That(stats.CoveredEntriesKept, Is.GreaterThan(0), "log records an engine commit covers left for recovery to skip");
         });
     }
 
