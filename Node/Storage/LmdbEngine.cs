@@ -244,6 +244,12 @@ internal sealed class LmdbEngine : IStorageEngine
             // LMDB passes the system's errno through.
             throw new IOException($"no space left on the device while the storage engine tried to {doing}", (int)code);
         }
+        if (code == MDBResultCode.ShortWrite)
+        {
+            // A write to a regular file that wrote less than asked: the file system is full
+            // (or the quota reached). The transaction is aborted; the log still holds it all.
+            throw new IOException($"no space left on the device while the storage engine tried to {doing} (LMDB: short write)", DiskFull.NoSpaceLeft);
+        }
         throw new IOException($"the storage engine failed to {doing}: LMDB {code}");
     }
 

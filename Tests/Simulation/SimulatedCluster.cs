@@ -91,7 +91,7 @@ public sealed record SimulationSettings
     /// <summary>After a drain that delivered writes, the storage engine commits with probability 1 in this.</summary>
     public int EngineCommitOneIn { get; init; } = 25;
     /// <summary>Percentage of engine commits during which the replica crashes: the commit is lost, or made but the log not yet truncated.</summary>
-    public int CrashInEngineCommitPercent { get; init; } = 6;
+    public int CrashInEngineCommitPercent { get; init; } = 10;
     /// <summary>A client with no reply after this long records the outcome as unknown and moves on.</summary>
     public long ClientTimeoutMs { get; init; } = 8000;
     public DiskFault DiskFault { get; init; } = DiskFault.None;

@@ -368,4 +368,34 @@ public sealed class SimulationTests
         Assert.That(failures, Has.All.StartWith("seed ").And.All.Contain("SEED="));
         Assert.That(failures, Has.Some.Contain("(StateLost)"), "the core itself notices it forgot what it promised");
     }
+
+    [Test]
+    public void The_checks_catch_an_engine_that_commits_the_applied_stamp_apart_from_its_writes()
+    {
+        // Not vacuous: crashes during engine commits lose the last commit; an engine that wrote
+        // its applied stamp in one commit and the writes in the next would come back claiming
+        // writes it lacks, and recovery would skip them in the log. Some seed must expose it.
+        var failures = new List<string>();
+        int lost = 0;
+        for (long seed = 1; seed <= 200; seed++)
+        {
+            var cluster = new SimulatedCluster(seed, SettingsFor(seed) with { DiskFault = DiskFault.SplitEngineCommit });
+            try
+            {
+                cluster.Run();
+            }
+            catch (SimulationFailure e)
+            {
+                failures.Add(e.Message);
+            }
+            lost += cluster.Stats.LostEngineCommits;
+        }
+        TestContext.Out.WriteLine($"{failures.Count} of 200 runs failed; {lost} engine commits lost to crashes");
+        foreach (var f in failures.Take(3))
+        {
+            TestContext.Out.WriteLine($"caught: {f.Split('\n')[0]}");
+        }
+        Assert.That(failures, Is.Not.Empty, "200 seeds with an engine that commits its applied stamp apart from its writes all passed the checks");
+        Assert.That(failures, Has.All.StartWith("seed ").And.All.Contain("SEED="));
+    }
 }
