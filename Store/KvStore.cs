@@ -13,8 +13,9 @@ namespace KvReplica.Store;
 /// <remarks>
 /// <para>The state lives in an <see cref="IStorageEngine"/>. Applied writes collect in a small
 /// overlay (the writes since the last commit) that reads look at first, and
-/// <see cref="Commit"/> hands them to the engine in one transaction together with the sessions
-/// they touched and the stamp they reach. The owner (the Node's ReplicaStorage, or the
+/// <see cref="BeginCommit"/> hands them to the engine in one transaction together with the
+/// sessions they touched and the stamp they reach; while the engine commits them (on another
+/// thread, in the Node) reads find them in a second overlay, until <see cref="CompleteCommit"/>. The owner (the Node's ReplicaStorage, or the
 /// simulation) decides when to commit: only once the log holding those deliveries is durable,
 /// and in batches, as etcd's backend does.</para>
 /// <para>Deterministic by construction: nothing here depends on hash-iteration order, time or
@@ -24,8 +25,11 @@ namespace KvReplica.Store;
 public sealed class KvStore : IReplicatedStateMachine
 {
     private readonly IStorageEngine _engine;
-    // Applied since the last commit; a null value is a delete.
-    private readonly Dictionary<string, (byte[]? Value, Stamp Version)> _pending = new(StringComparer.Ordinal);
+    // Applied since the last commit was begun; a null value is a delete.
+    private Dictionary<string, (byte[]? Value, Stamp Version)> _pending = new(StringComparer.Ordinal);
+    // Handed to a commit not yet complete: read after _pending and before the engine.
+    private Dictionary<string, (byte[]? Value, Stamp Version)>? _committing;
+    private Stamp _handedOffThrough;
     private readonly ClientSessions _sessions;
     // Largest time of each origin's writes applied; recovery restores a replica's acknowledgement
     // vector from it once the log segments the engine covers are gone.
@@ -62,6 +66,7 @@ public sealed class KvStore : IReplicatedStateMachine
             _sessions.Import(session);
         }
         CommittedThrough = LastApplied;
+        _handedOffThrough = LastApplied;
     }
 
     /// <summary>The engine holding the committed state.</summary>
@@ -82,11 +87,14 @@ public sealed class KvStore : IReplicatedStateMachine
     /// <summary>Stamp the engine's last commit reached: recovery replays the log after it.</summary>
     public Stamp CommittedThrough { get; private set; }
 
-    /// <summary>Keys changed since the last commit.</summary>
+    /// <summary>Keys changed since the last commit was begun.</summary>
     public int PendingWrites => _pending.Count;
 
-    /// <summary>Whether anything was applied since the last commit.</summary>
-    public bool HasUncommitted => LastApplied != CommittedThrough || _pending.Count > 0 || _sessions.Changes > 0;
+    /// <summary>Whether anything was applied since the last commit was begun.</summary>
+    public bool HasUncommitted => LastApplied != _handedOffThrough || _pending.Count > 0 || _sessions.Changes > 0;
+
+    /// <summary>Whether a commit was begun and not yet completed.</summary>
+    public bool CommitInFlight => _committing is not null;
 
     /// <summary>For each origin replica, the largest time of its writes applied (duplicates included).</summary>
     public IReadOnlyDictionary<int, long> AppliedThroughByOrigin => _appliedThroughByOrigin;
@@ -108,7 +116,7 @@ public sealed class KvStore : IReplicatedStateMachine
             return earlier;
         }
         duplicate = false;
-        bool existed = Read(command.Key).Found;
+        bool existed = Exists(command.Key);
         ReplyStatus result;
         switch (command.Operation)
         {
@@ -138,20 +146,57 @@ public sealed class KvStore : IReplicatedStateMachine
 
     public StoredValue Read(string key)
     {
-        if (_pending.TryGetValue(key, out var pending))
+        if (_pending.TryGetValue(key, out var pending) || (_committing is not null && _committing.TryGetValue(key, out pending)))
         {
             return pending.Value is null ? new StoredValue(false, null, Stamp.Zero) : new StoredValue(true, pending.Value, pending.Version);
         }
         return _engine.TryGet(key, out var value, out var version) ? new StoredValue(true, value, version) : new StoredValue(false, null, Stamp.Zero);
     }
 
+    private bool Exists(string key)
+    {
+        if (_pending.TryGetValue(key, out var pending) || (_committing is not null && _committing.TryGetValue(key, out pending)))
+        {
+            return pending.Value is not null;
+        }
+        return _engine.Contains(key);
+    }
+
     /// <summary>
-    /// Hands everything applied since the last commit to the engine in one transaction: the
-    /// changed keys, the touched and evicted sessions, and the applied point they reach. The
-    /// caller must have made the log durable through <see cref="LastApplied"/> first.
+    /// Hands everything applied since the last commit to the engine in one transaction, and
+    /// waits for it: <see cref="BeginCommit"/>, the engine's commit, <see cref="CompleteCommit"/>.
+    /// The caller must have made the log durable through <see cref="LastApplied"/> first.
     /// </summary>
     public AppliedPoint Commit()
     {
+        var commit = BeginCommit();
+        if (commit is null)
+        {
+            return CurrentPoint();
+        }
+        _engine.Commit(commit.Batch);
+        CompleteCommit(commit);
+        return commit.Point;
+    }
+
+    /// <summary>
+    /// Takes everything applied since the last commit was begun (the changed keys, the touched
+    /// and evicted sessions, and the applied point they reach) as one batch for the engine, or
+    /// null when there is nothing. Until <see cref="CompleteCommit"/>, reads find those writes in
+    /// a second overlay, so the engine may commit the batch on another thread meanwhile. The
+    /// caller must have made the log durable through <see cref="LastApplied"/> first, and may
+    /// have one commit in flight at a time.
+    /// </summary>
+    public EngineCommit? BeginCommit()
+    {
+        if (_committing is not null)
+        {
+            throw new InvalidOperationException("a commit is already in flight; complete it first");
+        }
+        if (!HasUncommitted)
+        {
+            return null;
+        }
         var batch = new EngineBatch();
         foreach (var (key, (value, version)) in _pending)
         {
@@ -160,10 +205,21 @@ public sealed class KvStore : IReplicatedStateMachine
         _sessions.TakeChanges(batch);
         var point = CurrentPoint();
         batch.Applied = point;
-        _engine.Commit(batch);
-        _pending.Clear();
-        CommittedThrough = LastApplied;
-        return point;
+        _committing = _pending;
+        _pending = new Dictionary<string, (byte[]? Value, Stamp Version)>(StringComparer.Ordinal);
+        _handedOffThrough = LastApplied;
+        return new EngineCommit(batch, point);
+    }
+
+    /// <summary>
+    /// After the engine's commit of <paramref name="commit"/> has returned: reads go to the
+    /// engine again for those keys. Called on the store's thread.
+    /// </summary>
+    public void CompleteCommit(EngineCommit commit)
+    {
+        _engine.Refresh();
+        _committing = null;
+        CommittedThrough = commit.Point.LastApplied;
     }
 
     private AppliedPoint CurrentPoint() =>
@@ -179,7 +235,13 @@ public sealed class KvStore : IReplicatedStateMachine
     /// </summary>
     public IEnumerable<StoredEntry> Scan(KeyRange range)
     {
-        var pending = _pending.Where(p => range.Contains(p.Key)).OrderBy(p => p.Key, KeyOrder.Instance).ToList();
+        // The newest overlay wins over the one being committed.
+        var overlay = new Dictionary<string, (byte[]? Value, Stamp Version)>(_committing ?? [], StringComparer.Ordinal);
+        foreach (var (key, change) in _pending)
+        {
+            overlay[key] = change;
+        }
+        var pending = overlay.Where(p => range.Contains(p.Key)).OrderBy(p => p.Key, KeyOrder.Instance).ToList();
         int next = 0;
         using var view = _engine.OpenView();
         foreach (var committed in view.Scan(range))
@@ -215,3 +277,6 @@ public sealed class KvStore : IReplicatedStateMachine
     /// <summary>Every key with its value and version, in key order (<see cref="KeyOrder"/>).</summary>
     public IEnumerable<(string Key, byte[] Value, Stamp Version)> Entries() => Scan(KeyRange.All).Select(e => (e.Key, e.Value, e.Version));
 }
+
+/// <summary>A batch handed to the engine by <see cref="KvStore.BeginCommit"/>, and the applied point it reaches.</summary>
+public sealed record EngineCommit(EngineBatch Batch, AppliedPoint Point);

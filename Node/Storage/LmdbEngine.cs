@@ -21,8 +21,9 @@ namespace KvReplica.Node.Storage;
 /// (the applied point, written in the same transaction as the writes it covers).</para>
 /// <para>Opened with MDB_NOTLS, so a read transaction (a view streamed by a catch-up or a backup)
 /// may move between threads. Every write transaction begins and commits inside one call, so it
-/// never crosses a thread either. The core thread's point reads share one read transaction,
-/// renewed after each commit.</para>
+/// never crosses a thread either; the Node commits on a background thread while the core
+/// thread reads. The core thread's point reads share one read transaction, renewed by
+/// <see cref="Refresh"/> once the core loop has seen a commit complete.</para>
 /// <para>The file's pages are file-backed memory: the kernel pages them in and out, so the
 /// store can be larger than memory and the process's anonymous memory stays small.</para>
 /// </remarks>
@@ -88,10 +89,49 @@ internal sealed class LmdbEngine : IStorageEngine
         }
     }
 
-    public AppliedPoint? Applied { get; private set; }
+    private volatile AppliedPoint? _applied;
+
+    public AppliedPoint? Applied
+    {
+        get => _applied;
+        private set => _applied = value;
+    }
 
     /// <summary>Bytes of the engine's data file (pages in use and free pages kept for reuse).</summary>
     public long FileBytes => new FileInfo(Path.Combine(_env.Path, "data.mdb")).Length;
+
+    public bool Contains(string key)
+    {
+        byte[]? rented = null;
+        int length = Encoding.UTF8.GetMaxByteCount(key.Length);
+        Span<byte> keyBytes = length <= 512 ? stackalloc byte[length] : (rented = ArrayPool<byte>.Shared.Rent(length));
+        try
+        {
+            int written = Encoding.UTF8.GetBytes(key, keyBytes);
+            var (code, _, _) = _reader.Get(_entries, keyBytes[..written]);
+            if (code == MDBResultCode.NotFound)
+            {
+                return false;
+            }
+            Check(code, "read a key");
+            return true;
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
+
+    public void Refresh()
+    {
+        // The core's point reads share one read transaction; renewing it moves it to the
+        // newest commit and lets LMDB reuse the pages it held.
+        _reader.Reset();
+        Check(_reader.Renew(), "renew the read transaction");
+    }
 
     public bool TryGet(string key, out byte[] value, out Stamp version)
     {
@@ -186,9 +226,6 @@ internal sealed class LmdbEngine : IStorageEngine
         {
             Applied = batch.Applied;
         }
-        // The core's point reads must see this commit.
-        _reader.Reset();
-        Check(_reader.Renew(), "renew the read transaction");
     }
 
     public IEngineView OpenView()

@@ -13,8 +13,8 @@ namespace KvReplica.Node.Storage;
 /// One replica's data directory: the write-ahead log, the storage engine holding the applied
 /// state, and the lock that keeps a second process off them. Recovers the store and the core's
 /// state at start-up, persists each round of the core's <see cref="Ready"/> (one group commit),
-/// commits the engine in batches and deletes the log it covers. Every method runs on the core
-/// loop's thread.
+/// commits the engine in batches on a background thread and deletes the log it covers. Every
+/// method runs on the core loop's thread.
 /// </summary>
 /// <remarks>
 /// The log stays the source of order; the engine is a checkpoint of it (docs/design.md, "The
@@ -40,6 +40,9 @@ internal sealed class ReplicaStorage : IDisposable
     private readonly Stopwatch _sinceSync = Stopwatch.StartNew();
     private readonly Stopwatch _sinceCommit = Stopwatch.StartNew();
     private long _deliveredSinceCommit;
+    // The engine commit running on a background thread, and the batch it commits.
+    private Task? _commitRunning;
+    private EngineCommit? _commitInFlight;
     // The view of the last catch-up, kept a while for a resume of a broken stream.
     private readonly PinnedTransfer _pinned = new();
 
@@ -189,30 +192,58 @@ internal sealed class ReplicaStorage : IDisposable
             _wal.Sync();
             _sinceSync.Restart();
         }
+        CollectCommit(wait: false);
         if (_deliveredSinceCommit >= _config.EngineCommitEveryWrites || _sinceCommit.Elapsed >= _config.EngineCommitInterval)
         {
-            CommitEngine();
+            StartCommit();
         }
     }
 
     /// <summary>
-    /// Commits what was applied since the last commit, after making the log that holds it
-    /// durable, then deletes the closed log segments the commit covers (but none a catch-up may
-    /// still resume from).
+    /// Starts a commit of what was applied since the last one, on a background thread, after
+    /// making the log that holds it durable; does nothing while one is still running (the next
+    /// round or tick tries again). The core loop goes on ordering meanwhile: reads find the
+    /// batch in the store's second overlay until <see cref="CollectCommit"/> sees it done.
     /// </summary>
-    public void CommitEngine()
+    private void StartCommit()
     {
-        _sinceCommit.Restart();
-        _deliveredSinceCommit = 0;
-        if (!_store.HasUncommitted)
+        if (_commitRunning is not null || !_store.HasUncommitted)
         {
             return;
         }
+        _sinceCommit.Restart();
+        _deliveredSinceCommit = 0;
         // The engine must never be durable ahead of the log: a delivery whose round never
         // reached the disk may be undone by a view change, and an engine that kept it would diverge.
         _wal.Sync();
         _sinceSync.Restart();
-        _store.Commit();
+        var commit = _store.BeginCommit();
+        if (commit is null)
+        {
+            return;
+        }
+        var engine = _store.Engine;
+        _commitInFlight = commit;
+        _commitRunning = Task.Run(() => engine.Commit(commit.Batch));
+    }
+
+    /// <summary>
+    /// If the background commit is done (or, with <paramref name="wait"/>, once it is), completes
+    /// it in the store and deletes the closed log segments it covers (but none a catch-up may
+    /// still resume from). A failed commit throws here, on the core loop: a full disk stops the
+    /// replica as a failed log append does, and the log still holds everything.
+    /// </summary>
+    private void CollectCommit(bool wait)
+    {
+        if (_commitRunning is not { } running || (!wait && !running.IsCompleted))
+        {
+            return;
+        }
+        var commit = _commitInFlight!;
+        _commitRunning = null;
+        _commitInFlight = null;
+        running.GetAwaiter().GetResult();
+        _store.CompleteCommit(commit);
         EngineCommits++;
         int deleted = _wal.DeleteSegmentsThrough(_store.CommittedThrough, _pinned.KeepSegmentsFrom);
         if (deleted > 0 && _logger.IsEnabled(LogLevel.Debug))
@@ -222,13 +253,24 @@ internal sealed class ReplicaStorage : IDisposable
     }
 
     /// <summary>
+    /// Commits everything applied so far and waits for it (a backup, a catch-up and a clean stop
+    /// need the engine to hold all this replica has delivered).
+    /// </summary>
+    public void CommitEngineNow()
+    {
+        CollectCommit(wait: true);
+        StartCommit();
+        CollectCommit(wait: true);
+    }
+
+    /// <summary>
     /// For a backup (core loop only): commits the engine, so the view includes everything this
     /// replica has delivered so far, and opens a view of that commit streamed as a snapshot.
     /// Writes go on while it streams.
     /// </summary>
     public BackupSource OpenBackup()
     {
-        CommitEngine();
+        CommitEngineNow();
         var view = _store.Engine.OpenView();
         return new BackupSource(view.Applied?.LastApplied ?? Clock.Stamp.Zero, SnapshotFormat.OpenStream(view), view);
     }
@@ -241,7 +283,7 @@ internal sealed class ReplicaStorage : IDisposable
     /// </summary>
     public TransferFiles OpenForTransfer()
     {
-        CommitEngine();
+        CommitEngineNow();
         _wal.Roll();
         var indexes = _wal.ClosedSegmentIndexes;
         var lease = _pinned.Pin(_store.Engine, indexes[0]);
@@ -315,9 +357,10 @@ internal sealed class ReplicaStorage : IDisposable
             _wal.Sync();
             _sinceSync.Restart();
         }
+        CollectCommit(wait: false);
         if (_sinceCommit.Elapsed >= _config.EngineCommitInterval)
         {
-            CommitEngine();
+            StartCommit();
         }
         _pinned.ReleaseIfIdle(ConnectionLimits.TransferResumeWindow);
     }
@@ -358,7 +401,7 @@ internal sealed class ReplicaStorage : IDisposable
         try
         {
             // A clean stop leaves the engine current, so the next start replays no log.
-            CommitEngine();
+            CommitEngineNow();
         }
         catch (IOException e)
         {

@@ -59,6 +59,13 @@ public sealed class MemoryEngine : IStorageEngine
         return false;
     }
 
+    public bool Contains(string key) => _current.Entries.ContainsKey(key);
+
+    // Commits are synchronous here: reads always see the last one.
+    public void Refresh()
+    {
+    }
+
     public IReadOnlyList<SessionRecord> LoadSessions() => [.. _current.Sessions.Values];
 
     public void Commit(EngineBatch batch)

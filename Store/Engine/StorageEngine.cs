@@ -105,8 +105,10 @@ public sealed class KeyOrder : IComparer<string>
 /// (Node/Storage/LmdbEngine.cs); the simulation and unit tests use <see cref="MemoryEngine"/>.
 /// </summary>
 /// <remarks>
-/// <see cref="TryGet"/>, <see cref="LoadSessions"/> and <see cref="Commit"/> are called from one
-/// thread at a time (the core loop). Views may be opened there and read on any other thread,
+/// <see cref="TryGet"/>, <see cref="Contains"/>, <see cref="Refresh"/> and <see cref="LoadSessions"/>
+/// are called from one thread (the core loop). <see cref="Commit"/> may run on another thread,
+/// one commit at a time, concurrently with those reads, which keep seeing the state of the last
+/// <see cref="Refresh"/>. Views may be opened on the core loop and read on any other thread,
 /// concurrently with commits; a view never sees a later commit.
 /// </remarks>
 public interface IStorageEngine : IDisposable
@@ -114,8 +116,17 @@ public interface IStorageEngine : IDisposable
     /// <summary>The applied point of the last commit; null for an engine never committed to with one.</summary>
     AppliedPoint? Applied { get; }
 
-    /// <summary>A key's committed value and version.</summary>
+    /// <summary>A key's committed value and version, as of the last <see cref="Refresh"/>.</summary>
     bool TryGet(string key, out byte[] value, out Stamp version);
+
+    /// <summary>Whether a key is committed, as of the last <see cref="Refresh"/> (no copy of its value).</summary>
+    bool Contains(string key);
+
+    /// <summary>
+    /// Makes <see cref="TryGet"/> and <see cref="Contains"/> see every commit that has returned.
+    /// Called on the reading thread once it knows a commit made on another thread is done.
+    /// </summary>
+    void Refresh();
 
     /// <summary>Every committed session.</summary>
     IReadOnlyList<SessionRecord> LoadSessions();

@@ -232,6 +232,8 @@ public sealed partial class SimulatedCluster
         // The disk: what survives a crash.
         public readonly MemoryStream Log = new();
         public MemoryEngine Engine = null!;
+        /// <summary>An engine commit made but not yet seen complete by the process (the Node's background commit).</summary>
+        public EngineCommit? CommitInFlight;
 
         // The checkers' view: how far along the canonical order this replica's store is, and the
         // client writes it applied (non-duplicates) at each of those positions.
@@ -768,25 +770,37 @@ public sealed partial class SimulatedCluster
             }
             Schedule(_random.Next(0, 4), new ClientReplyArrival((int)reply.ConnectionId, reply.Reply));
         }
-        if (ready.Delivered.Count > 0 && r.Store is KvStore store && _random.Next(_settings.EngineCommitOneIn) == 0)
+        if (r.Store is KvStore store)
         {
-            CommitEngine(r, store);
+            if (r.CommitInFlight is not null && _random.Next(2) == 0)
+            {
+                CompleteEngineCommit(r, store);
+            }
+            if (ready.Delivered.Count > 0 && _random.Next(_settings.EngineCommitOneIn) == 0)
+            {
+                CommitEngine(r, store);
+            }
         }
     }
 
     private MemoryEngine NewEngine() => new(splitAppliedPoint: _settings.DiskFault == DiskFault.SplitEngineCommit);
 
-    // As the Node's ReplicaStorage.CommitEngine: the store commits what it applied since the last
-    // commit (everything delivered, whose marker is already in the log) to the engine, in one
-    // transaction with the stamp it reaches; then the log records that commit covers are dropped.
-    // Held writes above it stay: they are not delivered yet, and they are logged in hold order,
-    // not stamp order, so they can sit anywhere in the log. Half the time only the covered
-    // records in a prefix of the log go, as when whole segments are deleted: recovery must skip
-    // the rest. Sometimes the replica crashes in the middle: while the commit is being made
-    // durable (the commit is lost, the log untouched), or after it and before the truncation.
+    // As the Node's ReplicaStorage.StartCommit and CollectCommit: the store hands what it applied
+    // since the last commit (everything delivered, whose marker is already in the log) to the
+    // engine, which commits it in one transaction with the stamp it reaches; the process sees the
+    // commit complete later (the Node commits on a background thread), and meanwhile reads go
+    // through the store's second overlay. Sometimes the replica crashes in the middle: while the
+    // commit is being made durable (the commit is lost, the log untouched), or after it and
+    // before the process saw it complete and truncated the log.
     private void CommitEngine(SimReplica r, KvStore store)
     {
-        store.Commit();
+        CompleteEngineCommit(r, store);
+        var commit = store.BeginCommit();
+        if (commit is null)
+        {
+            return;
+        }
+        r.Engine.Commit(commit.Batch);
         _engineCommits++;
         int roll = _random.Next(100);
         if (!ClientsDone && _crashEventsLeft > 0 && roll < _settings.CrashInEngineCommitPercent)
@@ -803,6 +817,22 @@ public sealed partial class SimulatedCluster
             Crash(r);
             return;
         }
+        r.CommitInFlight = commit;
+    }
+
+    // The commit is done: the store reads it from the engine again, and the log records it
+    // covers are dropped. Held writes above it stay: they are not delivered yet, and they are
+    // logged in hold order, not stamp order, so they can sit anywhere in the log. Half the time
+    // only the covered records in a prefix of the log go, as when whole segments are deleted:
+    // recovery must skip the rest.
+    private void CompleteEngineCommit(SimReplica r, KvStore store)
+    {
+        if (r.CommitInFlight is not { } commit)
+        {
+            return;
+        }
+        r.CommitInFlight = null;
+        store.CompleteCommit(commit);
         var through = store.CommittedThrough;
         var log = WriteAheadLog.Scan(r.LogBytes).Entries;
         int prunedBelow = _random.Next(2) == 0 ? log.Count : _random.Next(log.Count + 1);
@@ -879,6 +909,7 @@ public sealed partial class SimulatedCluster
         BreakConnectionsOf(r);
         r.Core = null;
         r.Store = null;
+        r.CommitInFlight = null;
         r.CrashInDrain = null;
         _crashes++;
         _everyReplicaWasDown |= _replicas.Values.All(p => !p.Up);
@@ -898,6 +929,7 @@ public sealed partial class SimulatedCluster
         BreakConnectionsOf(r);
         r.Core = null;
         r.Store = null;
+        r.CommitInFlight = null;
         r.CrashInDrain = null;
         r.CatchUpOnRestart = true;
         _freshStarts++;

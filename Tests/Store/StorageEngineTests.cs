@@ -104,6 +104,7 @@ public sealed class StorageEngineTests(string kind)
         using var after = engine.OpenView();
         Assert.That(after.Applied?.LastApplied, Is.EqualTo(new Stamp(2, 1)));
         Assert.That(after.Scan(KeyRange.All).Select(e => (e.Key, e.Version)), Is.EqualTo(new[] { ("b", new Stamp(2, 1)) }));
+        engine.Refresh();
         Assert.That(engine.TryGet("a", out _, out _), Is.False);
         Assert.That(engine.TryGet("b", out var value, out var version) && value.SequenceEqual(new byte[] { 9 }) && version == new Stamp(2, 1), Is.True);
     }
@@ -133,6 +134,40 @@ public sealed class StorageEngineTests(string kind)
         Assert.That(reopened.Apply(Write(Operation.Delete, "a", 9, 1), out duplicate), Is.EqualTo(ReplyStatus.Ok));
         Assert.That(duplicate, Is.True);
         Assert.That(reopened.Read("uncommitted").Found, Is.False);
+    }
+
+    [Test]
+    public void While_a_commit_is_in_flight_reads_and_scans_see_every_applied_write_at_each_step()
+    {
+        var engine = Open();
+        var store = new KvStore(engine);
+        long time = 0;
+        WriteCommand Write(Operation op, string key) => new(new Stamp(++time, 1), op, key, op == Operation.Put ? [(byte)time] : null, 0, 0, 0);
+        store.Apply(Write(Operation.Put, "a"), out _);
+        store.Apply(Write(Operation.Put, "b"), out _);
+        store.Commit();
+        store.Apply(Write(Operation.Put, "c"), out _);     // 3
+        store.Apply(Write(Operation.Delete, "a"), out _);  // 4
+        string Seen() => string.Join(" ", store.Scan(KeyRange.All).Select(e => $"{e.Key}@{e.Version.Time}")) + $" | a:{store.Read("a").Found} c:{store.Read("c").Version.Time} n={store.KeyCount}";
+
+        var commit = store.BeginCommit()!;
+        Assert.That(store.CommitInFlight, Is.True);
+        Assert.That(store.HasUncommitted, Is.False, "everything applied is handed off");
+        Assert.That(store.BeginCommit, Throws.InvalidOperationException, "one commit at a time");
+        Assert.That(Seen(), Is.EqualTo("b@2 c@3 | a:False c:3 n=2"), "handed off, the engine has not committed yet");
+        store.Apply(Write(Operation.Put, "a"), out _);     // 5: newer than the batch in flight
+        store.Apply(Write(Operation.Delete, "c"), out _);  // 6
+        Assert.That(Seen(), Is.EqualTo("a@5 b@2 | a:True c:0 n=2"));
+        engine.Commit(commit.Batch);                       // the background commit returns
+        Assert.That(Seen(), Is.EqualTo("a@5 b@2 | a:True c:0 n=2"), "committed, not yet seen complete");
+        store.CompleteCommit(commit);
+        Assert.That(store.CommittedThrough, Is.EqualTo(new Stamp(4, 1)));
+        Assert.That(Seen(), Is.EqualTo("a@5 b@2 | a:True c:0 n=2"));
+        Assert.That(store.HasUncommitted, Is.True);
+        store.Commit();
+        var reopened = new KvStore(Reopen(engine));
+        Assert.That(string.Join(" ", reopened.Entries().Select(e => $"{e.Key}@{e.Version.Time}")), Is.EqualTo("a@5 b@2"));
+        Assert.That(reopened.KeyCount, Is.EqualTo(2));
     }
 
     [Test]

@@ -38,6 +38,12 @@ internal sealed class SyntheticEngine(long keys, int valueBytes) : IStorageEngin
 
     public bool TryGet(string key, out byte[] value, out Stamp version) => throw new NotSupportedException();
 
+    public bool Contains(string key) => throw new NotSupportedException();
+
+    public void Refresh()
+    {
+    }
+
     public IReadOnlyList<SessionRecord> LoadSessions() => [];
 
     public void Commit(EngineBatch batch) => throw new NotSupportedException();
