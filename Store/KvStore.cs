@@ -30,6 +30,14 @@ public sealed class KvStore : IReplicatedStateMachine
     // Handed to a commit not yet complete: read after _pending and before the engine.
     private Dictionary<string, (byte[]? Value, Stamp Version)>? _committing;
     private Stamp _handedOffThrough;
+    // Recently read committed values, so a hot key's read costs a dictionary lookup instead of an
+    // engine lookup and a copy. Filled only from the engine, and a key is dropped from it when a
+    // write to it is applied, so it never holds a value older than the engine's. Bounded in bytes;
+    // emptied when full (a hot set refills it at once).
+    private readonly Dictionary<string, (byte[] Value, Stamp Version)> _readCache = new(StringComparer.Ordinal);
+    private long _readCacheBytes;
+    private const long ReadCacheMaxBytes = 8L << 20;
+    private const int ReadCacheMaxValueBytes = 4096;
     private readonly ClientSessions _sessions;
     // Largest time of each origin's writes applied; recovery restores a replica's acknowledgement
     // vector from it once the log segments the engine covers are gone.
@@ -117,6 +125,10 @@ public sealed class KvStore : IReplicatedStateMachine
         }
         duplicate = false;
         bool existed = Exists(command.Key);
+        if (_readCache.Remove(command.Key, out var cached))
+        {
+            _readCacheBytes -= CachedBytes(command.Key, cached.Value);
+        }
         ReplyStatus result;
         switch (command.Operation)
         {
@@ -150,8 +162,29 @@ public sealed class KvStore : IReplicatedStateMachine
         {
             return pending.Value is null ? new StoredValue(false, null, Stamp.Zero) : new StoredValue(true, pending.Value, pending.Version);
         }
-        return _engine.TryGet(key, out var value, out var version) ? new StoredValue(true, value, version) : new StoredValue(false, null, Stamp.Zero);
+        if (_readCache.TryGetValue(key, out var cached))
+        {
+            return new StoredValue(true, cached.Value, cached.Version);
+        }
+        if (!_engine.TryGet(key, out var value, out var version))
+        {
+            return new StoredValue(false, null, Stamp.Zero);
+        }
+        if (value.Length <= ReadCacheMaxValueBytes)
+        {
+            if (_readCacheBytes + CachedBytes(key, value) > ReadCacheMaxBytes)
+            {
+                _readCache.Clear();
+                _readCacheBytes = 0;
+            }
+            _readCache[key] = (value, version);
+            _readCacheBytes += CachedBytes(key, value);
+        }
+        return new StoredValue(true, value, version);
     }
+
+    // Rough heap cost of a cached entry: the key's chars, the value, and object overheads.
+    private static long CachedBytes(string key, byte[] value) => 2L * key.Length + value.Length + 96;
 
     private bool Exists(string key)
     {
@@ -159,7 +192,7 @@ public sealed class KvStore : IReplicatedStateMachine
         {
             return pending.Value is not null;
         }
-        return _engine.Contains(key);
+        return _readCache.ContainsKey(key) || _engine.Contains(key);
     }
 
     /// <summary>

@@ -70,7 +70,7 @@ public sealed record ClusterConfig
     public int EngineCommitEveryWrites { get; init; } = 10_000;
 
     /// <summary>...or once this long has passed since the last commit, whichever comes first.</summary>
-    public TimeSpan EngineCommitInterval { get; init; } = TimeSpan.FromMilliseconds(100);
+    public TimeSpan EngineCommitInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
     /// The largest the storage engine's file may grow to (LMDB's map size). Address space is

@@ -179,7 +179,7 @@ public sealed partial class ClusterConfigReaderTests
             Assert.That(config.Fsync, Is.EqualTo(FsyncPolicy.Always));
             Assert.That(config.FsyncBatchInterval.TotalMilliseconds, Is.EqualTo(10));
             Assert.That(config.EngineCommitEveryWrites, Is.EqualTo(10000));
-            Assert.That(config.EngineCommitInterval.TotalMilliseconds, Is.EqualTo(100));
+            Assert.That(config.EngineCommitInterval.TotalMilliseconds, Is.EqualTo(1000));
             Assert.That(config.EngineMaxBytes, Is.EqualTo(256L << 30));
             Assert.That(config.WalSegmentBytes, Is.EqualTo(64L << 20));
         });
