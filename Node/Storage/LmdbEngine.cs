@@ -72,7 +72,9 @@ internal sealed class LmdbEngine : IStorageEngine
         var env = new LightningEnvironment(directory, new EnvironmentConfiguration { MapSize = maxBytes, MaxDatabases = 4, MaxReaders = 512 });
         try
         {
-            var flags = EnvironmentOpenFlags.NoThreadLocalStorage | (sync ? EnvironmentOpenFlags.None : EnvironmentOpenFlags.NoSync);
+            // No read-ahead: point reads are random, and in a store larger than memory the
+            // kernel's read-ahead would fill the page cache with neighbours nobody asked for.
+            var flags = EnvironmentOpenFlags.NoThreadLocalStorage | EnvironmentOpenFlags.NoReadAhead | (sync ? EnvironmentOpenFlags.None : EnvironmentOpenFlags.NoSync);
             env.Open(flags);
             using var tx = env.BeginTransaction();
             var create = new DatabaseConfiguration { Flags = DatabaseOpenFlags.Create };
