@@ -86,7 +86,7 @@ internal static partial class Log
     [LoggerMessage(5008, LogLevel.Warning, "catching up from replica {PeerId}: {Reason}")]
     public static partial void CatchingUp(ILogger logger, int peerId, string reason);
 
-    [LoggerMessage(5009, LogLevel.Information, "caught up from replica {PeerId}: {Bytes} bytes (its snapshot through {Stamp} and the log after it) in {ElapsedMs} ms; the old log and snapshots are in {Lost}")]
+    [LoggerMessage(5009, LogLevel.Information, "caught up from replica {PeerId}: {Bytes} bytes (its engine through {Stamp} and the log after it) in {ElapsedMs} ms; the old log and engine are in {Lost}")]
     public static partial void CaughtUp(ILogger logger, int peerId, long bytes, string stamp, long elapsedMs, string lost);
 
     [LoggerMessage(5010, LogLevel.Warning, "catch-up stream from replica {PeerId} broke ({Reason}); {Next}")]

@@ -1,3 +1,4 @@
+using KvReplica.Protocol.Core;
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;

@@ -21,8 +21,9 @@ public readonly record struct StoredValue(bool Found, byte[]? Value, Stamp Versi
 
 /// <summary>
 /// The deterministic state machine the core applies delivered writes to (Store/ implements it).
-/// Both methods are pure in-memory operations: no I/O, and the same sequence of
-/// <see cref="Apply"/> calls gives the same results and state on every replica.
+/// The same sequence of <see cref="Apply"/> calls gives the same results and state on every
+/// replica. Reads may reach the storage engine under the store (memory-mapped pages), but never
+/// block on the network and never fail for a reason another replica would not share.
 /// </summary>
 public interface IReplicatedStateMachine
 {
@@ -35,4 +36,10 @@ public interface IReplicatedStateMachine
 
     /// <summary>The key's current value.</summary>
     StoredValue Read(string key);
+
+    /// <summary>
+    /// The keys of <paramref name="range"/> in key order (<see cref="KeyOrder"/>), with their
+    /// values and versions, as applied so far. Enumerate it before the next write is applied.
+    /// </summary>
+    IEnumerable<StoredEntry> Scan(KeyRange range);
 }

@@ -1,3 +1,4 @@
+using KvReplica.Protocol.Core;
 using System.Collections.Immutable;
 using KvReplica.Clock;
 

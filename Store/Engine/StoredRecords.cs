@@ -1,3 +1,4 @@
+using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
 using MessagePack;
 

@@ -266,8 +266,11 @@ public sealed partial class DurabilityTests
         }
     }
 
-    [Test]
-    public async Task A_catch_up_stream_cut_mid_transfer_resumes_where_it_stopped()
+    // Part 0 is the peer's engine, streamed from a read transaction it keeps for a resume; part 1
+    // is its log segments, concatenated.
+    [TestCase("snapshot", 0)]
+    [TestCase("suffix", 1)]
+    public async Task A_catch_up_stream_cut_mid_transfer_resumes_where_it_stopped(string file, int part)
     {
         await using var cluster = await LocalCluster.StartAsync();
         var config = ClusterConfigFile.Load(cluster.ConfigPath);
@@ -288,15 +291,17 @@ public sealed partial class DurabilityTests
         Directory.Delete(cluster.DataDirectory(3), recursive: true);
 
         cluster.StartProcess(3);
-        // The state is in the peers' logs (no snapshot yet at this size), so it streams as part 1.
-        string partial = Path.Combine(cluster.DataDirectory(3), "incoming", "suffix.partial");
-        await cluster.WaitUntilAsync(() => File.Exists(partial) && new FileInfo(partial).Length > 4 << 20, TimeSpan.FromSeconds(60), "the catch-up stream under way");
+        // The peer commits its engine before it streams, so part 0 holds the whole state; its log
+        // segments are not deleted yet (the open segment was closed by the transfer), so part 1
+        // holds it again: either part is long enough to be cut in the middle.
+        string partial = Path.Combine(cluster.DataDirectory(3), "incoming", file + ".partial");
+        await cluster.WaitUntilAsync(() => File.Exists(partial) && new FileInfo(partial).Length > 4 << 20, TimeSpan.FromSeconds(60), $"the catch-up stream under way in part {part}");
         // Cut every connection served by replicas 1 and 2: the stream, and their links, which resume by themselves.
         await LocalCluster.CutConnectionsServedAtAsync([cluster.Port(1), cluster.Port(2)]);
         await cluster.WaitUntilAsync(() => cluster.Log(3).Contains(" listening on "), TimeSpan.FromSeconds(60), "replica 3 started after catching up");
 
         string log = cluster.Log(3);
-        Assert.That(log, Does.Contain("catch-up stream from replica").And.Contain("resuming part 1 at offset"), "the cut was noticed and the stream resumed, not restarted");
+        Assert.That(log, Does.Contain("catch-up stream from replica").And.Contain($"resuming part {part} at offset"), "the cut was noticed and the stream resumed, not restarted");
         Assert.That(cluster.Log(1) + cluster.Log(2), Does.Contain("rest of a catch-up sent"));
         Assert.That(log, Does.Contain("caught up from replica"));
         await AssertHoldsEveryAckedWriteAsync(cluster, config, 3, filled);

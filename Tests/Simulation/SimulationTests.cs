@@ -143,6 +143,8 @@ public sealed class SimulationTests
         }
 
         public KvReplica.Protocol.Core.StoredValue Read(string key) => _inner.Read(key);
+
+        public IEnumerable<KvReplica.Protocol.Core.StoredEntry> Scan(KvReplica.Protocol.Core.KeyRange range) => _inner.Scan(range);
     }
 
     [Test]
@@ -185,6 +187,8 @@ public sealed class SimulationTests
         }
 
         public KvReplica.Protocol.Core.StoredValue Read(string key) => _previous.TryGetValue(key, out var stale) ? stale : _inner.Read(key);
+
+        public IEnumerable<KvReplica.Protocol.Core.StoredEntry> Scan(KvReplica.Protocol.Core.KeyRange range) => _inner.Scan(range);
     }
 
     [Test]

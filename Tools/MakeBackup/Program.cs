@@ -1,3 +1,4 @@
+using KvReplica.Protocol.Core;
 using System.Buffers.Binary;
 using System.Globalization;
 using KvReplica.Clock;
