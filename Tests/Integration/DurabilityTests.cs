@@ -28,7 +28,7 @@ public sealed partial class DurabilityTests
         int seed = Environment.TickCount;
         TestContext.Progress.WriteLine($"kill schedule seed {seed}");
         var random = new Random(seed);
-        await using var cluster = await LocalCluster.StartAsync(writeTimeoutMs: 3000, snapshotEveryWrites: 2_000);
+        await using var cluster = await LocalCluster.StartAsync(writeTimeoutMs: 3000, engineCommitEveryWrites: 2_000);
         var config = ClusterConfigFile.Load(cluster.ConfigPath);
         await using var writers = new Writers(config, count: 4);
 
@@ -225,13 +225,14 @@ public sealed partial class DurabilityTests
     [Test]
     public async Task A_replica_whose_data_directory_was_wiped_catches_up_from_a_peer_before_it_serves()
     {
-        // Snapshots every 5,000 writes, so the transfer is a snapshot plus the log after it.
-        await using var cluster = await LocalCluster.StartAsync(snapshotEveryWrites: 5_000);
+        // The peer commits its engine before it streams, so the transfer is the engine's state
+        // plus the log after it.
+        await using var cluster = await LocalCluster.StartAsync();
         var config = ClusterConfigFile.Load(cluster.ConfigPath);
         var filled = new Dictionary<string, string>();
         await using (var client = await KvClient.ConnectAsync(config))
         {
-            // Enough state that the snapshot streams in several chunks (1 MiB each).
+            // Enough state that the engine's view streams in several chunks (1 MiB each).
             for (int i = 0; i < 12_000; i++)
             {
                 filled[$"fill-{i}"] = $"{i}-{new string('f', 100)}";
@@ -251,7 +252,7 @@ public sealed partial class DurabilityTests
         Assert.That(log.IndexOf(" listening on ", StringComparison.Ordinal), Is.GreaterThan(caughtUpAt), "it caught up before it listened, so it served nothing before");
         var bytes = System.Text.RegularExpressions.Regex.Match(log, @"caught up from replica \d+: (\d+) bytes");
         Assert.That(long.Parse(bytes.Groups[1].Value), Is.GreaterThan(1 << 20), "the transfer took more than one chunk");
-        Assert.That(log, Does.Not.Contain("its snapshot through 0.0"), "a real snapshot was part of the transfer");
+        Assert.That(log, Does.Contain("(its engine through ").And.Not.Contain("its engine through 0.0"), "the peer's engine state was part of the transfer");
 
         foreach (var (key, value) in writers.Acked)
         {
