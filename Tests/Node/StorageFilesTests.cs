@@ -162,4 +162,50 @@ public sealed class StorageFilesTests
         Assert.That(imported.Entries().Select(e => $"{e.Key}={Convert.ToHexString(e.Value)}@{e.Version}"), Is.EqualTo(store.Entries().Select(e => $"{e.Key}={Convert.ToHexString(e.Value)}@{e.Version}")));
         Assert.Throws<IOException>(() => EngineImport.Import(good, target, 1L << 30), "never over an existing engine");
     }
+
+    [Test]
+    public void A_data_directory_from_before_the_engine_is_converted_at_start_up_and_keeps_every_write()
+    {
+        // The format before the engine: a snapshot through write 20 and the log after it
+        // (writes 21..30 delivered, 31..32 held), as SnapshotStore and WalFile wrote them.
+        var store = new KvStore();
+        foreach (var w in Batch(1, 20))
+        {
+            store.Apply(w, out _);
+        }
+        using (var file = File.Create(Path.Combine(_dir, SnapshotStore.FileNameFor(new Stamp(20, 1)))))
+        {
+            SnapshotFormat.Write(file, store);
+        }
+        using (var wal = WalFile.Open(_dir, FsyncPolicy.Always, 1 << 20, out _))
+        {
+            wal.Append([.. Logged(Batch(15, 16)), LogEntry.Delivered(new Stamp(30, 1)), .. Logged(Batch(31, 2))]);
+        }
+        foreach (var w in Batch(21, 10))
+        {
+            store.Apply(w, out _);
+        }
+        var config = new ClusterConfig { ClusterName = "c", Replicas = [new ReplicaAddress(1, "127.0.0.1", 1)], EngineMaxBytes = 1L << 30 };
+
+        using (var storage = ReplicaStorage.Open(_dir, config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, out var converted, out var recovered))
+        {
+            Assert.That(Directory.GetFiles(_dir, "snapshot-*"), Is.Empty, "the snapshot file is gone once the engine holds it");
+            Assert.That(Directory.Exists(LmdbEngine.PathIn(_dir)), Is.True);
+            Assert.That(converted.CommittedThrough, Is.EqualTo(new Stamp(20, 1)), "the engine holds the snapshot");
+            Assert.That(recovered.LastDelivered, Is.EqualTo(new Stamp(30, 1)), "the log after it replayed");
+            Assert.That(Keys(recovered.Held), Is.EqualTo("31,32"));
+            Assert.That(Describe(converted), Is.EqualTo(Describe(store)));
+        }
+        // A second start finds the engine (committed on the clean stop) and converts nothing again.
+        using (var again = ReplicaStorage.Open(_dir, config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, out var reopened, out var recoveredAgain))
+        {
+            Assert.That(reopened.CommittedThrough, Is.EqualTo(new Stamp(30, 1)));
+            Assert.That(recoveredAgain.LastDelivered, Is.EqualTo(new Stamp(30, 1)));
+            Assert.That(Describe(reopened), Is.EqualTo(Describe(store)));
+        }
+    }
+
+    private static string Describe(KvStore store) =>
+        $"{store.LastApplied} {store.KeyCount} " + string.Join(" ", store.Entries().Select(e => $"{e.Key}={Convert.ToHexString(e.Value)}@{e.Version}"))
+        + " | " + string.Join(" ", store.ExportSessions().Select(x => $"{x.ClientId}:{x.Floor}:{string.Join(",", x.Sequences)}"));
 }
