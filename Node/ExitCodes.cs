@@ -27,8 +27,9 @@ internal static class ExitCodes
     public const int StateLost = 3;
 
     /// <summary>
-    /// Its write-ahead log is damaged before its last record: nothing is skipped silently, so it
-    /// does not start. Restore its data directory (README, "Recovering a replica").
+    /// Its stored state is damaged: the write-ahead log before its last record, the storage
+    /// engine, or every snapshot file it should import. Nothing is skipped silently, so it does
+    /// not start. Restore its data directory (README, "Recovering a replica").
     /// </summary>
     public const int DamagedLog = 4;
 

@@ -150,7 +150,8 @@ internal sealed class ReplicaStorage : IDisposable
         string result = "none";
         if (!System.IO.Directory.Exists(LmdbEngine.PathIn(directory)))
         {
-            foreach (string path in snapshots.NewestFirst())
+            var files = snapshots.NewestFirst().ToList();
+            foreach (string path in files)
             {
                 try
                 {
@@ -164,6 +165,12 @@ internal sealed class ReplicaStorage : IDisposable
                 {
                     Log.SnapshotSkipped(logger, $"{path}: {e.Message}");
                 }
+            }
+            if (files.Count > 0 && result == "none")
+            {
+                // The log before them may be gone: starting from the log alone could silently
+                // drop writes. The files stay for the operator.
+                throw new NodeStartupException($"every snapshot file in {directory} is damaged ({files.Count}), so its state cannot be loaded; restore this replica's data directory from a backup or another replica", ExitCodes.DamagedLog);
             }
         }
         snapshots.DeleteAll();

@@ -208,4 +208,28 @@ public sealed class StorageFilesTests
     private static string Describe(KvStore store) =>
         $"{store.LastApplied} {store.KeyCount} " + string.Join(" ", store.Entries().Select(e => $"{e.Key}={Convert.ToHexString(e.Value)}@{e.Version}"))
         + " | " + string.Join(" ", store.ExportSessions().Select(x => $"{x.ClientId}:{x.Floor}:{string.Join(",", x.Sequences)}"));
+
+    [Test]
+    public void A_data_directory_whose_only_snapshot_is_damaged_is_refused_and_the_file_kept()
+    {
+        var store = new KvStore();
+        foreach (var w in Batch(1, 20))
+        {
+            store.Apply(w, out _);
+        }
+        string path = Path.Combine(_dir, SnapshotStore.FileNameFor(new Stamp(20, 1)));
+        using (var file = File.Create(path))
+        {
+            SnapshotFormat.Write(file, store);
+        }
+        byte[] bytes = File.ReadAllBytes(path);
+        bytes[bytes.Length / 2] ^= 0x01;
+        File.WriteAllBytes(path, bytes);
+        var config = new ClusterConfig { ClusterName = "c", Replicas = [new ReplicaAddress(1, "127.0.0.1", 1)], EngineMaxBytes = 1L << 30 };
+
+        var refused = Assert.Throws<KvReplica.Node.NodeStartupException>(() => ReplicaStorage.Open(_dir, config, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, out _, out _));
+        Assert.That(refused!.Message, Does.Contain("every snapshot file").And.Contain("damaged"));
+        Assert.That(File.Exists(path), Is.True, "nothing the operator may need is deleted");
+        Assert.That(Directory.Exists(LmdbEngine.PathIn(_dir)), Is.False);
+    }
 }
