@@ -103,30 +103,7 @@ internal sealed class LmdbEngine : IStorageEngine
     /// <summary>Bytes of the engine's data file (pages in use and free pages kept for reuse).</summary>
     public long FileBytes => new FileInfo(Path.Combine(_env.Path, "data.mdb")).Length;
 
-    public bool Contains(string key)
-    {
-        byte[]? rented = null;
-        int length = Encoding.UTF8.GetMaxByteCount(key.Length);
-        Span<byte> keyBytes = length <= 512 ? stackalloc byte[length] : (rented = ArrayPool<byte>.Shared.Rent(length));
-        try
-        {
-            int written = Encoding.UTF8.GetBytes(key, keyBytes);
-            var (code, _, _) = _reader.Get(_entries, keyBytes[..written]);
-            if (code == MDBResultCode.NotFound)
-            {
-                return false;
-            }
-            Check(code, "read a key");
-            return true;
-        }
-        finally
-        {
-            if (rented is not null)
-            {
-                ArrayPool<byte>.Shared.Return(rented);
-            }
-        }
-    }
+    public bool Contains(string key) => Lookup(key, out _);
 
     public void Refresh()
     {
@@ -138,23 +115,35 @@ internal sealed class LmdbEngine : IStorageEngine
 
     public bool TryGet(string key, out byte[] value, out Stamp version)
     {
+        if (!Lookup(key, out var found))
+        {
+            value = [];
+            version = Stamp.Zero;
+            return false;
+        }
+        var stored = found.AsSpan();
+        version = ReadVersion(stored);
+        value = stored[VersionBytes..].ToArray();
+        return true;
+    }
+
+    // A point read through the core thread's read transaction; the value points into the map
+    // and is valid until the next Refresh.
+    private bool Lookup(string key, out MDBValue found)
+    {
         byte[]? rented = null;
         int length = Encoding.UTF8.GetMaxByteCount(key.Length);
         Span<byte> keyBytes = length <= 512 ? stackalloc byte[length] : (rented = ArrayPool<byte>.Shared.Rent(length));
         try
         {
             int written = Encoding.UTF8.GetBytes(key, keyBytes);
-            var (code, _, found) = _reader.Get(_entries, keyBytes[..written]);
+            var (code, _, value) = _reader.Get(_entries, keyBytes[..written]);
+            found = value;
             if (code == MDBResultCode.NotFound)
             {
-                value = [];
-                version = Stamp.Zero;
                 return false;
             }
             Check(code, "read a key");
-            var stored = found.AsSpan();
-            version = ReadVersion(stored);
-            value = stored[VersionBytes..].ToArray();
             return true;
         }
         finally
