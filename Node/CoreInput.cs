@@ -24,6 +24,9 @@ internal sealed record PeerRestartedInput(PeerLink Peer, long Incarnation) : Cor
 
 internal sealed record TickInput(long NowMs) : CoreInput;
 
+/// <summary>A client connection closed: its watches end.</summary>
+internal sealed record ClientClosedInput(long ConnectionId) : CoreInput;
+
 /// <summary>A backup connection wants the state as of now; the core loop commits the engine and hands back a view of it.</summary>
 internal sealed record BackupInput(TaskCompletionSource<KvReplica.Node.Storage.BackupSource> Source) : CoreInput;
 

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using KvReplica.Node.Security;
@@ -289,6 +290,18 @@ internal sealed partial class ReplicaService
         MaxFrameBytes = _config.MaxFrameBytes,
     };
 
+    // The core ends the connection's watches; while stopping, nothing needs telling.
+    private async Task TellCoreClosedAsync(long connectionId, CancellationToken stopping)
+    {
+        try
+        {
+            await _inputs.Writer.WriteAsync(new ClientClosedInput(connectionId), stopping).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+        }
+    }
+
     private async Task ServeClientAsync(FramedConnection connection, Action handshakeDone, CancellationToken stopping)
     {
         var (ok, user) = await AcceptClientAsync(connection, "client", handshakeDone, stopping).ConfigureAwait(false);
@@ -312,6 +325,7 @@ internal sealed partial class ReplicaService
         {
             _clients.TryRemove(id, out _);
             session.Complete();
+            await TellCoreClosedAsync(id, stopping).ConfigureAwait(false);
             await writer.ConfigureAwait(false);
             Log.ClientClosed(_logger, id, reason);
         }

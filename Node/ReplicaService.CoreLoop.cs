@@ -102,6 +102,9 @@ internal sealed partial class ReplicaService
             case AdminCheckInput a:
                 a.Allowed.TrySetResult(_security.Access.IsAdmin(a.User));
                 break;
+            case ClientClosedInput closed:
+                _core.OnClientClosed(closed.ConnectionId);
+                break;
             case TickInput t:
                 _core.Tick(t.NowMs);
                 _storage!.OnTick();

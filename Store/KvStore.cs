@@ -2,6 +2,7 @@ using KvReplica.Clock;
 using KvReplica.Protocol.Core;
 using KvReplica.Protocol.Wire;
 using KvReplica.Store.Engine;
+using KvReplica.Store.History;
 
 namespace KvReplica.Store;
 
@@ -42,6 +43,13 @@ public sealed class KvStore : IReplicatedStateMachine
     // Largest time of each origin's writes applied; recovery restores a replica's acknowledgement
     // vector from it once the log segments the engine covers are gone.
     private readonly Dictionary<int, long> _appliedThroughByOrigin = new();
+    private readonly ChangeHistory _history;
+
+    /// <summary>Default number of changes kept for watches and scans at a past revision.</summary>
+    public const int DefaultHistoryChanges = 100_000;
+
+    /// <summary>Default bytes of keys and values kept for watches and scans at a past revision: 64 MiB.</summary>
+    public const long DefaultHistoryBytes = 64L << 20;
 
     /// <summary>A store over a fresh in-memory engine (tests, and the simulation without crashes).</summary>
     public KvStore(int maxSessions = 100_000) : this(new MemoryEngine(), maxSessions)
@@ -54,7 +62,9 @@ public sealed class KvStore : IReplicatedStateMachine
     /// Client sessions remembered for exactly-once writes; beyond this the least recently used
     /// is forgotten, and a retry from that client of a write applied before would apply again.
     /// </param>
-    public KvStore(IStorageEngine engine, int maxSessions = 100_000)
+    /// <param name="historyChanges">Changes kept for watches and scans at a past revision (<see cref="ChangeHistory"/>).</param>
+    /// <param name="historyBytes">Bytes of keys and values those changes may hold.</param>
+    public KvStore(IStorageEngine engine, int maxSessions = 100_000, int historyChanges = DefaultHistoryChanges, long historyBytes = DefaultHistoryBytes)
     {
         _engine = engine;
         _sessions = new ClientSessions(maxSessions);
@@ -75,7 +85,15 @@ public sealed class KvStore : IReplicatedStateMachine
         }
         CommittedThrough = LastApplied;
         _handedOffThrough = LastApplied;
+        _history = new ChangeHistory(LastApplied, historyChanges, historyBytes);
     }
+
+    /// <summary>The recent changes, for watches and scans at a past revision.</summary>
+    public ChangeHistory History => _history;
+
+    public Stamp HistoryStart => _history.Start;
+
+    public IEnumerable<KeyChange> ChangesAfter(Stamp after) => _history.After(after);
 
     /// <summary>The engine holding the committed state.</summary>
     public IStorageEngine Engine => _engine;
@@ -124,36 +142,111 @@ public sealed class KvStore : IReplicatedStateMachine
             return earlier;
         }
         duplicate = false;
-        bool existed = Exists(command.Key);
-        if (_readCache.Remove(command.Key, out var cached))
-        {
-            _readCacheBytes -= CachedBytes(command.Key, cached.Value);
-        }
         ReplyStatus result;
         switch (command.Operation)
         {
             case Operation.Put:
-                _pending[command.Key] = (command.Value ?? [], command.Stamp);
-                KeyCount += existed ? 0 : 1;
+                SetKey(command.Key, command.Value ?? [], command.Stamp);
                 result = ReplyStatus.Ok;
                 break;
             case Operation.Delete:
-                if (existed)
+                result = SetKey(command.Key, null, command.Stamp) ? ReplyStatus.Ok : ReplyStatus.NotFound;
+                break;
+            case Operation.Update:
+                if (Exists(command.Key))
                 {
-                    _pending[command.Key] = (null, command.Stamp);
-                    KeyCount--;
+                    SetKey(command.Key, command.Value ?? [], command.Stamp);
+                    result = ReplyStatus.Ok;
                 }
-                result = existed ? ReplyStatus.Ok : ReplyStatus.NotFound;
+                else
+                {
+                    result = ReplyStatus.NotFound;
+                }
+                break;
+            case Operation.CompareAndSet:
+                if (VersionOf(command.Key) == command.Expected)
+                {
+                    SetKey(command.Key, command.Value ?? [], command.Stamp);
+                    result = ReplyStatus.Ok;
+                }
+                else
+                {
+                    result = ReplyStatus.ConditionFailed;
+                }
+                break;
+            case Operation.Txn when command.Txn is { } txn:
+                bool holds = txn.Compares.All(Holds);
+                foreach (var op in holds ? txn.Then : txn.Else)
+                {
+                    SetKey(op.Key, op.Operation == Operation.Put ? op.Value ?? [] : null, command.Stamp);
+                }
+                result = holds ? ReplyStatus.Ok : ReplyStatus.ConditionFailed;
                 break;
             default:
                 throw new InvalidOperationException($"write {command.Stamp} has operation {command.Operation}, which the core never delivers");
         }
         AppliedWrites++;
+        _history.NoteApplied(command.Stamp);
         if (command.ClientId != 0)
         {
             _sessions.Record(command.ClientId, command.Sequence, result);
         }
         return result;
+    }
+
+    // The key's version, or Stamp.Zero when it is absent (what CompareAndSet's Expected means).
+    private Stamp VersionOf(string key) => ReadUncached(key) is { Found: true } value ? value.Version : Stamp.Zero;
+
+    private bool Holds(TxnCompare compare)
+    {
+        var current = ReadUncached(compare.Key);
+        var version = new Stamp(compare.VersionTime, compare.VersionReplica);
+        return compare.Kind switch
+        {
+            TxnCompareKind.Exists => current.Found,
+            TxnCompareKind.Absent => !current.Found,
+            TxnCompareKind.VersionEquals => current.Found && current.Version == version,
+            TxnCompareKind.VersionNotEquals => !current.Found || current.Version != version,
+            TxnCompareKind.ValueEquals => current.Found && current.Value.AsSpan().SequenceEqual(compare.Value),
+            TxnCompareKind.ValueNotEquals => !current.Found || !current.Value.AsSpan().SequenceEqual(compare.Value),
+            _ => throw new InvalidOperationException($"compare kind {compare.Kind}, which validation refuses"),
+        };
+    }
+
+    // Sets (value) or deletes (null) one key at `stamp`, recording the change; returns whether
+    // the key existed. Deleting an absent key changes nothing and records nothing.
+    private bool SetKey(string key, byte[]? value, Stamp stamp)
+    {
+        var previous = _history.MaxChanges > 0 ? ReadUncached(key) : new StoredValue(Exists(key), null, Stamp.Zero);
+        if (_readCache.Remove(key, out var cached))
+        {
+            _readCacheBytes -= CachedBytes(key, cached.Value);
+        }
+        if (value is null && !previous.Found)
+        {
+            return false;
+        }
+        _pending[key] = (value, stamp);
+        KeyCount += (value is null ? 0 : 1) - (previous.Found ? 1 : 0);
+        if (_history.MaxChanges > 0)
+        {
+            _history.Record(new KeyChange(stamp, key, value, previous));
+        }
+        return previous.Found;
+    }
+
+    // The key's value without filling the read cache (a write is about to replace it).
+    private StoredValue ReadUncached(string key)
+    {
+        if (_pending.TryGetValue(key, out var pending) || (_committing is not null && _committing.TryGetValue(key, out pending)))
+        {
+            return pending.Value is null ? new StoredValue(false, null, Stamp.Zero) : new StoredValue(true, pending.Value, pending.Version);
+        }
+        if (_readCache.TryGetValue(key, out var cached))
+        {
+            return new StoredValue(true, cached.Value, cached.Version);
+        }
+        return _engine.TryGet(key, out var value, out var version) ? new StoredValue(true, value, version) : new StoredValue(false, null, Stamp.Zero);
     }
 
     public StoredValue Read(string key)

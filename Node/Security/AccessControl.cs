@@ -67,17 +67,46 @@ internal sealed class AccessControl(bool authenticationOn, string? bootstrapUser
     {
         switch (request.Operation)
         {
-            case Operation.Get or Operation.Put or Operation.Delete:
-                if (AccessKeys.IsReserved(request.Key))
+            case Operation.Get or Operation.Exists or Operation.Put or Operation.Delete or Operation.Update or Operation.CompareAndSet:
+                return Check(user, request.Key, write: request.Operation is not (Operation.Get or Operation.Exists));
+            case Operation.MultiGet:
+                foreach (string key in request.Keys ?? [])
+                {
+                    if (Check(user, key, write: false) is { } refused)
+                    {
+                        return refused;
+                    }
+                }
+                return null;
+            case Operation.Txn when request.Txn is { } txn:
+                // Reading what a compare tests is a read; every key either branch writes is a write.
+                foreach (var compare in txn.Compares)
+                {
+                    if (Check(user, compare.Key, write: false) is { } refused)
+                    {
+                        return refused;
+                    }
+                }
+                foreach (var op in txn.Then.Concat(txn.Else))
+                {
+                    if (Check(user, op.Key, write: true) is { } refused)
+                    {
+                        return refused;
+                    }
+                }
+                return null;
+            case Operation.Scan or Operation.Watch:
+                // A prefix is readable when one grant covers every key that can have it.
+                string prefix = request.Scan?.Prefix ?? request.Watch?.Prefix ?? "";
+                if (AccessKeys.IsReserved(prefix))
                 {
                     return (ErrorCode.InvalidRequest, "keys starting with a NUL character are reserved");
                 }
-                bool write = request.Operation != Operation.Get;
-                if (!authenticationOn || Resolve(user!) is { } rights && rights.Allows(request.Key, write))
+                if (!authenticationOn || Resolve(user!) is { } reader && reader.AllowsPrefix(prefix))
                 {
                     return null;
                 }
-                return (ErrorCode.PermissionDenied, $"permission denied: user {user} may not {(write ? "write" : "read")} {request.Key}");
+                return (ErrorCode.PermissionDenied, $"permission denied: user {user} may not read every key with prefix '{prefix}'");
             case Operation.Status:
                 return IsAdmin(user) ? null : (ErrorCode.PermissionDenied, $"permission denied: user {user} may not ask for STATUS (admin only)");
             case Operation.UserPut or Operation.UserDelete or Operation.RolePut or Operation.RoleDelete:
@@ -93,6 +122,19 @@ internal sealed class AccessControl(bool authenticationOn, string? bootstrapUser
             default:
                 return null; // The core answers unknown operations itself.
         }
+    }
+
+    private (ErrorCode Code, string Message)? Check(string? user, string key, bool write)
+    {
+        if (AccessKeys.IsReserved(key))
+        {
+            return (ErrorCode.InvalidRequest, "keys starting with a NUL character are reserved");
+        }
+        if (!authenticationOn || Resolve(user!) is { } rights && rights.Allows(key, write))
+        {
+            return null;
+        }
+        return (ErrorCode.PermissionDenied, $"permission denied: user {user} may not {(write ? "write" : "read")} {key}");
     }
 
     private (ErrorCode, string)? RewriteAccessChange(ref ClientRequest request)
@@ -204,6 +246,19 @@ internal sealed class AccessControl(bool authenticationOn, string? bootstrapUser
             foreach (var grant in Grants)
             {
                 if ((grant.Write || !write) && key.StartsWith(grant.Prefix, StringComparison.Ordinal))
+                {
+                    return true;
+                }
+            }
+            return false;
+        }
+
+        // Whether one grant allows reading every key that begins with `prefix`.
+        public bool AllowsPrefix(string prefix)
+        {
+            foreach (var grant in Grants)
+            {
+                if (prefix.StartsWith(grant.Prefix, StringComparison.Ordinal))
                 {
                     return true;
                 }

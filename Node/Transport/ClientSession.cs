@@ -28,7 +28,10 @@ internal sealed class ClientSession(long id, FramedConnection connection, ILogge
     /// <summary>Replies queued and not yet handed to the socket, as <see cref="ConnectionLimits.MaxQueuedReplyBytes"/> counts them.</summary>
     public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
 
-    private static long Cost(ClientReply reply) => (reply.Value?.Length ?? 0) + ConnectionLimits.ReplyOverheadBytes;
+    private static long Cost(ClientReply reply) =>
+        (reply.Value?.Length ?? 0) + ConnectionLimits.ReplyOverheadBytes
+        + (reply.Entries?.Sum(e => 2L * e.Key.Length + (e.Value?.Length ?? 0) + 32) ?? 0)
+        + (reply.Events?.Sum(e => 2L * e.Key.Length + (e.Value?.Length ?? 0) + 32) ?? 0);
 
     public void Enqueue(ClientReply reply)
     {

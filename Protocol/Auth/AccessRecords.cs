@@ -40,6 +40,9 @@ public static partial class AccessKeys
     /// <summary>Every reserved key starts with this character; client keys may not.</summary>
     public const char ReservedFirstCharacter = '\0';
 
+    /// <summary>The smallest key that is not reserved, in key order: where a scan of every key starts.</summary>
+    public const string FirstUnreserved = "\u0001";
+
     /// <summary>The built-in role with admin rights and read-write on every key; it cannot be redefined.</summary>
     public const string AdminRole = "admin";
 

@@ -51,11 +51,14 @@ public sealed partial class ReplicaCore
         {
             Time = _clock.Tick(),
             Operation = request.Operation,
-            Key = request.Key,
-            Value = request.Operation == Operation.Put ? request.Value : null,
+            Key = request.Operation == Operation.Txn ? "" : request.Key,
+            Value = request.Operation is Operation.Put or Operation.Update or Operation.CompareAndSet ? request.Value : null,
             ClientId = request.ClientId,
             Sequence = request.Sequence,
             AckedBelow = request.AckedBelow,
+            ExpectedTime = request.Operation == Operation.CompareAndSet ? request.ExpectedTime : 0,
+            ExpectedReplica = request.Operation == Operation.CompareAndSet ? request.ExpectedReplica : 0,
+            Txn = request.Operation == Operation.Txn ? request.Txn : null,
         };
         var stamp = new Stamp(entry.Time, SelfId);
         Hold(stamp, entry);
@@ -76,14 +79,24 @@ public sealed partial class ReplicaCore
         _holdBack.Add(stamp, entry);
         _holdBack.RecordAck(SelfId, stamp.ReplicaId, stamp.Time);
         _progress[stamp.ReplicaId].HeldThrough = stamp.Time;
-        _heldPerKey[entry.Key] = _heldPerKey.TryGetValue(entry.Key, out var held)
-            ? (held.Max > stamp ? held.Max : stamp, held.Count + 1)
-            : (stamp, 1);
+        foreach (string key in WrittenKeys(entry))
+        {
+            _heldPerKey[key] = _heldPerKey.TryGetValue(key, out var held)
+                ? (held.Max > stamp ? held.Max : stamp, held.Count + 1)
+                : (stamp, 1);
+        }
         _acksChanged = true;
     }
 
     private static WriteCommand ToCommand(Stamp stamp, WriteEntry entry) =>
-        new(stamp, entry.Operation, entry.Key, entry.Value, entry.ClientId, entry.Sequence, entry.AckedBelow);
+        new(stamp, entry.Operation, entry.Key, entry.Value, entry.ClientId, entry.Sequence, entry.AckedBelow)
+        {
+            Expected = new Stamp(entry.ExpectedTime, entry.ExpectedReplica),
+            Txn = entry.Txn,
+        };
+
+    // The keys a held write may change: a read of any of them waits for it.
+    private static IEnumerable<string> WrittenKeys(WriteEntry entry) => entry.Txn is { } txn ? WriteCommand.WrittenKeys(txn) : [entry.Key];
 
     private static WriteEntry ToEntry(WriteCommand command) => new()
     {
@@ -94,6 +107,9 @@ public sealed partial class ReplicaCore
         ClientId = command.ClientId,
         Sequence = command.Sequence,
         AckedBelow = command.AckedBelow,
+        ExpectedTime = command.Expected.Time,
+        ExpectedReplica = command.Expected.ReplicaId,
+        Txn = command.Txn,
     };
 
     private void ReceiveBatch(int from, OrderBatch batch)
@@ -195,14 +211,9 @@ public sealed partial class ReplicaCore
             {
                 throw new ProtocolViolationException($"replica {from} sent write {stamp} out of order (after {previous}.{from}, delivered through {_holdBack.LastDelivered})");
             }
-            if (entry.Operation is not (Operation.Put or Operation.Delete))
+            if (WriteShapeError(entry) is { } shapeError)
             {
-                throw new ProtocolViolationException($"replica {from} sent write {stamp} with operation {(int)entry.Operation}");
-            }
-            string? keyError = RequestValidation.CheckKey(entry.Key);
-            if (keyError is not null)
-            {
-                throw new ProtocolViolationException($"replica {from} sent write {stamp}: {keyError}");
+                throw new ProtocolViolationException($"replica {from} sent write {stamp}: {shapeError}");
             }
             previous = entry.Time;
         }
@@ -228,7 +239,7 @@ public sealed partial class ReplicaCore
         {
             any = true;
             _progress[stamp.ReplicaId].StableDeliveredThrough = stamp.Time;
-            ForgetHeld(entry.Key);
+            ForgetHeld(entry);
             Deliver(stamp, entry);
         }
         if (any)
@@ -248,13 +259,24 @@ public sealed partial class ReplicaCore
         Remember(stamp, entry);
         if (_waitingWriters.Remove(stamp, out var writer))
         {
+            // The version the client sees: the write's own stamp when it wrote its key; the key's
+            // current version when a compare-and-set found another (nothing was written).
+            var version = result == ReplyStatus.Ok && entry.Operation != Operation.Txn ? stamp
+                : result == ReplyStatus.ConditionFailed && entry.Operation == Operation.CompareAndSet ? _stateMachine.Read(entry.Key).Version
+                : Stamp.Zero;
             _ready.ReplyOutbox.Add(new ClientResponse(writer.ConnectionId, new ClientReply
             {
                 RequestId = writer.RequestId,
                 Status = result,
-                VersionTime = stamp.Time,
-                VersionReplica = stamp.ReplicaId,
+                VersionTime = version.Time,
+                VersionReplica = version.ReplicaId,
+                RevisionTime = stamp.Time,
+                RevisionReplica = stamp.ReplicaId,
             }));
+        }
+        if (!duplicate && _watches.Count > 0)
+        {
+            NotifyWatches(stamp);
         }
     }
 
@@ -344,7 +366,15 @@ public sealed partial class ReplicaCore
     // The held-through vector as it stands, frozen (what a wedged replica reports and acknowledges).
     private Dictionary<int, long> SnapshotHeldThrough() => _configured.ToDictionary(id => id, id => _progress[id].HeldThrough);
 
-    // One held write of `key` is gone (delivered, or trimmed by a view change).
+    // A held write is gone (delivered, or trimmed by a view change).
+    private void ForgetHeld(WriteEntry entry)
+    {
+        foreach (string key in WrittenKeys(entry))
+        {
+            ForgetHeld(key);
+        }
+    }
+
     private void ForgetHeld(string key)
     {
         var held = _heldPerKey[key];

@@ -9,8 +9,9 @@ namespace KvReplica.Protocol.Core;
 // every replica; docs/design.md ("Reads") gives the full linearizability argument.
 public sealed partial class ReplicaCore
 {
-    private sealed class PendingRead(long connectionId, long requestId, int needed, long deadline)
+    private sealed class PendingRead(long connectionId, long requestId, int needed, long deadline, bool valueWanted)
     {
+        public bool ValueWanted { get; } = valueWanted;
         public long ConnectionId { get; } = connectionId;
         public long RequestId { get; } = requestId;
         public int Needed { get; } = needed;
@@ -35,7 +36,7 @@ public sealed partial class ReplicaCore
         }
         long readId = ++_nextReadId;
         int needed = request.ReadMode == ReadMode.Local && LocalReadLeaseHeld() ? 1 : Majority;
-        _pendingReads[readId] = new PendingRead(connectionId, request.RequestId, needed, _now + _options.ReadTimeoutMs);
+        _pendingReads[readId] = new PendingRead(connectionId, request.RequestId, needed, _now + _options.ReadTimeoutMs, request.Operation == Operation.Get);
         _readDeadlines.Enqueue((_now + _options.ReadTimeoutMs, readId));
         if (needed > 1)
         {
@@ -77,6 +78,7 @@ public sealed partial class ReplicaCore
             _fencedReads.Dequeue();
             Answer(wait);
         }
+        ReleaseRangeReads();
     }
 
     // The queries of a peer's old incarnation: its reads died with it (see OnPeerRestarted).
@@ -143,7 +145,7 @@ public sealed partial class ReplicaCore
         {
             RequestId = read.RequestId,
             Status = freshest.Found ? ReplyStatus.Ok : ReplyStatus.NotFound,
-            Value = freshest.Found ? freshest.Value : null,
+            Value = freshest.Found && read.ValueWanted ? freshest.Value : null,
             VersionTime = freshest.Found ? freshest.Version.Time : 0,
             VersionReplica = freshest.Found ? freshest.Version.ReplicaId : 0,
         }));
@@ -158,6 +160,10 @@ public sealed partial class ReplicaCore
             {
                 ReplyError(read.ConnectionId, read.RequestId, ErrorCode.NoMajority,
                     $"no majority: {read.Answers} of {_members.Length} replicas answered within {_options.ReadTimeoutMs} ms (need {read.Needed})");
+            }
+            else
+            {
+                ExpireRangeRead(next.ReadId);
             }
         }
     }

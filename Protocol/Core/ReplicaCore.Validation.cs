@@ -36,6 +36,17 @@ public sealed partial class ReplicaCore
                     throw Malformed(from, "read query", keyError);
                 }
                 break;
+            case ReadIndexQuery indexQuery:
+                if (indexQuery.Keys is { } keys ? keys.Length is 0 or > Limits.MaxMultiKeys || keys.Any(k => RequestValidation.CheckKey(k) is not null)
+                                                : RequestValidation.CheckPrefix(indexQuery.Prefix) is not null)
+                {
+                    throw Malformed(from, "read index query", "keys or prefix that no client request may carry");
+                }
+                break;
+            case ReadIndexAnswer indexAnswer:
+                CheckTime(from, "read index answer", "fence time", indexAnswer.FenceTime);
+                CheckReplicaOrZero(from, "read index answer", "fence replica", indexAnswer.FenceReplica);
+                break;
             case ReadAnswer answer:
                 CheckTime(from, "read answer", "version time", answer.VersionTime);
                 CheckReplicaOrZero(from, "read answer", "version replica", answer.VersionReplica);
@@ -199,18 +210,35 @@ public sealed partial class ReplicaCore
         {
             throw Malformed(from, what, $"a write at time {write.Time}, outside 1..{atMost} (the sender's clock)");
         }
-        if (write.Operation is not (Operation.Put or Operation.Delete))
+        if (WriteShapeError(write) is { } error)
         {
-            throw Malformed(from, what, $"write {write.Time} with operation {(int)write.Operation}");
+            throw Malformed(from, what, $"write {write.Time}: {error}");
         }
-        if (RequestValidation.CheckKey(write.Key) is { } keyError)
+    }
+
+    // What is wrong with the shape of a write a peer sent (value sizes are the origin's to check).
+    private static string? WriteShapeError(WriteEntry write)
+    {
+        switch (write.Operation)
         {
-            throw Malformed(from, what, $"write {write.Time}: {keyError}");
+            case Operation.Put or Operation.Update or Operation.CompareAndSet:
+                if (write.Value is null)
+                {
+                    return $"a {write.Operation} without a value";
+                }
+                break;
+            case Operation.Delete:
+                break;
+            case Operation.Txn:
+                return RequestValidation.CheckTxn(write.Txn, int.MaxValue);
+            default:
+                return $"operation {(int)write.Operation}";
         }
-        if (write.Operation == Operation.Put && write.Value is null)
+        if (write.Operation == Operation.CompareAndSet && (write.ExpectedTime < 0 || write.ExpectedTime > Limits.MaxLamportTime || (write.ExpectedTime == 0) != (write.ExpectedReplica == 0)))
         {
-            throw Malformed(from, what, $"write {write.Time}: a PUT without a value");
+            return $"expected version {write.ExpectedTime}.{write.ExpectedReplica} is not a stamp";
         }
+        return RequestValidation.CheckKey(write.Key);
     }
 
     // A per-origin vector: every configured replica exactly once, each with a time.

@@ -230,7 +230,7 @@ public sealed partial class ReplicaCore
             long through = view.TrimTimes[i];
             foreach (var (_, entry) in _holdBack.TrimOrigin(origin, through))
             {
-                ForgetHeld(entry.Key);
+                ForgetHeld(entry);
             }
             if (_progress.TryGetValue(origin, out var progress) && progress.HeldThrough > through)
             {

@@ -151,6 +151,7 @@ public sealed partial class ReplicaCore
             return _handedOver;
         }
         FlushOrderBatch();
+        FlushWatches();
         _handedOver = _ready;
         _ready = new Ready();
         return _handedOver;
@@ -226,12 +227,17 @@ public sealed partial class ReplicaCore
         }
         switch (request.Operation)
         {
-            case Operation.Get:
+            case Operation.Get or Operation.Exists:
                 StartRead(connectionId, request);
                 break;
-            case Operation.Put:
-            case Operation.Delete:
+            case Operation.Put or Operation.Delete or Operation.Update or Operation.CompareAndSet or Operation.Txn:
                 StartWrite(connectionId, request);
+                break;
+            case Operation.MultiGet or Operation.Scan:
+                StartRangeRead(connectionId, request);
+                break;
+            case Operation.Watch:
+                StartWatch(connectionId, request);
                 break;
             case Operation.Status:
                 _ready.ReplyOutbox.Add(new ClientResponse(connectionId, new ClientReply
@@ -365,6 +371,12 @@ public sealed partial class ReplicaCore
                 break;
             case ReadAnswer answer:
                 ReceiveReadAnswer(from, answer);
+                break;
+            case ReadIndexQuery indexQuery:
+                ReceiveReadIndexQuery(from, indexQuery);
+                break;
+            case ReadIndexAnswer indexAnswer:
+                ReceiveReadIndexAnswer(indexAnswer);
                 break;
             default:
                 throw new ProtocolViolationException($"unexpected peer message {message.GetType().Name}");

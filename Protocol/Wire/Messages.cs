@@ -134,6 +134,19 @@ public enum Operation
     Delete = 3,
     /// <summary>The contacted replica's view, suspicions and position (<see cref="ClientReply.ReplicaStatus"/>); no key. Admin only.</summary>
     Status = 4,
+    /// <summary>Write the value only if the key exists; <see cref="ReplyStatus.NotFound"/> when it does not (nothing written).</summary>
+    Update = 5,
+    /// <summary>
+    /// Write the value only if the key's version equals <see cref="ClientRequest.ExpectedTime"/>.<see cref="ClientRequest.ExpectedReplica"/>
+    /// (0.0: only if the key is absent, put-if-absent); otherwise <see cref="ReplyStatus.ConditionFailed"/> with the key's current version.
+    /// </summary>
+    CompareAndSet = 6,
+    /// <summary>A linearizable read of whether the key is present, and its version; no value travels.</summary>
+    Exists = 7,
+    /// <summary>An atomic transaction (<see cref="ClientRequest.Txn"/>): compares, then the then-operations or the else-operations.</summary>
+    Txn = 8,
+    /// <summary>A linearizable read of several keys (<see cref="ClientRequest.Keys"/>) as of one point of the order.</summary>
+    MultiGet = 9,
     /// <summary>Admin: create or replace the user named by the key; the value is a MessagePack <c>UserRecord</c>.</summary>
     UserPut = 10,
     /// <summary>Admin: delete the user named by the key.</summary>
@@ -142,6 +155,14 @@ public enum Operation
     RolePut = 12,
     /// <summary>Admin: delete the role named by the key.</summary>
     RoleDelete = 13,
+    /// <summary>One page of the keys with a prefix, in key order (<see cref="ClientRequest.Scan"/>); every page of a scan is read at one revision.</summary>
+    Scan = 14,
+    /// <summary>
+    /// A stream of the changes to keys with a prefix, in delivery order (<see cref="ClientRequest.Watch"/>): the replica
+    /// answers with any number of <see cref="ClientReply"/>s carrying <see cref="ClientReply.Events"/> under this request id,
+    /// until the connection closes or an error ends it. Open a connection of its own for each watch.
+    /// </summary>
+    Watch = 15,
 }
 
 /// <summary>How a GET is answered. Numbers are wire values.</summary>
@@ -171,6 +192,128 @@ public sealed class ClientRequest : Message
     /// <summary>Writes only: every sequence number below this one has had its reply; the cluster may forget them.</summary>
     [Key(6)] public long AckedBelow { get; set; }
     [Key(7)] public ReadMode ReadMode { get; set; }
+    /// <summary>CompareAndSet only: the version the key must have (time and replica of its stamp); 0 and 0 for "the key must be absent".</summary>
+    [Key(8)] public long ExpectedTime { get; set; }
+    [Key(9)] public int ExpectedReplica { get; set; }
+    /// <summary>Txn only.</summary>
+    [Key(10)] public TxnBody? Txn { get; set; }
+    /// <summary>MultiGet only: 1 to <see cref="Limits.MaxMultiKeys"/> keys.</summary>
+    [Key(11)] public string[]? Keys { get; set; }
+    /// <summary>Scan only.</summary>
+    [Key(12)] public ScanRequest? Scan { get; set; }
+    /// <summary>Watch only.</summary>
+    [Key(13)] public WatchRequest? Watch { get; set; }
+}
+
+/// <summary>What a <see cref="TxnCompare"/> tests about its key.</summary>
+public enum TxnCompareKind
+{
+    Exists = 0,
+    Absent = 1,
+    /// <summary>The key is present with exactly this version.</summary>
+    VersionEquals = 2,
+    /// <summary>The key is absent, or present with another version.</summary>
+    VersionNotEquals = 3,
+    /// <summary>The key is present with exactly this value.</summary>
+    ValueEquals = 4,
+    /// <summary>The key is absent, or present with another value.</summary>
+    ValueNotEquals = 5,
+}
+
+/// <summary>One condition of a transaction, evaluated against the state at the transaction's place in the order.</summary>
+[MessagePackObject]
+public sealed class TxnCompare
+{
+    [Key(0)] public string Key { get; set; } = "";
+    [Key(1)] public TxnCompareKind Kind { get; set; }
+    /// <summary>VersionEquals and VersionNotEquals.</summary>
+    [Key(2)] public long VersionTime { get; set; }
+    [Key(3)] public int VersionReplica { get; set; }
+    /// <summary>ValueEquals and ValueNotEquals.</summary>
+    [Key(4)] public byte[]? Value { get; set; }
+}
+
+/// <summary>One write of a transaction's branch: <see cref="Operation.Put"/> (with a value) or <see cref="Operation.Delete"/>.</summary>
+[MessagePackObject]
+public sealed class TxnOp
+{
+    [Key(0)] public Operation Operation { get; set; }
+    [Key(1)] public string Key { get; set; } = "";
+    [Key(2)] public byte[]? Value { get; set; }
+}
+
+/// <summary>
+/// An etcd-style transaction, applied atomically at one place in the total order: if every
+/// compare holds, the <see cref="Then"/> writes, otherwise the <see cref="Else"/> writes. Every key
+/// it writes gets the transaction's stamp as its version. MSET is a transaction with no compares.
+/// </summary>
+[MessagePackObject]
+public sealed class TxnBody
+{
+    [Key(0)] public TxnCompare[] Compares { get; set; } = [];
+    [Key(1)] public TxnOp[] Then { get; set; } = [];
+    [Key(2)] public TxnOp[] Else { get; set; } = [];
+}
+
+/// <summary>One page of a scan of the keys that begin with <see cref="Prefix"/>.</summary>
+[MessagePackObject]
+public sealed class ScanRequest
+{
+    /// <summary>Empty for every key.</summary>
+    [Key(0)] public string Prefix { get; set; } = "";
+    /// <summary>Null for the first page; then the last key of the previous page (the page starts after it).</summary>
+    [Key(1)] public string? After { get; set; }
+    /// <summary>1 to <see cref="Limits.MaxScanLimit"/> keys.</summary>
+    [Key(2)] public int Limit { get; set; }
+    /// <summary>
+    /// 0 and 0 for the first page: it is read at a fresh linearizable point, returned in
+    /// <see cref="ClientReply.RevisionTime"/>. Later pages pass that revision back, so that every
+    /// page comes from the same state.
+    /// </summary>
+    [Key(3)] public long RevisionTime { get; set; }
+    [Key(4)] public int RevisionReplica { get; set; }
+    /// <summary>Leave values out of the reply (LIST without values).</summary>
+    [Key(5)] public bool KeysOnly { get; set; }
+}
+
+/// <summary>Which changes a watch streams.</summary>
+[MessagePackObject]
+public sealed class WatchRequest
+{
+    /// <summary>Empty for every key.</summary>
+    [Key(0)] public string Prefix { get; set; } = "";
+    /// <summary>
+    /// Stream every change with a revision after this one (time and replica of a stamp), then live
+    /// changes; 0 and 0 for "from now" (the contacted replica's delivered point). To resume, pass
+    /// the revision of the last event seen.
+    /// </summary>
+    [Key(1)] public long AfterTime { get; set; }
+    [Key(2)] public int AfterReplica { get; set; }
+}
+
+/// <summary>One key of a MultiGet or Scan reply.</summary>
+[MessagePackObject]
+public sealed class KeyValue
+{
+    [Key(0)] public string Key { get; set; } = "";
+    /// <summary>MultiGet: whether the key is present (a scan lists present keys only).</summary>
+    [Key(1)] public bool Found { get; set; }
+    /// <summary>Null when absent, or when the scan asked for keys only.</summary>
+    [Key(2)] public byte[]? Value { get; set; }
+    [Key(3)] public long VersionTime { get; set; }
+    [Key(4)] public int VersionReplica { get; set; }
+}
+
+/// <summary>One change of a watched key: its new value, or its deletion, at a revision.</summary>
+[MessagePackObject]
+public sealed class WatchEvent
+{
+    [Key(0)] public string Key { get; set; } = "";
+    [Key(1)] public bool Deleted { get; set; }
+    [Key(2)] public byte[]? Value { get; set; }
+    /// <summary>The revision: the stamp of the write that made the change (all changes of one transaction share it).</summary>
+    [Key(3)] public long Time { get; set; }
+    [Key(4)] public int Replica { get; set; }
 }
 
 /// <summary>Outcome of a request. Numbers are wire values.</summary>
@@ -179,6 +322,11 @@ public enum ReplyStatus
     Ok = 0,
     NotFound = 1,
     Error = 2,
+    /// <summary>
+    /// A conditional write's condition did not hold, so nothing was written (CompareAndSet; the
+    /// reply carries the key's current version), or a transaction ran its else-branch.
+    /// </summary>
+    ConditionFailed = 3,
 }
 
 /// <summary>Why a request failed. Numbers are wire values.</summary>
@@ -197,6 +345,12 @@ public enum ErrorCode
     AuthenticationRequired = 5,
     /// <summary>The user's roles do not allow this operation on this key. Do not retry.</summary>
     PermissionDenied = 6,
+    /// <summary>
+    /// A scan page or watch asked for a revision older than the replica's retained change history
+    /// (the message says the oldest revision it has). Start the scan again, or re-read and watch
+    /// from a newer revision.
+    /// </summary>
+    Compacted = 7,
 }
 
 [MessagePackObject]
@@ -215,6 +369,18 @@ public sealed class ClientReply : Message
     [Key(6)] public int VersionReplica { get; set; }
     /// <summary>STATUS with status Ok: what the replica knows about itself and its view.</summary>
     [Key(7)] public ReplicaStatus? ReplicaStatus { get; set; }
+    /// <summary>
+    /// The cluster revision the reply reflects (the stamp of the last write delivered at that point
+    /// of the order): for a write, its own stamp; for a read, the point it was answered at.
+    /// </summary>
+    [Key(8)] public long RevisionTime { get; set; }
+    [Key(9)] public int RevisionReplica { get; set; }
+    /// <summary>MultiGet: one per requested key, in request order. Scan: the page's keys, in key order.</summary>
+    [Key(10)] public KeyValue[]? Entries { get; set; }
+    /// <summary>Scan: more keys follow the last one of this page.</summary>
+    [Key(11)] public bool More { get; set; }
+    /// <summary>Watch: the next changes, in delivery order (never splitting one revision's changes across replies). Empty on the first reply, which confirms the watch.</summary>
+    [Key(12)] public WatchEvent[]? Events { get; set; }
 }
 
 /// <summary>A replica's answer to STATUS.</summary>
@@ -321,6 +487,8 @@ public sealed class ReplicaEnvelope : Message
 [Union(6, typeof(JoinRequest))]
 [Union(7, typeof(CatchUpWrites))]
 [Union(8, typeof(JoinRefused))]
+[Union(9, typeof(ReadIndexQuery))]
+[Union(10, typeof(ReadIndexAnswer))]
 public abstract class PeerMessage
 {
 }
@@ -337,6 +505,11 @@ public sealed class WriteEntry
     [Key(4)] public ulong ClientId { get; set; }
     [Key(5)] public long Sequence { get; set; }
     [Key(6)] public long AckedBelow { get; set; }
+    /// <summary>CompareAndSet: the version the key must have (0 and 0: absent).</summary>
+    [Key(7)] public long ExpectedTime { get; set; }
+    [Key(8)] public int ExpectedReplica { get; set; }
+    /// <summary>Txn only.</summary>
+    [Key(9)] public TxnBody? Txn { get; set; }
 }
 
 /// <summary>
@@ -388,6 +561,32 @@ public sealed class ReadQuery : PeerMessage
 {
     [Key(0)] public long ReadId { get; set; }
     [Key(1)] public string Key { get; set; } = "";
+}
+
+/// <summary>
+/// Asks a replica, for a read of many keys (a MultiGet or a scan's first page), how far the
+/// reading replica must have delivered before it answers from its own state: its read index.
+/// </summary>
+[MessagePackObject]
+public sealed class ReadIndexQuery : PeerMessage
+{
+    [Key(0)] public long ReadId { get; set; }
+    /// <summary>The keys read (a MultiGet), or null for a prefix.</summary>
+    [Key(1)] public string[]? Keys { get; set; }
+    /// <summary>The prefix read (a scan), when <see cref="Keys"/> is null.</summary>
+    [Key(2)] public string Prefix { get; set; } = "";
+}
+
+/// <summary>
+/// The answer to a <see cref="ReadIndexQuery"/>: the largest of the answering replica's delivered
+/// point and the stamps of the writes to those keys it holds.
+/// </summary>
+[MessagePackObject]
+public sealed class ReadIndexAnswer : PeerMessage
+{
+    [Key(0)] public long ReadId { get; set; }
+    [Key(1)] public long FenceTime { get; set; }
+    [Key(2)] public int FenceReplica { get; set; }
 }
 
 [MessagePackObject]

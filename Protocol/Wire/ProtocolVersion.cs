@@ -3,7 +3,8 @@ namespace KvReplica.Protocol.Wire;
 /// <summary>The version both sides of a connection must speak; bumped on any incompatible change.</summary>
 public static class ProtocolVersion
 {
-    public const int Current = 1;
+    // 2: conditional writes, transactions, multi-key reads, scans and watches (issue 13).
+    public const int Current = 2;
 }
 
 /// <summary>Fixed limits of the data model (docs/protocol.md, "Limits").</summary>
@@ -27,4 +28,14 @@ public static class Limits
     /// malformed; the headroom keeps <c>time + 1</c> from ever overflowing into negative stamps.
     /// </summary>
     public const long MaxLamportTime = 1L << 62;
+
+    /// <summary>Most keys one MultiGet reads.</summary>
+    public const int MaxMultiKeys = 1000;
+
+    /// <summary>Most keys one scan page returns.</summary>
+    public const int MaxScanLimit = 10_000;
+
+    /// <summary>Most compares, and most writes per branch, in one transaction.</summary>
+    public const int MaxTxnCompares = 64;
+    public const int MaxTxnOps = 128;
 }

@@ -18,14 +18,24 @@ public sealed class LoggedWrite
     [Key(5)] public ulong ClientId { get; set; }
     [Key(6)] public long Sequence { get; set; }
     [Key(7)] public long AckedBelow { get; set; }
+    /// <summary>CompareAndSet: the expected version (0 and 0: absent).</summary>
+    [Key(8)] public long ExpectedTime { get; set; }
+    [Key(9)] public int ExpectedReplica { get; set; }
+    /// <summary>Txn: the transaction.</summary>
+    [Key(10)] public TxnBody? Txn { get; set; }
 
     public static LoggedWrite From(WriteCommand c) => new()
     {
         Time = c.Stamp.Time, ReplicaId = c.Stamp.ReplicaId, Operation = c.Operation, Key = c.Key,
         Value = c.Value, ClientId = c.ClientId, Sequence = c.Sequence, AckedBelow = c.AckedBelow,
+        ExpectedTime = c.Expected.Time, ExpectedReplica = c.Expected.ReplicaId, Txn = c.Txn,
     };
 
-    public WriteCommand ToCommand() => new(new Stamp(Time, ReplicaId), Operation, Key, Value, ClientId, Sequence, AckedBelow);
+    public WriteCommand ToCommand() => new(new Stamp(Time, ReplicaId), Operation, Key, Value, ClientId, Sequence, AckedBelow)
+    {
+        Expected = new Stamp(ExpectedTime, ExpectedReplica),
+        Txn = Txn,
+    };
 }
 
 /// <summary>

@@ -145,6 +145,10 @@ public sealed class SimulationTests
         public KvReplica.Protocol.Core.StoredValue Read(string key) => _inner.Read(key);
 
         public IEnumerable<KvReplica.Protocol.Core.StoredEntry> Scan(KvReplica.Protocol.Core.KeyRange range) => _inner.Scan(range);
+
+        public KvReplica.Clock.Stamp HistoryStart => _inner.HistoryStart;
+
+        public IEnumerable<KvReplica.Protocol.Core.KeyChange> ChangesAfter(KvReplica.Clock.Stamp after) => _inner.ChangesAfter(after);
     }
 
     [Test]
@@ -189,6 +193,10 @@ public sealed class SimulationTests
         public KvReplica.Protocol.Core.StoredValue Read(string key) => _previous.TryGetValue(key, out var stale) ? stale : _inner.Read(key);
 
         public IEnumerable<KvReplica.Protocol.Core.StoredEntry> Scan(KvReplica.Protocol.Core.KeyRange range) => _inner.Scan(range);
+
+        public KvReplica.Clock.Stamp HistoryStart => _inner.HistoryStart;
+
+        public IEnumerable<KvReplica.Protocol.Core.KeyChange> ChangesAfter(KvReplica.Clock.Stamp after) => _inner.ChangesAfter(after);
     }
 
     [Test]

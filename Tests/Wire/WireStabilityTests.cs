@@ -12,6 +12,13 @@ namespace KvReplica.Tests.Wire;
 [Category("Unit")]
 public sealed class WireStabilityTests
 {
+    private const string FrozenTxn = "00000027920a9e0108a0c0090200000000939195a161020502c0919302a161c40101919303a162c0c0c0c0";
+    private const string FrozenScan = "00000019920a9e020ea0c0000000000000c0c096a170a1710a0301c3c0";
+    private const string FrozenWatch = "00000015920a9e030fa0c0000000000000c0c0c093a1700402";
+    private const string FrozenReply = "00000022920b9d0300c000c00000c004029195a16bc3c401070402c39195a16bc2c401070402";
+    private const string FrozenIndexQuery = "0000000d92149301019209930591a16ba0";
+    private const string FrozenIndexAnswer = "0000000b9214930101920a93050602";
+
     private static string Hex(Message m) => Convert.ToHexString(FrameCodec.ToFrameBytes(m)).ToLowerInvariant();
 
     [Test]
@@ -29,10 +36,10 @@ public sealed class WireStabilityTests
             Assert.That(Hex(new HelloAccepted { ProtocolVersion = 1, ReplicaId = 2, Incarnation = 3, ResumeFrom = 4, MaxFrameBytes = 5 }), Is.EqualTo("00000008920195010203040" + "5"));
             Assert.That(Hex(new HelloRejected { Reason = "no" }), Is.EqualTo("00000006920291a26e6f"));
             Assert.That(Hex(new ClientRequest { RequestId = 1, Operation = Operation.Put, Key = "k", Value = [7], ClientId = 9, Sequence = 2, AckedBelow = 1, ReadMode = ReadMode.Majority }),
-                Is.EqualTo("0000000e920a98010" + "2a16bc40107090201" + "00"));
-            Assert.That(Hex(new ClientReply { RequestId = 1, Status = ReplyStatus.NotFound }), Is.EqualTo("0000000b920b980101c000c00000c0"));
+                Is.EqualTo("00000014920a9e010" + "2a16bc40107090201" + "00" + "0000c0c0c0c0"));
+            Assert.That(Hex(new ClientReply { RequestId = 1, Status = ReplyStatus.NotFound }), Is.EqualTo("00000010920b9d0101c000c00000c0" + "0000c0c2c0"));
             Assert.That(Hex(new ClientReply { RequestId = 1, ReplicaStatus = new ReplicaStatus { ReplicaId = 2, ViewNumber = 3, Members = [2], Suspected = [], DeliveredTime = 4, DeliveredReplica = 2, PendingWrites = 5 } }),
-                Is.EqualTo("00000015" + "920b98" + "01" + "00" + "c0" + "00" + "c0" + "00" + "00" + "99" + "02" + "03" + "9102" + "90" + "04" + "02" + "05" + "c2" + "c2"));
+                Is.EqualTo("0000001a" + "920b9d" + "01" + "00" + "c0" + "00" + "c0" + "00" + "00" + "99" + "02" + "03" + "9102" + "90" + "04" + "02" + "05" + "c2" + "c2" + "0000c0c2c0"));
             Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new ReadQuery { ReadId = 5, Key = "k" } }),
                 Is.EqualTo("0000000b9214930101920192" + "05a16b"));
             Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new OrderBatch { Origins = [1], HeldThrough = [2], Clock = 3, DeliveredThrough = [4] } }),
@@ -43,6 +50,26 @@ public sealed class WireStabilityTests
                 Is.EqualTo("00000009" + "920e96" + "01" + "02" + "01" + "03" + "04" + "05"));
             Assert.That(Hex(new StateSummary { Origins = [1], HeldThrough = [2], DeliveredThrough = [3] }),
                 Is.EqualTo("00000009" + "920d93" + "9101" + "9102" + "9103"));
+        });
+    }
+
+    [Test]
+    public void Encodings_of_the_operations_added_in_protocol_2_are_frozen()
+    {
+        var txn = new TxnBody
+        {
+            Compares = [new TxnCompare { Key = "a", Kind = TxnCompareKind.VersionEquals, VersionTime = 5, VersionReplica = 2 }],
+            Then = [new TxnOp { Operation = Operation.Put, Key = "a", Value = [1] }],
+            Else = [new TxnOp { Operation = Operation.Delete, Key = "b" }],
+        };
+        Assert.Multiple(() =>
+        {
+            Assert.That(Hex(new ClientRequest { RequestId = 1, Operation = Operation.Txn, Txn = txn, ClientId = 9, Sequence = 2 }), Is.EqualTo(FrozenTxn));
+            Assert.That(Hex(new ClientRequest { RequestId = 2, Operation = Operation.Scan, Scan = new ScanRequest { Prefix = "p", After = "q", Limit = 10, RevisionTime = 3, RevisionReplica = 1, KeysOnly = true } }), Is.EqualTo(FrozenScan));
+            Assert.That(Hex(new ClientRequest { RequestId = 3, Operation = Operation.Watch, Watch = new WatchRequest { Prefix = "p", AfterTime = 4, AfterReplica = 2 } }), Is.EqualTo(FrozenWatch));
+            Assert.That(Hex(new ClientReply { RequestId = 3, Events = [new WatchEvent { Key = "k", Value = [7], Time = 4, Replica = 2 }], Entries = [new KeyValue { Key = "k", Found = true, Value = [7], VersionTime = 4, VersionReplica = 2 }], More = true, RevisionTime = 4, RevisionReplica = 2 }), Is.EqualTo(FrozenReply));
+            Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new ReadIndexQuery { ReadId = 5, Keys = ["k"] } }), Is.EqualTo(FrozenIndexQuery));
+            Assert.That(Hex(new ReplicaEnvelope { Sequence = 1, AckedBelow = 1, Body = new ReadIndexAnswer { ReadId = 5, FenceTime = 6, FenceReplica = 2 } }), Is.EqualTo(FrozenIndexAnswer));
         });
     }
 
@@ -69,7 +96,22 @@ public sealed class WireStabilityTests
             Assert.That((int)PeerKind.Backup, Is.EqualTo(2));
             Assert.That((int)PeerKind.StateQuery, Is.EqualTo(3));
             Assert.That((int)PeerKind.CatchUp, Is.EqualTo(4));
-            Assert.That(ProtocolVersion.Current, Is.EqualTo(1));
+            Assert.That((int)Operation.Update, Is.EqualTo(5));
+            Assert.That((int)Operation.CompareAndSet, Is.EqualTo(6));
+            Assert.That((int)Operation.Exists, Is.EqualTo(7));
+            Assert.That((int)Operation.Txn, Is.EqualTo(8));
+            Assert.That((int)Operation.MultiGet, Is.EqualTo(9));
+            Assert.That((int)Operation.Scan, Is.EqualTo(14));
+            Assert.That((int)Operation.Watch, Is.EqualTo(15));
+            Assert.That((int)ReplyStatus.ConditionFailed, Is.EqualTo(3));
+            Assert.That((int)ErrorCode.Compacted, Is.EqualTo(7));
+            Assert.That((int)TxnCompareKind.Exists, Is.EqualTo(0));
+            Assert.That((int)TxnCompareKind.Absent, Is.EqualTo(1));
+            Assert.That((int)TxnCompareKind.VersionEquals, Is.EqualTo(2));
+            Assert.That((int)TxnCompareKind.VersionNotEquals, Is.EqualTo(3));
+            Assert.That((int)TxnCompareKind.ValueEquals, Is.EqualTo(4));
+            Assert.That((int)TxnCompareKind.ValueNotEquals, Is.EqualTo(5));
+            Assert.That(ProtocolVersion.Current, Is.EqualTo(2));
         });
     }
 }
