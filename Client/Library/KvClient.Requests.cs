@@ -10,24 +10,27 @@ public sealed partial class KvClient
 {
     private static readonly TimeSpan MaxRetryPause = TimeSpan.FromSeconds(1);
 
-    private async Task<ClientReply> ExecuteAsync(Operation operation, string key, byte[]? value, CancellationToken ct)
+    private Task<ClientReply> ExecuteAsync(Operation operation, string key, byte[]? value, CancellationToken ct) =>
+        ExecuteAsync(new ClientRequest { Operation = operation, Key = key ?? "", Value = value }, ct);
+
+    /// <summary>
+    /// Sends <paramref name="template"/> (its operation and operands; the request id, client id,
+    /// sequence number and read mode are filled in here) until it succeeds, is refused for good,
+    /// or the deadline passes.
+    /// </summary>
+    private async Task<ClientReply> ExecuteAsync(ClientRequest template, CancellationToken ct)
     {
         ObjectDisposedException.ThrowIf(_disposed.IsCancellationRequested, this);
-        bool isWrite = RequestValidation.IsWrite(operation);
+        bool isWrite = RequestValidation.IsWrite(template.Operation);
         // Validate with a stand-in sequence number first, so a rejected request does not use one up.
-        string? invalid = RequestValidation.Check(new ClientRequest
-        {
-            Operation = operation,
-            Key = key ?? "",
-            Value = value,
-            Sequence = isWrite ? 1 : 0,
-        }, _config.MaxValueBytes);
+        template.Sequence = isWrite ? 1 : 0;
+        string? invalid = RequestValidation.Check(template, _config.MaxValueBytes);
         if (invalid is not null)
         {
             throw KvExceptionFactory.InvalidRequest(invalid);
         }
 
-        var pending = new PendingRequest(operation, key!, value, isWrite, isWrite ? BeginWrite() : 0, Interlocked.Increment(ref _lastRequestId));
+        var pending = new PendingRequest(template, isWrite, isWrite ? BeginWrite() : 0, Interlocked.Increment(ref _lastRequestId));
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct, _disposed.Token);
         deadline.CancelAfter(_requestTimeout);
         try
@@ -98,7 +101,7 @@ public sealed partial class KvClient
         {
             return null;
         }
-        if (reply.Status is ReplyStatus.Ok or ReplyStatus.NotFound)
+        if (reply.Status is ReplyStatus.Ok or ReplyStatus.NotFound or ReplyStatus.ConditionFailed)
         {
             pending.OutcomeUnknown = false;
             return reply;
@@ -225,7 +228,7 @@ public sealed partial class KvClient
 
 
     /// <summary>One operation on its way: what is sent on every try, and what stood in the way so far.</summary>
-    private sealed class PendingRequest(Operation operation, string key, byte[]? value, bool isWrite, long sequence, long requestId)
+    private sealed class PendingRequest(ClientRequest template, bool isWrite, long sequence, long requestId)
     {
         public bool IsWrite { get; } = isWrite;
         public long Sequence { get; } = sequence;
@@ -249,13 +252,18 @@ public sealed partial class KvClient
         public ClientRequest ToRequest(ulong clientId, long ackedBelow, ReadMode readMode) => new()
         {
             RequestId = RequestId,
-            Operation = operation,
-            Key = key,
-            Value = value,
+            Operation = template.Operation,
+            Key = template.Key,
+            Value = template.Value,
             ClientId = IsWrite ? clientId : 0,
             Sequence = Sequence,
             AckedBelow = ackedBelow,
             ReadMode = readMode,
+            ExpectedTime = template.ExpectedTime,
+            ExpectedReplica = template.ExpectedReplica,
+            Txn = template.Txn,
+            Keys = template.Keys,
+            Scan = template.Scan,
         };
     }
 }

@@ -152,16 +152,21 @@ public sealed partial class KvClient : IAsyncDisposable
     /// </remarks>
     /// <exception cref="KvInvalidRequestException">The key or value breaks a data-model rule; nothing was sent.</exception>
     /// <exception cref="KvException">A replica refused the write, or the timeout passed (<see cref="KvTimeoutException"/>, <see cref="KvUnavailableException"/>).</exception>
-    public async Task PutAsync(string key, ReadOnlyMemory<byte> value, CancellationToken ct = default)
+    /// <returns>The version the value got: the stamp of this write.</returns>
+    public async Task<KvVersion> PutAsync(string key, ReadOnlyMemory<byte> value, CancellationToken ct = default)
     {
-        byte[] bytes = MemoryMarshal.TryGetArray(value, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
-            ? segment.Array
-            : value.ToArray();
-        await ExecuteAsync(Operation.Put, key, bytes, ct).ConfigureAwait(false);
+        var reply = await ExecuteAsync(Operation.Put, key, AsArray(value), ct).ConfigureAwait(false);
+        return new KvVersion(reply.VersionTime, reply.VersionReplica);
     }
 
+    // The array behind a whole-array memory, so a value is not copied; otherwise a copy.
+    private static byte[] AsArray(ReadOnlyMemory<byte> value) =>
+        MemoryMarshal.TryGetArray(value, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length
+            ? segment.Array
+            : value.ToArray();
+
     /// <summary>Stores the UTF-8 encoding of <paramref name="value"/> under <paramref name="key"/>; see <see cref="PutAsync(string, ReadOnlyMemory{byte}, CancellationToken)"/>.</summary>
-    public Task PutAsync(string key, string value, CancellationToken ct = default)
+    public Task<KvVersion> PutAsync(string key, string value, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(value);
         return PutAsync(key, Encoding.UTF8.GetBytes(value), ct);

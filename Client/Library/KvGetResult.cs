@@ -13,6 +13,26 @@ public readonly record struct KvVersion(long Time, int ReplicaId)
 
     /// <summary><c>time@replica</c>, as the CLI prints it.</summary>
     public override string ToString() => $"{Time}@{ReplicaId}";
+
+    /// <summary>Reads <c>time@replica</c> (as <see cref="ToString"/> writes it), or <c>0</c> for <see cref="None"/>.</summary>
+    public static bool TryParse(string? text, out KvVersion version)
+    {
+        version = None;
+        if (text == "0")
+        {
+            return true;
+        }
+        int at = text?.IndexOf('@') ?? -1;
+        if (at <= 0
+            || !long.TryParse(text.AsSpan(0, at), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long time)
+            || !int.TryParse(text.AsSpan(at + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int replica)
+            || time < 1 || replica < 1)
+        {
+            return false;
+        }
+        version = new KvVersion(time, replica);
+        return true;
+    }
 }
 
 /// <summary>The answer to a GET: whether the key exists and, if so, its value and version.</summary>
