@@ -169,7 +169,7 @@ public static class LinearizabilityChecker
 
     private static bool Same(byte[]? a, byte[]? b) => a is null ? b is null : b is not null && a.AsSpan().SequenceEqual(b);
 
-    private static byte[]?[] With(byte[]?[] state, IEnumerable<(int Key, byte[]? Value)> writes)
+    private static byte[]?[] With(byte[]?[] state, (int Key, byte[]? Value)[] writes)
     {
         var next = (byte[]?[])state.Clone();
         foreach (var (key, value) in writes)
@@ -179,7 +179,12 @@ public static class LinearizabilityChecker
         return next;
     }
 
-    private static byte[]?[] With(byte[]?[] state, int key, byte[]? value) => With(state, [(key, value)]);
+    private static byte[]?[] With(byte[]?[] state, int key, byte[]? value)
+    {
+        var next = (byte[]?[])state.Clone();
+        next[key] = value;
+        return next;
+    }
 
     private static IEnumerable<Atom> Expand(KvOperation op, string[] universe, CheckerMutation mutation)
     {
@@ -297,12 +302,23 @@ public static class LinearizabilityChecker
             var compares = txn.Compares.Select(c => (Key: index(c.Key), c.Kind, c.Value)).ToArray();
             var then = txn.Then.Select(w => (Key: index(w.Key), w.Value)).ToArray();
             var otherwise = txn.Else.Select(w => (Key: index(w.Key), w.Value)).ToArray();
-            bool Holds(byte[]?[] s) => compares.All(c => c.Kind switch
+            bool Holds(byte[]?[] s)
             {
-                KvCompareKind.ValueEquals => Same(s[c.Key], c.Value ?? []),
-                KvCompareKind.Exists => s[c.Key] is not null,
-                _ => s[c.Key] is null,
-            });
+                foreach (var (key, kind, value) in compares)
+                {
+                    bool holds = kind switch
+                    {
+                        KvCompareKind.ValueEquals => Same(s[key], value ?? []),
+                        KvCompareKind.Exists => s[key] is not null,
+                        _ => s[key] is null,
+                    };
+                    if (!holds)
+                    {
+                        return false;
+                    }
+                }
+                return true;
+            }
             return outcome switch
             {
                 KvOutcomeKind.Then => s => ignoreCompares || Holds(s) ? With(s, then) : null,
@@ -317,7 +333,17 @@ public static class LinearizabilityChecker
         new(op, keys, index =>
         {
             var expected = reads.Select(r => (Key: index(r.Key), r.Value)).ToArray();
-            return s => expected.All(e => Same(s[e.Key], e.Value)) ? s : null;
+            return s =>
+            {
+                foreach (var (key, value) in expected)
+                {
+                    if (!Same(s[key], value))
+                    {
+                        return null;
+                    }
+                }
+                return s;
+            };
         });
 
     private sealed record Component(string[] Keys, List<Atom> Atoms);
