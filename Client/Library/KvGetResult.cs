@@ -6,8 +6,25 @@ namespace KvReplica.Client;
 /// The version of a stored value: the stamp (Lamport time, replica id) of the write that produced
 /// it. Versions of one key grow with every write; <see cref="None"/> when there is no value.
 /// </summary>
-public readonly record struct KvVersion(long Time, int ReplicaId)
+public readonly record struct KvVersion(long Time, int ReplicaId) : IComparable<KvVersion>, IComparable
 {
+    /// <summary>Versions and revisions compare in the total order: by time, then by replica id.</summary>
+    public int CompareTo(KvVersion other) => Time != other.Time ? Time.CompareTo(other.Time) : ReplicaId.CompareTo(other.ReplicaId);
+
+    int IComparable.CompareTo(object? other) => other is KvVersion version ? CompareTo(version) : throw new ArgumentException("not a KvVersion", nameof(other));
+
+    /// <summary>Compares in the total order.</summary>
+    public static bool operator <(KvVersion a, KvVersion b) => a.CompareTo(b) < 0;
+
+    /// <summary>Compares in the total order.</summary>
+    public static bool operator >(KvVersion a, KvVersion b) => a.CompareTo(b) > 0;
+
+    /// <summary>Compares in the total order.</summary>
+    public static bool operator <=(KvVersion a, KvVersion b) => a.CompareTo(b) <= 0;
+
+    /// <summary>Compares in the total order.</summary>
+    public static bool operator >=(KvVersion a, KvVersion b) => a.CompareTo(b) >= 0;
+
     /// <summary>No version: the key has no value.</summary>
     public static KvVersion None => default;
 
