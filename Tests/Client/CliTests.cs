@@ -54,7 +54,7 @@ public sealed class CliTests
 
         Assert.That(exitCode, Is.EqualTo(ExitCodes.Usage));
         Assert.That(stdout, Is.Empty);
-        Assert.That(stderr.TrimEnd(), Does.StartWith("client: config file").And.EndWith("absent.json' not found"));
+        Assert.That(stderr.TrimEnd(), Does.StartWith("client: config file").And.Contain("absent.json' not found; fix it, or give the path"));
     }
 
     [TestCase("{ not json", ":1:3: invalid JSON: ")]
@@ -97,7 +97,7 @@ public sealed class CliTests
         Assert.That(get, Is.EqualTo((0, "two words\n", "")));
         Assert.That(delete, Is.EqualTo((0, "OK\n", "")));
         Assert.That(missing, Is.EqualTo((1, "(not found)\n", "")));
-        Assert.That(invalid, Is.EqualTo((3, "ERROR key is empty\n", "")));
+        Assert.That(invalid, Is.EqualTo((3, "ERROR key is empty; a key is 1 to 1024 bytes of UTF-8 text\n", "")));
         Assert.That(replica.Received.First().ReadMode, Is.EqualTo(KvReplica.Protocol.Wire.ReadMode.Local));
     }
 
@@ -187,7 +187,7 @@ public sealed class CliTests
         Assert.That(error, Does.Contain("--write-ratio"));
         Assert.That(BenchOptions.Parse(["--connections"], out error), Is.Null);
         Assert.That(BenchOptions.Parse(["--speed", "9"], out error), Is.Null);
-        Assert.That(error, Does.Contain("unknown option '--speed'"));
+        Assert.That(error, Does.Contain("'--speed'"));
     }
 }
 
