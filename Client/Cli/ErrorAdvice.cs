@@ -38,6 +38,7 @@ internal static class ErrorAdvice
             ErrorCode.NoMajority => $"start more replicas or check the network; `client {config} status` shows which are down",
             ErrorCode.Busy => "the cluster is overloaded: retry later, or send fewer requests at once",
             ErrorCode.ShuttingDown => "the replica is stopping: retry, or pick another with --replica",
+            ErrorCode.PermissionDenied when e.Message.Contains("(admin only)", StringComparison.Ordinal) => "log in as an admin with --user",
             ErrorCode.PermissionDenied => "ask an admin for a role that grants it (ROLE ADD, USER ADD)",
             ErrorCode.AuthenticationRequired => "log in with --user and --password-file",
             ErrorCode.InvalidRequest => "fix the request (HELP lists each command's arguments)",

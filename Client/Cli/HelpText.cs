@@ -15,7 +15,7 @@ internal static class HelpText
 
     public const string Modes = """
         Modes:
-          prompt    `kv> ` before each command, results as they come; on a terminal, or with --interactive
+          prompt    a `kv>` prompt before each command, results as they come; on a terminal, or with --interactive
           batch     stdin a file or pipe: no prompt, exactly one result line per command, in input order;
                     blank lines and lines starting with # are skipped; a multi-line result (STATUS) is
                     joined into one line with ` | `; HELP prints one line; EXIT or end of input stops
@@ -50,7 +50,7 @@ internal static class HelpText
           --timeout <ms>          per-request deadline, 1..3600000 (default: clientRequestTimeoutMs of
                                   cluster.json; STATUS: 2000 per replica)
           --json                  one JSON object per result line (README, "JSON output")
-          -i, --interactive       the kv> prompt even when stdin is not a terminal
+          -i, --interactive       prompt mode even when stdin is not a terminal
           --version               client version and protocol version
           -h, --help              this text; `client bench --help` for the bench's options
         """;
