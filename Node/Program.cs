@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using KvReplica.Node;
@@ -23,7 +24,16 @@ void RequestStop(PosixSignalContext signal)
 using var onTerminate = PosixSignalRegistration.Create(PosixSignal.SIGTERM, RequestStop);
 using var onInterrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, RequestStop);
 
-const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--restore <backup-file>] [--insecure] [--verbose]\n       node certs <config> [--admin-password-file <file>]   (makes the cluster's CA, replica certificates and bootstrap admin)";
+const string Usage = "usage: node <id> <config> [--data-dir <dir>] [--restore <backup-file>] [--insecure] [--verbose]\n       node --version\n       node certs <config> [--admin-password-file <file>]   (makes the cluster's CA, replica certificates and bootstrap admin)";
+
+if (args is ["--version"])
+{
+    // The version of this build (Directory.Build.props) and of the wire protocol it speaks: a
+    // client and a replica interoperate when the protocol numbers are equal.
+    string version = typeof(ExitCodes).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "unknown";
+    Console.WriteLine($"node {version.Split('+')[0]} (protocol {KvReplica.Protocol.Wire.ProtocolVersion.Current})");
+    return ExitCodes.Stopped;
+}
 
 if (args.Length > 0 && args[0] == "certs")
 {

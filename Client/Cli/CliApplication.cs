@@ -1,5 +1,3 @@
-using KvReplica.Client.Cli.Bench;
-using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Transport;
 
@@ -36,19 +34,37 @@ internal static class CliApplication
 
     private static async Task<int> RunCoreAsync(string[] args, TextReader stdin, TextWriter stdout, TextWriter stderr, bool stdinIsTerminal, CancellationToken ct)
     {
-        var arguments = CliArguments.Parse(args, out string? usageError);
-        if (arguments is null)
+        CliArguments arguments;
+        switch (CliCommandLine.Parse(args))
         {
-            return UsageError(stderr, usageError!);
+            case CliCommandLine.Print print:
+                await stdout.WriteLineAsync(print.Text).ConfigureAwait(false);
+                return ExitCodes.Ok;
+            case CliCommandLine.Invalid invalid:
+                return UsageError(stderr, invalid.Message);
+            case CliCommandLine.Run run:
+                arguments = run.Arguments;
+                break;
+            default:
+                throw new InvalidOperationException("unknown outcome of the command line");
         }
-        if (arguments.ShowHelp || arguments.Command == "help")
+        if (arguments.Command?.Kinds.Contains(CommandKind.Help) == true)
         {
             await stdout.WriteLineAsync(HelpText.Full).ConfigureAwait(false);
             return ExitCodes.Ok;
         }
         if (arguments.ConfigPath is null)
         {
-            return UsageError(stderr, "missing the cluster.json path");
+            return UsageError(stderr, "missing the cluster.json path: client <cluster.json> [command]");
+        }
+        ParsedCommand? oneShot = null;
+        if (arguments.Command is { } spec)
+        {
+            oneShot = spec.ParseArguments(arguments.CommandArguments, out string? commandError);
+            if (oneShot is null)
+            {
+                return UsageError(stderr, $"{commandError}; usage: client <cluster.json> {spec.Synopsis.ToLowerInvariant()}");
+            }
         }
         ClusterConfig config;
         try
@@ -57,7 +73,7 @@ internal static class CliApplication
         }
         catch (ConfigException e)
         {
-            await stderr.WriteLineAsync($"client: {e.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"client: {e.Message}; fix it, or give the path of the cluster's cluster.json (README, \"cluster.json\", lists the fields)").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         if (arguments.PreferredReplicaId is int preferred && config.Find(preferred) is null)
@@ -76,7 +92,7 @@ internal static class CliApplication
         }
         catch (ConfigException e)
         {
-            await stderr.WriteLineAsync($"client: {e.Message}").ConfigureAwait(false);
+            await stderr.WriteLineAsync($"client: {e.Message}; fix the tls paths in {arguments.ConfigPath}").ConfigureAwait(false);
             return ExitCodes.Usage;
         }
         var options = new KvClientOptions
@@ -87,123 +103,55 @@ internal static class CliApplication
             Credentials = credentials,
         };
 
-        if (arguments.Command == "bench")
+        if (oneShot is not null)
         {
-            var benchOptions = BenchOptions.Parse(arguments.CommandArguments, out string? benchError);
-            if (benchOptions is null)
+            await using var context = new CommandContext(config, arguments.ConfigPath, options, dial, CommandModes.OneShot)
             {
-                return UsageError(stderr, benchError!);
-            }
-            return await BenchRunner.RunAsync(config, options, benchOptions, stdout, stderr, ct).ConfigureAwait(false);
-        }
-        if (arguments.Command == "status")
-        {
-            foreach (string line in await ReplicaStatusQuery.DescribeClusterAsync(dial, arguments.RequestTimeout ?? TimeSpan.FromSeconds(2), ct).ConfigureAwait(false))
+                Bench = arguments.Bench,
+                Stdout = stdout,
+                Stderr = stderr,
+            };
+            var result = await CommandExecutor.ExecuteAsync(context, oneShot, ct).ConfigureAwait(false);
+            foreach (string line in ResultRenderer.Lines(result, arguments.Json, oneLine: false))
             {
                 await stdout.WriteLineAsync(line).ConfigureAwait(false);
             }
-            return ExitCodes.Ok;
-        }
-        if (arguments.Command == "backup")
-        {
-            return await RunBackupAsync(dial, arguments, stdout, stderr, ct).ConfigureAwait(false);
-        }
-        if (arguments.Command is not null)
-        {
-            return await RunOneShotAsync(config, options, arguments, stdout, stderr, ct).ConfigureAwait(false);
+            return result.ExitCode;
         }
 
-        KvClient client;
-        try
+        bool prompt = stdinIsTerminal || arguments.Interactive;
+        await using (var context = new CommandContext(config, arguments.ConfigPath, options, dial, prompt ? CommandModes.Prompt : CommandModes.Batch))
         {
-            client = await KvClient.ConnectAsync(config, options, ct).ConfigureAwait(false);
+            try
+            {
+                // Connect before the first line, so a cluster that is down is reported at once.
+                await context.ClientAsync(ct).ConfigureAwait(false);
+            }
+            catch (KvException e)
+            {
+                await stderr.WriteLineAsync($"client: {ErrorAdvice.For(e, arguments.ConfigPath)}").ConfigureAwait(false);
+                return ExitCodes.Error;
+            }
+            return prompt
+                ? await LineModes.RunInteractiveAsync(context, stdin, stdout, arguments.Json, ct).ConfigureAwait(false)
+                : await LineModes.RunBatchAsync(context, stdin, stdout, arguments.Json, ct).ConfigureAwait(false);
         }
-        catch (KvException e)
-        {
-            await stderr.WriteLineAsync($"client: {e.Message}").ConfigureAwait(false);
-            return ExitCodes.Error;
-        }
-        await using (client.ConfigureAwait(false))
-        {
-            return stdinIsTerminal
-                ? await LineModes.RunInteractiveAsync(client, stdin, stdout, ct).ConfigureAwait(false)
-                : await LineModes.RunBatchAsync(client, stdin, stdout, ct).ConfigureAwait(false);
-        }
-    }
-
-    private static async Task<int> RunBackupAsync(DialSettings dial, CliArguments arguments, TextWriter stdout, TextWriter stderr, CancellationToken ct)
-    {
-        if (arguments.CommandArguments.Count != 1)
-        {
-            return UsageError(stderr, "backup needs exactly one argument: the file to write");
-        }
-        string path = arguments.CommandArguments[0];
-        try
-        {
-            var result = await SnapshotStreamReceiver.DownloadAsync(dial, arguments.PreferredReplicaId, path, ct).ConfigureAwait(false);
-            await stdout.WriteLineAsync(string.Create(System.Globalization.CultureInfo.InvariantCulture,
-                $"backup: {result.Bytes} bytes through write {result.ThroughTime}.{result.ThroughReplica} from replica {result.ReplicaId} written to {path}")).ConfigureAwait(false);
-            return ExitCodes.Ok;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            await stderr.WriteLineAsync($"client: backup failed: {e.Message}").ConfigureAwait(false);
-            return ExitCodes.Error;
-        }
-    }
-
-    private static async Task<int> RunOneShotAsync(ClusterConfig config, KvClientOptions options, CliArguments arguments,
-        TextWriter stdout, TextWriter stderr, CancellationToken ct)
-    {
-        var command = ParseOneShot(arguments.Command!, arguments.CommandArguments, out string? error);
-        if (command is null)
-        {
-            return UsageError(stderr, error!);
-        }
-        CommandResult result;
-        try
-        {
-            await using var client = await KvClient.ConnectAsync(config, options, ct).ConfigureAwait(false);
-            result = await new CommandExecutor(client).ExecuteAsync(command, ct).ConfigureAwait(false);
-        }
-        catch (KvException e)
-        {
-            result = CommandResult.Failed(e.Message);
-        }
-        await stdout.WriteLineAsync(result.Line).ConfigureAwait(false);
-        return result.ExitCode;
     }
 
     /// <summary>
-    /// Builds a one-shot command from process arguments: <c>get KEY</c>, <c>delete KEY</c>,
-    /// <c>put KEY VALUE...</c>. The value is the remaining arguments joined by single spaces; a key
-    /// or value that starts with <c>"</c> is read as a quoted string with escapes, as on a line.
+    /// Builds a one-shot command from process arguments by its <see cref="CommandTable"/> entry:
+    /// <c>get KEY</c>, <c>delete KEY</c>, <c>put KEY VALUE...</c> (the value is the remaining
+    /// arguments joined by single spaces; a key or value that starts with <c>"</c> is read as a
+    /// quoted string with escapes, as on a line), and the others.
     /// </summary>
     public static ParsedCommand? ParseOneShot(string command, IReadOnlyList<string> args, out string? error)
     {
-        if (command is "user" or "role")
+        if (CommandTable.Find(command) is not { } spec)
         {
-            return CommandLineParser.ParseAccessCommand(command.ToUpperInvariant(), args, out var access, out error) ? access : null;
-        }
-        int wanted = command == "put" ? 2 : 1;
-        if (args.Count < wanted || (command != "put" && args.Count > 1))
-        {
-            error = command == "put" ? "put needs a key and a value" : $"{command} needs exactly one key";
+            error = $"unknown command '{command}'";
             return null;
         }
-        if (!CommandLineParser.TryParseKeyText(args[0], out string key, out error))
-        {
-            return null;
-        }
-        if (command != "put")
-        {
-            return new ParsedCommand(command == "get" ? CommandKind.Get : CommandKind.Delete, key);
-        }
-        if (!CommandLineParser.TryParseValueText(string.Join(' ', args.Skip(1)), out byte[] value, out error))
-        {
-            return null;
-        }
-        return new ParsedCommand(CommandKind.Put, key, value);
+        return spec.ParseArguments(args, out error);
     }
 
     /// <summary>
@@ -243,6 +191,7 @@ internal static class CliApplication
     {
         stderr.WriteLine($"client: {message}");
         stderr.WriteLine(HelpText.Usage);
+        stderr.WriteLine("client --help lists the commands and options.");
         return ExitCodes.Usage;
     }
 }

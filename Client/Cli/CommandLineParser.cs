@@ -15,11 +15,15 @@ internal enum CommandKind
     UserDelete,
     RoleAdd,
     RoleDelete,
+    Status,
+    Ping,
+    Backup,
+    Bench,
 }
 
 /// <summary>
 /// One parsed command. <see cref="Key"/> is set for GET, PUT and DELETE (and is the user or role
-/// name for USER and ROLE); <see cref="Value"/> for PUT only; <see cref="Words"/> holds USER ADD's
+/// name for USER and ROLE, the file for BACKUP); <see cref="Value"/> for PUT only; <see cref="Words"/> holds USER ADD's
 /// password and roles and ROLE ADD's grants.
 /// </summary>
 internal sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null, IReadOnlyList<string>? Words = null);
@@ -43,9 +47,10 @@ internal readonly record struct LineParseResult(ParsedCommand? Command, string? 
 /// Parses the client's command lines. Pure: no I/O, no state.
 /// </summary>
 /// <remarks>
-/// <para>Grammar: <c>COMMAND [key [value]]</c> with case-insensitive command words PUT, GET,
-/// DELETE (or DEL), HELP (or ?), EXIT (or QUIT). Blank lines and lines whose first non-blank
-/// character is <c>#</c> are skipped. A trailing carriage return is ignored.</para>
+/// <para>Grammar: <c>COMMAND [key [value]]</c> with the case-insensitive command words of
+/// <see cref="CommandTable"/> (PUT, GET, DELETE or DEL, STATUS, PING, BACKUP, USER, ROLE, HELP or ?,
+/// EXIT or QUIT); each entry there parses what follows its word. Blank lines and lines whose first
+/// non-blank character is <c>#</c> are skipped. A trailing carriage return is ignored.</para>
 /// <para>A key is either a run of non-blank characters or a double-quoted string. A value is either
 /// the rest of the line after the blanks that follow the key (inner and trailing blanks kept), or,
 /// when that rest starts with <c>"</c>, one double-quoted string followed by nothing but blanks.</para>
@@ -73,25 +78,16 @@ internal static class CommandLineParser
             pos++;
         }
         string word = line[wordStart..pos];
-        switch (word.ToUpperInvariant())
+        // Each command's own grammar is declared with the command, in CommandTable.
+        if (CommandTable.Find(word) is not { } command)
         {
-            case "HELP" or "?":
-                return LineParseResult.Of(new ParsedCommand(CommandKind.Help));
-            case "EXIT" or "QUIT":
-                return LineParseResult.Of(new ParsedCommand(CommandKind.Exit));
-            case "GET":
-                return ParseKeyOnly(CommandKind.Get, "GET", line, pos);
-            case "DELETE" or "DEL":
-                return ParseKeyOnly(CommandKind.Delete, "DELETE", line, pos);
-            case "PUT":
-                return ParsePut(line, pos);
-            case "USER" or "ROLE":
-                var words = line[pos..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-                return ParseAccessCommand(word.ToUpperInvariant(), words, out var access, out string? accessError)
-                    ? LineParseResult.Of(access!) : LineParseResult.Fail(accessError!);
-            default:
-                return LineParseResult.Fail($"unknown command '{word}'; type HELP for the list");
+            return LineParseResult.Fail($"unknown command '{word}'; type HELP for the list");
         }
+        var parsed = command.ParseLine(line, pos);
+        // A line that names a command but misspells its arguments gets that command's usage.
+        return parsed.Error is { } error && !error.Contains("usage:", StringComparison.Ordinal) && (command.Modes & CommandModes.Lines) != 0
+            ? LineParseResult.Fail($"{error}; usage: {command.Synopsis}")
+            : parsed;
     }
 
     /// <summary>
@@ -226,7 +222,7 @@ internal static class CommandLineParser
         return false;
     }
 
-    private static LineParseResult ParseKeyOnly(CommandKind kind, string name, string line, int pos)
+    internal static LineParseResult ParseKeyOnly(CommandKind kind, string name, string line, int pos)
     {
         if (!TryReadKey(line, ref pos, name, out string key, out string? error))
         {
@@ -239,7 +235,7 @@ internal static class CommandLineParser
         return LineParseResult.Of(new ParsedCommand(kind, key));
     }
 
-    private static LineParseResult ParsePut(string line, int pos)
+    internal static LineParseResult ParsePut(string line, int pos)
     {
         if (!TryReadKey(line, ref pos, "PUT", out string key, out string? error))
         {

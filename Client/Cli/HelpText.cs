@@ -1,26 +1,34 @@
+using System.Text;
+
 namespace KvReplica.Client.Cli;
 
-/// <summary>The text HELP and --help print.</summary>
+/// <summary>The text <c>client --help</c>, <c>client &lt;config&gt; help</c> and HELP at the prompt print; the commands come from <see cref="CommandTable"/>.</summary>
 internal static class HelpText
 {
-    public const string Usage = "usage: client <cluster.json> [--replica <id>] [--local] [--timeout <ms>] [--user <name> --password-file <file>] [get <key> | put <key> <value...> | delete <key> | user ... | role ... | status | backup <file> | bench [options]]";
+    /// <summary>Every mode, one line each; printed after a usage error too.</summary>
+    public const string Usage = """
+        usage: client <cluster.json> [options]                   prompt (stdin a terminal, or --interactive) or batch (stdin a file or pipe)
+               client <cluster.json> [options] <command> [args]  one-shot: one command, e.g. get <key>
+               client <cluster.json> [options] bench [bench options]   load test (client bench --help)
+               client --help | --version
+        """;
 
-    public const string Commands = """
-        Commands (command words are case-insensitive):
-          PUT <key> <value>   store a value; prints OK
-          GET <key>           prints the value, or (not found)
-          DELETE <key>        (also DEL) prints OK if the key existed, else (not found)
-          USER ADD <name> <password> [role...]   admin: create or replace a user
-          USER DELETE <name>                     admin: delete a user
-          ROLE ADD <name> <grant>...             admin: create or replace a role; a grant is
-                              read:PREFIX, readwrite:PREFIX (PREFIX empty or * = every key) or admin
-          ROLE DELETE <name>                     admin: delete a role (the role admin is built in)
-          HELP                this text
-          EXIT                (also QUIT, or end of input) leave
-        Failures print: ERROR <reason>
+    public const string Modes = """
+        Modes:
+          prompt    a `kv>` prompt before each command, results as they come; on a terminal, or with --interactive
+          batch     stdin a file or pipe: no prompt, exactly one result line per command, in input order;
+                    blank lines and lines starting with # are skipped; a multi-line result (STATUS) is
+                    joined into one line with ` | `; HELP prints one line; EXIT or end of input stops
+          one-shot  the command and its arguments after <cluster.json>, as process arguments (command
+                    words in lower or upper case; `--` before a key or value that starts with -)
+        Exit codes: 0 OK or a value, 1 (not found), 2 usage or config error, 3 ERROR, 4 STATUS found the
+          cluster not whole (a replica unreachable, removed, or in a minority). Batch: 3 if any line
+          printed ERROR, else 4 if a STATUS was not whole, else 0.
+        """;
 
+    public const string KeysAndValues = """
         Keys and values:
-          A key is one word, or a double-quoted string (so it may contain blanks).
+          A key is one word, or a double-quoted string (so it may contain blanks): 1 to 1024 bytes of UTF-8.
           A value is the rest of the line after the key (inner blanks kept), or one
           double-quoted string. Quoted strings understand these escapes:
             \n \r \t \\ \" \0   newline, carriage return, tab, backslash, quote, NUL byte
@@ -30,31 +38,37 @@ internal static class HelpText
           when they are printable UTF-8 text; otherwise (control characters, invalid
           UTF-8, a leading quote, leading or trailing blanks, empty, or text that looks
           like OK, (not found) or ERROR) they are printed quoted with the same escapes.
+        Results: OK, the value, (not found), or ERROR <reason>; <what to do next>.
         """;
 
-    public const string Modes = """
-        Modes:
-          client <config>                       interactive prompt (kv> ) when stdin is a terminal;
-                                                otherwise batch: one command per input line, one
-                                                result line per command, in order; blank lines and
-                                                lines starting with # are skipped
-          client <config> get|put|delete ...    one command; exit 0 = OK or value, 1 = (not found),
-                                                2 = usage or config error, 3 = ERROR
-          client <config> bench [--connections N] [--duration S] [--write-ratio R]
-                                [--value-size B] [--keys K] [--warmup S] [--fill]
-          client <config> status                each replica's view, members, suspected peers,
-                                                delivered position, pending writes and lag
-          client <config> backup <file>         a snapshot of the cluster's state (as of one point
-                                                in the write order) into <file>; restore it with
-                                                node <id> <config> --restore <file>
-                                                closed-loop load test; report on stdout
-        Options (before the command):
+    public const string Options = """
+        Options (before or after the command):
           --user <name>           authenticate as this user (or KVREPLICA_USER) when the cluster has tls
           --password-file <file>  the user's password, first line (or KVREPLICA_PASSWORD)
-          --replica <id>    try this replica first (then the others by id)
-          --local           GET answers from the contacted replica alone (ReadMode.Local)
-          --timeout <ms>    per-request deadline (default: clientRequestTimeoutMs of cluster.json)
+          --replica <id>          try this replica first (then the others by id)
+          --local                 GET answers from the contacted replica alone (ReadMode.Local)
+          --timeout <ms>          per-request deadline, 1..3600000 (default: clientRequestTimeoutMs of
+                                  cluster.json; STATUS: 2000 per replica)
+          --json                  one JSON object per result line (README, "JSON output")
+          -i, --interactive       prompt mode even when stdin is not a terminal
+          --version               client version and protocol version
+          -h, --help              this text; `client bench --help` for the bench's options
         """;
 
-    public static string Full => $"{Usage}\n\n{Commands}\n{Modes}";
+    /// <summary>The commands, one line each, from the table.</summary>
+    public static string Commands
+    {
+        get
+        {
+            var text = new StringBuilder("Commands (command words are case-insensitive):\n");
+            foreach (var command in CommandTable.All)
+            {
+                text.Append("  ").Append(command.Synopsis.Length <= 26 ? command.Synopsis.PadRight(26) : command.Synopsis + "\n" + new string(' ', 28))
+                    .Append(' ').Append(command.Help).Append(command.ModesNote).Append('\n');
+            }
+            return text.ToString();
+        }
+    }
+
+    public static string Full => $"{Usage}\n\n{Commands}\n{KeysAndValues}\n{Modes}\n{Options}";
 }

@@ -1,59 +1,48 @@
 namespace KvReplica.Client.Cli;
 
-/// <summary>The interactive prompt and batch mode: both read one command per line.</summary>
+/// <summary>The interactive prompt and batch mode: both read one command per line and run it through <see cref="CommandExecutor"/>.</summary>
 internal static class LineModes
 {
     public const string Prompt = "kv> ";
 
     /// <summary>
-    /// Batch mode: no prompt and no banner; exactly one result line per command, written and flushed
-    /// as each command completes, in input order (commands run one after another, so a GET sees the
-    /// PUT on the line before it). Blank and <c>#</c> lines produce nothing; HELP prints the help
-    /// text; EXIT or end of input stops. Returns <see cref="ExitCodes.Ok"/>, or
-    /// <see cref="ExitCodes.Error"/> if any line printed ERROR.
+    /// Batch mode: no prompt and no banner; exactly one result line per command (one JSON object
+    /// with <paramref name="json"/>), written and flushed as each command completes, in input order
+    /// (commands run one after another, so a GET sees the PUT on the line before it). Blank and
+    /// <c>#</c> lines produce nothing; HELP prints one line; EXIT or end of input stops. Returns
+    /// <see cref="ExitCodes.Error"/> if any line printed ERROR, else <see cref="ExitCodes.Degraded"/>
+    /// if a STATUS found the cluster not whole, else <see cref="ExitCodes.Ok"/>.
     /// </summary>
-    public static async Task<int> RunBatchAsync(KvClient client, TextReader input, TextWriter output, CancellationToken ct)
+    public static async Task<int> RunBatchAsync(CommandContext context, TextReader input, TextWriter output, bool json, CancellationToken ct)
     {
-        var executor = new CommandExecutor(client);
         bool anyError = false;
+        bool anyDegraded = false;
         while (await input.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
         {
-            var parsed = CommandLineParser.ParseLine(line);
-            if (parsed.IsSkipped)
+            var result = await RunLineAsync(context, line, ct).ConfigureAwait(false);
+            if (result is null)
             {
                 continue;
             }
-            CommandResult result;
-            if (parsed.Command is null)
-            {
-                result = CommandResult.Failed(parsed.Error!);
-            }
-            else if (parsed.Command.Kind == CommandKind.Exit)
+            if (result.Kind == ResultKind.Exit)
             {
                 break;
             }
-            else if (parsed.Command.Kind == CommandKind.Help)
-            {
-                await output.WriteLineAsync(HelpText.Full.AsMemory(), ct).ConfigureAwait(false);
-                await output.FlushAsync(ct).ConfigureAwait(false);
-                continue;
-            }
-            else
-            {
-                result = await executor.ExecuteAsync(parsed.Command, ct).ConfigureAwait(false);
-            }
             anyError |= result.Kind == ResultKind.Error;
-            await output.WriteLineAsync(result.Line.AsMemory(), ct).ConfigureAwait(false);
+            anyDegraded |= result.Kind == ResultKind.Degraded;
+            foreach (string printed in ResultRenderer.Lines(result, json, oneLine: true))
+            {
+                await output.WriteLineAsync(printed.AsMemory(), ct).ConfigureAwait(false);
+            }
             await output.FlushAsync(ct).ConfigureAwait(false);
         }
-        return anyError ? ExitCodes.Error : ExitCodes.Ok;
+        return anyError ? ExitCodes.Error : anyDegraded ? ExitCodes.Degraded : ExitCodes.Ok;
     }
 
     /// <summary>The interactive prompt: a banner, then <c>kv&gt; </c> before each command until EXIT or end of input. Returns 0.</summary>
-    public static async Task<int> RunInteractiveAsync(KvClient client, TextReader input, TextWriter output, CancellationToken ct)
+    public static async Task<int> RunInteractiveAsync(CommandContext context, TextReader input, TextWriter output, bool json, CancellationToken ct)
     {
-        var executor = new CommandExecutor(client);
-        string where = client.ConnectedReplica is { } replica ? $"connected to {replica}" : "connected";
+        string where = context.ConnectedClient?.ConnectedReplica is { } replica ? $"connected to {replica}" : "connected";
         await output.WriteLineAsync($"KvReplica client, {where}. Type HELP for commands, EXIT to leave.".AsMemory(), ct).ConfigureAwait(false);
         while (true)
         {
@@ -65,28 +54,41 @@ internal static class LineModes
                 await output.WriteLineAsync().ConfigureAwait(false);
                 return ExitCodes.Ok;
             }
-            var parsed = CommandLineParser.ParseLine(line);
-            if (parsed.IsSkipped)
+            var result = await RunLineAsync(context, line, ct).ConfigureAwait(false);
+            if (result is null)
             {
                 continue;
             }
-            if (parsed.Command is null)
+            if (result.Kind == ResultKind.Exit)
             {
-                await output.WriteLineAsync(CommandResult.Failed(parsed.Error!).Line.AsMemory(), ct).ConfigureAwait(false);
-                continue;
+                return ExitCodes.Ok;
             }
-            switch (parsed.Command.Kind)
+            foreach (string printed in ResultRenderer.Lines(result, json, oneLine: false))
             {
-                case CommandKind.Exit:
-                    return ExitCodes.Ok;
-                case CommandKind.Help:
-                    await output.WriteLineAsync(HelpText.Full.AsMemory(), ct).ConfigureAwait(false);
-                    continue;
-                default:
-                    var result = await executor.ExecuteAsync(parsed.Command, ct).ConfigureAwait(false);
-                    await output.WriteLineAsync(result.Line.AsMemory(), ct).ConfigureAwait(false);
-                    continue;
+                await output.WriteLineAsync(printed.AsMemory(), ct).ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>Parses and runs one line; null for a blank or comment line.</summary>
+    private static async Task<CommandResult?> RunLineAsync(CommandContext context, string line, CancellationToken ct)
+    {
+        var parsed = CommandLineParser.ParseLine(line);
+        if (parsed.IsSkipped)
+        {
+            return null;
+        }
+        if (parsed.Command is null)
+        {
+            return CommandResult.Failed(FirstWord(line), null, parsed.Error!);
+        }
+        return await CommandExecutor.ExecuteAsync(context, parsed.Command, ct).ConfigureAwait(false);
+    }
+
+    // The command a line that did not parse was meant to be, for JSON's "command".
+    private static string FirstWord(string line)
+    {
+        string word = line.Trim().Split([' ', '\t'], 2)[0];
+        return CommandTable.Find(word)?.Word ?? word.ToLowerInvariant();
     }
 }

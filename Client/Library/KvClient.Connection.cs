@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using KvReplica.Client.Transport;
 using KvReplica.Protocol.Config;
 using KvReplica.Protocol.Wire;
@@ -23,9 +24,11 @@ public sealed partial class KvClient
             }
             catch (NoReplicaReachableException e)
             {
-                if (e.EveryReplicaRejected)
+                if (e.EveryReplicaRejected || e.EveryConnectionRefused)
                 {
-                    throw KvExceptionFactory.Unavailable(e.Message, everyReplicaRejected: true);
+                    // Retrying cannot help within the deadline: every replica said no, or no
+                    // process listens on any replica's port (none is running).
+                    throw KvExceptionFactory.Unavailable(e.Message, e.EveryReplicaRejected);
                 }
                 lastFailure = e;
             }
@@ -80,6 +83,7 @@ public sealed partial class KvClient
         await Task.Yield();
         var failures = new List<string>(_candidates.Length);
         bool everyReplicaRejected = true;
+        bool everyConnectionRefused = true;
         for (int i = 0; i < _candidates.Length; i++)
         {
             int index = (start + i) % _candidates.Length;
@@ -110,20 +114,23 @@ public sealed partial class KvClient
             }
             catch (HandshakeRejectedException e)
             {
+                everyConnectionRefused = false;
                 failures.Add($"{address}: rejected: {e.Message}");
             }
             catch (OperationCanceledException) when (!_disposed.IsCancellationRequested)
             {
                 everyReplicaRejected = false;
+                everyConnectionRefused = false;
                 failures.Add($"{address}: no answer within {_connectAttemptTimeout.TotalMilliseconds:0} ms");
             }
             catch (Exception e) when (e is not OperationCanceledException and not ObjectDisposedException)
             {
                 everyReplicaRejected = false;
+                everyConnectionRefused &= IsConnectionRefused(e);
                 failures.Add($"{address}: {ConnectionErrors.Describe(e)}");
             }
         }
-        throw new NoReplicaReachableException(NoReplicaReachableException.Prefix + string.Join("; ", failures), everyReplicaRejected);
+        throw new NoReplicaReachableException(NoReplicaReachableException.Prefix + string.Join("; ", failures), everyReplicaRejected, everyConnectionRefused);
     }
 
     private void OnReply(ClientReply reply)
@@ -154,11 +161,18 @@ public sealed partial class KvClient
         }
     }
 
+    private static bool IsConnectionRefused(Exception e) =>
+        e is SocketException { SocketErrorCode: SocketError.ConnectionRefused }
+        || e.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused };
+
     /// <summary>One connect round failed at every replica; the message lists each replica and why.</summary>
-    private sealed class NoReplicaReachableException(string message, bool everyReplicaRejected) : Exception(message)
+    private sealed class NoReplicaReachableException(string message, bool everyReplicaRejected, bool everyConnectionRefused) : Exception(message)
     {
         public const string Prefix = "no replica reachable: ";
 
         public bool EveryReplicaRejected { get; } = everyReplicaRejected;
+
+        /// <summary>Every replica's host answered the dial with a refusal (ECONNREFUSED): nothing listens on any replica's port.</summary>
+        public bool EveryConnectionRefused { get; } = everyConnectionRefused;
     }
 }

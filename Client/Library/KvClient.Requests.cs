@@ -81,9 +81,11 @@ public sealed partial class KvClient
         }
         catch (NoReplicaReachableException e)
         {
-            if (e.EveryReplicaRejected)
+            // No replica runs at all: fail now rather than at the deadline, unless this is a write
+            // that may already be in the cluster, whose outcome only a later reply can tell.
+            if (e.EveryReplicaRejected || (e.EveryConnectionRefused && !(pending.IsWrite && pending.OutcomeUnknown)))
             {
-                throw KvExceptionFactory.Unavailable(e.Message, everyReplicaRejected: true);
+                throw KvExceptionFactory.Unavailable(e.Message, e.EveryReplicaRejected);
             }
             pending.Problem(e.Message);
             await Task.Delay(RetryPause(pending.Pauses++), deadline).ConfigureAwait(false);

@@ -116,8 +116,9 @@ public sealed partial class KvClient : IAsyncDisposable
     /// <summary>
     /// Creates a client and connects it to the first reachable replica in failover order, retrying
     /// until the request timeout. Throws <see cref="KvUnavailableException"/> if no replica accepted
-    /// in time (or at once, if every replica refused the handshake; the message carries their
-    /// reasons, e.g. "authentication failed"), <see cref="ArgumentException"/> for options that do
+    /// in time (or at once, if every replica refused the handshake, the message carrying their
+    /// reasons, e.g. "authentication failed", or every replica's host refused the connection, so
+    /// that no replica is running), <see cref="ArgumentException"/> for options that do
     /// not fit the configuration, <see cref="ConfigException"/> when the cluster's TLS CA file
     /// cannot be read, and <see cref="OperationCanceledException"/> when <paramref name="ct"/> fires.
     /// A cluster with <c>tls</c> needs <see cref="KvClientOptions.Credentials"/>; without them this

@@ -12,34 +12,52 @@ namespace KvReplica.Client;
 /// </summary>
 internal static class ReplicaStatusQuery
 {
-    /// <summary>The replica's status; throws <see cref="IOException"/>, socket, frame or handshake exceptions when it cannot be had.</summary>
+    /// <summary>
+    /// The replica's status; throws <see cref="StatusRefusedException"/> (an <see cref="IOException"/>)
+    /// when it answers with an error (such as permission denied), and <see cref="IOException"/>,
+    /// socket, frame or handshake exceptions when it cannot be had.
+    /// </summary>
     public static async Task<ReplicaStatus> AskAsync(DialSettings settings, ReplicaAddress replica, CancellationToken ct)
     {
         await using var connection = await ReplicaDialer.OpenAsync(settings, replica, PeerKind.Client, ct).ConfigureAwait(false);
         await connection.SendAsync(new ClientRequest { RequestId = 1, Operation = Operation.Status }, ct).ConfigureAwait(false);
         var reply = await connection.ReadFrameAsync("status", ct).ConfigureAwait(false) as ClientReply;
-        return reply?.ReplicaStatus ?? throw new IOException(reply?.ErrorMessage ?? "answered STATUS without a status");
+        if (reply?.ReplicaStatus is { } status)
+        {
+            return status;
+        }
+        throw reply?.ErrorMessage is { } refusal ? new StatusRefusedException(refusal) : new IOException("answered STATUS without a status");
     }
 
-    /// <summary>One line per configured replica, as the CLI prints them (lag: how far its delivered stamp trails the most advanced one's, in Lamport time).</summary>
-    public static async Task<IReadOnlyList<string>> DescribeClusterAsync(DialSettings settings, TimeSpan timeout, CancellationToken ct)
+    /// <summary>Asks every configured replica at once, each within <paramref name="timeout"/>; one answer per replica, in configuration order.</summary>
+    public static async Task<IReadOnlyList<ReplicaStatusAnswer>> AskEveryReplicaAsync(DialSettings settings, TimeSpan timeout, CancellationToken ct)
     {
-        var answers = await Task.WhenAll(settings.Config.Replicas.Select(async replica =>
+        return await Task.WhenAll(settings.Config.Replicas.Select(async replica =>
         {
             using var deadline = CancellationTokenSource.CreateLinkedTokenSource(ct);
             deadline.CancelAfter(timeout);
             try
             {
-                return (replica, Status: await AskAsync(settings, replica, deadline.Token).ConfigureAwait(false), Error: (string?)null);
+                return new ReplicaStatusAnswer(replica, await AskAsync(settings, replica, deadline.Token).ConfigureAwait(false), null, Refused: false);
             }
-            catch (Exception e) when (e is IOException or SocketException or FrameException or OperationCanceledException or UnexpectedMessageException or HandshakeRejectedException)
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
             {
-                return (replica, Status: (ReplicaStatus?)null, Error: e is OperationCanceledException ? $"no answer within {timeout.TotalMilliseconds:0} ms" : e.Message);
+                return new ReplicaStatusAnswer(replica, null, $"no answer within {timeout.TotalMilliseconds:0} ms", Refused: false);
+            }
+            catch (Exception e) when (e is IOException or SocketException or FrameException or UnexpectedMessageException or HandshakeRejectedException)
+            {
+                return new ReplicaStatusAnswer(replica, null, e is StatusRefusedException ? e.Message : ConnectionErrors.Describe(e), Refused: e is StatusRefusedException);
             }
         })).ConfigureAwait(false);
-        long newest = answers.Where(a => a.Status is not null).Select(a => a.Status!.DeliveredTime).DefaultIfEmpty(0).Max();
-        return [.. answers.Select(a => a.Status is { } s
-            ? $"replica {s.ReplicaId}: view {s.ViewNumber} members {string.Join(",", s.Members)} suspects {(s.Suspected.Length == 0 ? "-" : string.Join(",", s.Suspected))} delivered {s.DeliveredTime}.{s.DeliveredReplica} pending {s.PendingWrites} lag {newest - s.DeliveredTime}{(s.Wedged ? " (view change in progress)" : "")}{(s.Removed ? " (removed from the view; must rejoin)" : "")}"
-            : $"replica {a.replica.Id}: unreachable ({a.Error})")];
     }
+
+    /// <summary>The replica answered STATUS with an error, such as permission denied (STATUS is admin only).</summary>
+    internal sealed class StatusRefusedException(string message) : IOException(message);
 }
+
+/// <summary>
+/// One replica's answer to STATUS: its <see cref="Status"/>, or why there is none
+/// (<see cref="Error"/>; <see cref="Refused"/> when the replica answered with an error rather than
+/// being unreachable).
+/// </summary>
+internal sealed record ReplicaStatusAnswer(ReplicaAddress Replica, ReplicaStatus? Status, string? Error, bool Refused);

@@ -257,6 +257,55 @@ public sealed class KvClientTests
     }
 
     [Test]
+    public void Connecting_fails_at_once_when_every_replica_refuses_the_connection()
+    {
+        // Nothing listens on either port: retrying until the 30 s deadline cannot help.
+        var config = Cluster(new ReplicaAddress(1, "127.0.0.1", FakeReplica.UnusedPort()), new ReplicaAddress(2, "127.0.0.1", FakeReplica.UnusedPort()));
+
+        var clock = Stopwatch.StartNew();
+        var error = Assert.ThrowsAsync<KvUnavailableException>(() =>
+            KvClient.ConnectAsync(config, new KvClientOptions { RequestTimeout = TimeSpan.FromSeconds(30) }));
+
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "failed at once, not at the deadline");
+        Assert.That(error!.Message, Does.StartWith("no replica reachable: ").And.Contain("connection refused; replica 2 at"));
+        Assert.That(error.EveryReplicaRejected, Is.False);
+    }
+
+    [Test]
+    public async Task A_read_fails_at_once_when_every_replica_refuses_the_connection()
+    {
+        var replica = FakeReplica.WithStore(1);
+        await using var client = await KvClient.ConnectAsync(Cluster(replica), new KvClientOptions { RequestTimeout = TimeSpan.FromSeconds(30) });
+        replica.Crash();
+
+        var clock = Stopwatch.StartNew();
+        var error = Assert.ThrowsAsync<KvUnavailableException>(() => client.GetAsync("k"));
+
+        Assert.That(clock.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)), "failed at once, not at the deadline");
+        Assert.That(error!.Message, Does.Contain("connection refused"));
+    }
+
+    [Test]
+    public async Task Ping_times_a_get_of_a_reserved_key_at_the_connected_replica()
+    {
+        await using var replica = FakeReplica.Start(1, (request, connection) => connection.Reply(new ClientReply
+        {
+            RequestId = request.RequestId,
+            Status = ReplyStatus.Error,
+            Error = ErrorCode.InvalidRequest,
+            ErrorMessage = "keys starting with a NUL character are reserved",
+        }));
+        await using var client = await KvClient.ConnectAsync(Cluster(replica));
+
+        var pong = await client.PingAsync();
+
+        Assert.That(pong.Replica?.Id, Is.EqualTo(1));
+        Assert.That(pong.RoundTrip, Is.GreaterThan(TimeSpan.Zero).And.LessThan(TimeSpan.FromSeconds(5)));
+        Assert.That(replica.Received.Single().Operation, Is.EqualTo(Operation.Get));
+        Assert.That(replica.Received.Single().Key, Does.StartWith("\0"), "a reserved key: no store lookup, no permission check");
+    }
+
+    [Test]
     public async Task Request_gives_up_at_its_deadline_when_every_replica_is_gone()
     {
         var replica = FakeReplica.WithStore(1);

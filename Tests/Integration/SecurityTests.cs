@@ -178,10 +178,10 @@ public sealed class SecurityTests
                 "--user", "ro", "--password-file", passwordFile);
             Assert.That(readOnly.Lines, Is.EqualTo(new[]
             {
-                "ERROR permission denied: user ro may not write shared",
-                "ERROR permission denied: user ro may not write shared",
+                "ERROR permission denied: user ro may not write shared; ask an admin for a role that grants it (ROLE ADD, USER ADD)",
+                "ERROR permission denied: user ro may not write shared; ask an admin for a role that grants it (ROLE ADD, USER ADD)",
                 "v1",
-                "ERROR permission denied: user ro may not manage users and roles (admin only)",
+                "ERROR permission denied: user ro may not manage users and roles (admin only); log in as an admin with --user",
             }), readOnly.Stderr);
             Assert.That(readOnly.ExitCode, Is.EqualTo(3));
             await AssertNothingDeliveredAndAllServeAsync(before);
@@ -211,12 +211,15 @@ public sealed class SecurityTests
             Assert.That(backup.Lines.Single(), Does.StartWith("backup: ").And.Contain(" written to "));
 
             var refused = await ClientProcess.RunAsync(_cluster.ConfigPath, [], Deadline, [.. plain, "backup", Path.Combine(directory, "plain.snap")]);
-            Assert.That(refused.ExitCode, Is.Not.EqualTo(0));
-            Assert.That(refused.Stderr, Does.Contain("permission denied: user plain may not take a backup (admin only)"));
+            Assert.That(refused.ExitCode, Is.EqualTo(3));
+            Assert.That(refused.Lines.Single(), Does.StartWith("ERROR backup failed: ").And.Contain("permission denied: user plain may not take a backup (admin only)")
+                .And.EndWith("; backups are for admins: log in as one with --user"));
             Assert.That(File.Exists(Path.Combine(directory, "plain.snap")), Is.False);
 
             var status = await ClientProcess.RunAsync(_cluster.ConfigPath, [], Deadline, [.. plain, "status"]);
-            Assert.That(status.Lines, Has.All.Contains("permission denied: user plain may not ask for STATUS (admin only)"));
+            Assert.That(status.Lines.Single(), Does.StartWith("ERROR permission denied: user plain may not ask for STATUS (admin only)")
+                .And.EndWith("; STATUS is for admins: log in as one with --user"));
+            Assert.That(status.ExitCode, Is.EqualTo(3));
             var adminStatus = await ClientProcess.RunAsync(_cluster.ConfigPath, [], Deadline, [.. admin, "status"]);
             Assert.That(adminStatus.Lines, Has.Count.EqualTo(3).And.All.Contains("members 1,2,3"));
         }
