@@ -12,8 +12,10 @@ internal enum ResultKind
 /// <summary>One result line (without terminator) and its kind.</summary>
 internal readonly record struct CommandResult(ResultKind Kind, string Line)
 {
+    // The reason may echo what a user typed or a replica sent (a key, a command word): control
+    // and escape characters in it are printed escaped, never passed to the terminal.
     public static CommandResult Failed(string reason) =>
-        new(ResultKind.Error, "ERROR " + reason.ReplaceLineEndings(" "));
+        new(ResultKind.Error, "ERROR " + ValueFormatter.EscapeUnprintable(reason.ReplaceLineEndings(" ")));
 
     public int ExitCode => Kind switch
     {

@@ -43,12 +43,16 @@ internal readonly record struct LineParseResult(ParsedCommand? Command, string? 
 /// Parses the client's command lines. Pure: no I/O, no state.
 /// </summary>
 /// <remarks>
-/// <para>Grammar: <c>COMMAND [key [value]]</c> with case-insensitive command words PUT, GET,
-/// DELETE (or DEL), HELP (or ?), EXIT (or QUIT). Blank lines and lines whose first non-blank
-/// character is <c>#</c> are skipped. A trailing carriage return is ignored.</para>
+/// <para>Grammar: <c>COMMAND [key [value]]</c> with the case-insensitive command words of
+/// <see cref="CommandWords"/> (PUT, GET, DELETE or DEL, USER, ROLE, HELP or ?, EXIT or QUIT).
+/// Blank lines and lines whose first non-blank character is <c>#</c> are skipped. A trailing
+/// carriage return is ignored.</para>
 /// <para>A key is either a run of non-blank characters or a double-quoted string. A value is either
-/// the rest of the line after the blanks that follow the key (inner and trailing blanks kept), or,
-/// when that rest starts with <c>"</c>, one double-quoted string followed by nothing but blanks.</para>
+/// the rest of the line after the key with the blanks (spaces and tabs) at both of its ends
+/// dropped and its inner blanks kept, or, when that rest starts with <c>"</c>, one double-quoted
+/// string followed by nothing but blanks. One rule for both ends: a blank at either edge of an
+/// unquoted value cannot be seen on the line, so only a quoted value keeps it (and
+/// <see cref="ValueFormatter"/> prints such a value quoted).</para>
 /// <para>Quoted strings take the escapes <c>\n \r \t \\ \" \0</c>, <c>\xNN</c> (one raw byte, two hex
 /// digits) and <c>\u{HEX}</c> (a Unicode code point, 1 to 6 hex digits, stored as UTF-8); every other
 /// character stands for its own UTF-8 encoding.</para>
@@ -56,6 +60,25 @@ internal readonly record struct LineParseResult(ParsedCommand? Command, string? 
 internal static class CommandLineParser
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
+
+    // One row per command: its word, its aliases and how the rest of its line is read. ParseLine
+    // and CommandWords both read this table, so the parser and Tab completion cannot disagree.
+    // (Declared before CommandWords, whose initializer reads it.)
+    private static readonly CommandSyntax[] Commands =
+    [
+        new(["PUT"], (_, line, pos) => ParsePut(line, pos)),
+        new(["GET"], (_, line, pos) => ParseKeyOnly(CommandKind.Get, "GET", line, pos)),
+        new(["DELETE", "DEL"], (_, line, pos) => ParseKeyOnly(CommandKind.Delete, "DELETE", line, pos)),
+        new(["USER"], ParseAccessLine),
+        new(["ROLE"], ParseAccessLine),
+        new(["HELP", "?"], (_, _, _) => LineParseResult.Of(new ParsedCommand(CommandKind.Help))),
+        new(["EXIT", "QUIT"], (_, _, _) => LineParseResult.Of(new ParsedCommand(CommandKind.Exit))),
+    ];
+
+    private sealed record CommandSyntax(string[] Words, Func<string, string, int, LineParseResult> Parse)
+    {
+        public bool Matches(string word) => Words.Any(w => w.Equals(word, StringComparison.OrdinalIgnoreCase));
+    }
 
     /// <summary>Parses one line of REPL or batch input.</summary>
     public static LineParseResult ParseLine(string line)
@@ -73,25 +96,43 @@ internal static class CommandLineParser
             pos++;
         }
         string word = line[wordStart..pos];
-        switch (word.ToUpperInvariant())
+        foreach (var command in Commands)
         {
-            case "HELP" or "?":
-                return LineParseResult.Of(new ParsedCommand(CommandKind.Help));
-            case "EXIT" or "QUIT":
-                return LineParseResult.Of(new ParsedCommand(CommandKind.Exit));
-            case "GET":
-                return ParseKeyOnly(CommandKind.Get, "GET", line, pos);
-            case "DELETE" or "DEL":
-                return ParseKeyOnly(CommandKind.Delete, "DELETE", line, pos);
-            case "PUT":
-                return ParsePut(line, pos);
-            case "USER" or "ROLE":
-                var words = line[pos..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
-                return ParseAccessCommand(word.ToUpperInvariant(), words, out var access, out string? accessError)
-                    ? LineParseResult.Of(access!) : LineParseResult.Fail(accessError!);
-            default:
-                return LineParseResult.Fail($"unknown command '{word}'; type HELP for the list");
+            if (command.Matches(word))
+            {
+                return command.Parse(word.ToUpperInvariant(), line, pos);
+            }
         }
+        return LineParseResult.Fail($"unknown command '{word}'; type HELP for the list");
+    }
+
+    /// <summary>
+    /// The words that may start a line, in the order HELP lists them; aliases follow the word they
+    /// stand for. The completer offers exactly these, so a command added to the table completes.
+    /// </summary>
+    public static IReadOnlyList<string> CommandWords { get; } = [.. Commands.SelectMany(c => c.Words)];
+
+    /// <summary>The words USER and ROLE take next (ADD, DELETE and its alias DEL).</summary>
+    public static IReadOnlyList<string> AccessVerbs { get; } = ["ADD", "DELETE", "DEL"];
+
+    /// <summary>
+    /// The words that may come next on a line after <paramref name="precedingWords"/> (the
+    /// complete words before the one being typed): the command words at the start, the
+    /// <see cref="AccessVerbs"/> after USER or ROLE, and nothing elsewhere (keys and values are
+    /// free text). Used by Tab completion.
+    /// </summary>
+    public static IReadOnlyList<string> WordsAfter(IReadOnlyList<string> precedingWords) => precedingWords.Count switch
+    {
+        0 => CommandWords,
+        1 when precedingWords[0].ToUpperInvariant() is "USER" or "ROLE" => AccessVerbs,
+        _ => [],
+    };
+
+    private static LineParseResult ParseAccessLine(string noun, string line, int pos)
+    {
+        var words = line[pos..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        return ParseAccessCommand(noun, words, out var access, out string? accessError)
+            ? LineParseResult.Of(access!) : LineParseResult.Fail(accessError!);
     }
 
     /// <summary>
@@ -250,7 +291,9 @@ internal static class CommandLineParser
         {
             return LineParseResult.Fail("PUT needs a key and a value (\"\" is the empty value)");
         }
-        if (!TryParseValueText(line[valueStart..], out byte[] value, out error))
+        // The blank rule of the remarks: an unquoted value loses the blanks at both ends.
+        string valueText = line[valueStart] == '"' ? line[valueStart..] : line[valueStart..].TrimEnd(' ', '\t');
+        if (!TryParseValueText(valueText, out byte[] value, out error))
         {
             return LineParseResult.Fail(error!);
         }
