@@ -1,3 +1,5 @@
+using KvReplica.Client.Cli.LineEditing;
+
 namespace KvReplica.Client.Cli;
 
 /// <summary>The interactive prompt and batch mode: both read one command per line.</summary>
@@ -49,21 +51,41 @@ internal static class LineModes
         return anyError ? ExitCodes.Error : ExitCodes.Ok;
     }
 
-    /// <summary>The interactive prompt: a banner, then <c>kv&gt; </c> before each command until EXIT or end of input. Returns 0.</summary>
+    /// <summary>
+    /// The interactive prompt: a banner, then <c>kv&gt; </c> before each command until EXIT or end
+    /// of input. Returns 0. When <paramref name="input"/> and <paramref name="output"/> are the
+    /// process's terminal, lines are read through the line editor (<see cref="LineEditor"/>: editing
+    /// keys, Tab completion, a history kept in <c>~/.kvreplica_history</c>); otherwise whole lines
+    /// are read as they come.
+    /// </summary>
     public static async Task<int> RunInteractiveAsync(KvClient client, TextReader input, TextWriter output, CancellationToken ct)
     {
         var executor = new CommandExecutor(client);
+        var editing = ConsoleTerminal.Serves(input, output) ? OpenLineEditor() : null;
         string where = client.ConnectedReplica is { } replica ? $"connected to {replica}" : "connected";
         await output.WriteLineAsync($"KvReplica client, {where}. Type HELP for commands, EXIT to leave.".AsMemory(), ct).ConfigureAwait(false);
         while (true)
         {
-            await output.WriteAsync(Prompt.AsMemory(), ct).ConfigureAwait(false);
-            await output.FlushAsync(ct).ConfigureAwait(false);
-            string? line = await input.ReadLineAsync(ct).ConfigureAwait(false);
-            if (line is null)
+            string? line;
+            if (editing is not null)
             {
-                await output.WriteLineAsync().ConfigureAwait(false);
-                return ExitCodes.Ok;
+                // The editor writes its own line break on Ctrl+D.
+                line = editing.ReadLine(Prompt);
+                if (line is null)
+                {
+                    return ExitCodes.Ok;
+                }
+            }
+            else
+            {
+                await output.WriteAsync(Prompt.AsMemory(), ct).ConfigureAwait(false);
+                await output.FlushAsync(ct).ConfigureAwait(false);
+                line = await input.ReadLineAsync(ct).ConfigureAwait(false);
+                if (line is null)
+                {
+                    await output.WriteLineAsync().ConfigureAwait(false);
+                    return ExitCodes.Ok;
+                }
             }
             var parsed = CommandLineParser.ParseLine(line);
             if (parsed.IsSkipped)
@@ -88,5 +110,14 @@ internal static class LineModes
                     continue;
             }
         }
+    }
+
+    private static TerminalLineReader OpenLineEditor()
+    {
+        var file = HistoryFile.DefaultPath() is { } path
+            ? new HistoryFile(path, warning => Console.Error.WriteLine($"client: {warning}"))
+            : null;
+        var editor = new LineEditor(new History(History.DefaultCapacity, file), CommandLineParser.WordsAfter);
+        return new TerminalLineReader(new ConsoleTerminal(), editor);
     }
 }
