@@ -155,7 +155,8 @@ public sealed class LineEditorTests
         var editor = NewEditor();
 
         Assert.That(Feed(editor, "GET a", Keys.Enter), Is.EqualTo(EditOutcome.Submit));
-        Assert.That(editor.Text, Is.EqualTo("GET a"));
+        Assert.That(editor.History.Entries, Is.Empty, "the driver accepts the line once it moved to a new row");
+        Assert.That(editor.Accept(), Is.EqualTo("GET a"));
         Assert.That(editor.History.Entries, Is.EqualTo(new[] { "GET a" }));
     }
 

@@ -8,7 +8,7 @@ internal enum EditOutcome
     /// <summary>The line, the cursor or the search may have changed: redraw.</summary>
     Redraw,
 
-    /// <summary>Enter: <see cref="LineEditor.Text"/> is the line to run (already added to the history).</summary>
+    /// <summary>Enter: <see cref="LineEditor.Text"/> is the line to run; <see cref="LineEditor.Accept"/> takes it.</summary>
     Submit,
 
     /// <summary>Ctrl+C: the line was dropped; start a new one.</summary>
@@ -110,7 +110,7 @@ internal sealed class LineEditor(History history, Func<IReadOnlyList<string>, IR
         switch (key.Key)
         {
             case ConsoleKey.Enter:
-                return Submit();
+                return EditOutcome.Submit;
             case ConsoleKey.LeftArrow:
                 _ = control || alt ? _line.MoveWordLeft() : _line.MoveLeft();
                 return EditOutcome.Redraw;
@@ -187,7 +187,7 @@ internal sealed class LineEditor(History history, Func<IReadOnlyList<string>, IR
                 _line.DeleteForward();
                 break;
             case 'J' or 'M':
-                return Submit();
+                return EditOutcome.Submit;
             case 'I':
                 return Complete();
             default:
@@ -228,10 +228,16 @@ internal sealed class LineEditor(History history, Func<IReadOnlyList<string>, IR
         return EditOutcome.Redraw;
     }
 
-    private EditOutcome Submit()
+    /// <summary>
+    /// After <see cref="EditOutcome.Submit"/>: adds the line to the history (and so to its file)
+    /// and returns it. Separate from the Enter key so that the driver can first move the terminal
+    /// to a new row, where a warning about the history file may then be printed.
+    /// </summary>
+    public string Accept()
     {
-        History.Add(_line.Text);
-        return EditOutcome.Submit;
+        string line = _line.Text;
+        History.Add(line);
+        return line;
     }
 
     private EditOutcome Older()
@@ -319,7 +325,7 @@ internal sealed class LineEditor(History history, Func<IReadOnlyList<string>, IR
         if (key.Key == ConsoleKey.Enter || letter is 'J' or 'M')
         {
             EndSearch();
-            return Submit();
+            return EditOutcome.Submit;
         }
         if (key.Key == ConsoleKey.Escape || letter == 'G')
         {

@@ -63,7 +63,7 @@ internal sealed class TerminalLineReader(ITerminal terminal, LineEditor editor)
                     Redraw(prompt, showWholeEnd: true);
                     terminal.Output.Write("\n");
                     terminal.Output.Flush();
-                    return editor.Text;
+                    return editor.Accept();
                 case EditOutcome.EndOfInput:
                     terminal.Output.Write("\n");
                     terminal.Output.Flush();
