@@ -52,8 +52,11 @@ internal readonly record struct LineParseResult(ParsedCommand? Command, string? 
 /// EXIT or QUIT); each entry there parses what follows its word. Blank lines and lines whose first
 /// non-blank character is <c>#</c> are skipped. A trailing carriage return is ignored.</para>
 /// <para>A key is either a run of non-blank characters or a double-quoted string. A value is either
-/// the rest of the line after the blanks that follow the key (inner and trailing blanks kept), or,
-/// when that rest starts with <c>"</c>, one double-quoted string followed by nothing but blanks.</para>
+/// the rest of the line after the key with the blanks (spaces and tabs) at both of its ends
+/// dropped and its inner blanks kept, or, when that rest starts with <c>"</c>, one double-quoted
+/// string followed by nothing but blanks. One rule for both ends: a blank at either edge of an
+/// unquoted value cannot be seen on the line, so only a quoted value keeps it (and
+/// <see cref="ValueFormatter"/> prints such a value quoted).</para>
 /// <para>Quoted strings take the escapes <c>\n \r \t \\ \" \0</c>, <c>\xNN</c> (one raw byte, two hex
 /// digits) and <c>\u{HEX}</c> (a Unicode code point, 1 to 6 hex digits, stored as UTF-8); every other
 /// character stands for its own UTF-8 encoding.</para>
@@ -89,6 +92,29 @@ internal static class CommandLineParser
             ? LineParseResult.Fail($"{error}; usage: {command.Synopsis}")
             : parsed;
     }
+
+    /// <summary>
+    /// The words that may start a line, in the order HELP lists them; aliases follow the word they
+    /// stand for. The completer offers exactly these, so a command added to the table completes.
+    /// </summary>
+    public static IReadOnlyList<string> CommandWords =>
+        [.. CommandTable.All.Where(c => (c.Modes & CommandModes.Lines) != 0).SelectMany(c => c.Aliases.Prepend(c.Name)).Select(w => w.ToUpperInvariant()).Distinct()];
+
+    /// <summary>The words USER and ROLE take next (ADD, DELETE and its alias DEL).</summary>
+    public static IReadOnlyList<string> AccessVerbs { get; } = ["ADD", "DELETE", "DEL"];
+
+    /// <summary>
+    /// The words that may come next on a line after <paramref name="precedingWords"/> (the
+    /// complete words before the one being typed): the command words at the start, the
+    /// <see cref="AccessVerbs"/> after USER or ROLE, and nothing elsewhere (keys and values are
+    /// free text). Used by Tab completion.
+    /// </summary>
+    public static IReadOnlyList<string> WordsAfter(IReadOnlyList<string> precedingWords) => precedingWords.Count switch
+    {
+        0 => CommandWords,
+        1 when precedingWords[0].ToUpperInvariant() is "USER" or "ROLE" => AccessVerbs,
+        _ => [],
+    };
 
     /// <summary>
     /// <c>USER ADD name password [role...]</c>, <c>USER DELETE name</c>, <c>ROLE ADD name grant...</c>
@@ -246,7 +272,9 @@ internal static class CommandLineParser
         {
             return LineParseResult.Fail("PUT needs a key and a value (\"\" is the empty value)");
         }
-        if (!TryParseValueText(line[valueStart..], out byte[] value, out error))
+        // The blank rule of the remarks: an unquoted value loses the blanks at both ends.
+        string valueText = line[valueStart] == '"' ? line[valueStart..] : line[valueStart..].TrimEnd(' ', '\t');
+        if (!TryParseValueText(valueText, out byte[] value, out error))
         {
             return LineParseResult.Fail(error!);
         }

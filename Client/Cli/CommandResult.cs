@@ -92,7 +92,9 @@ internal static class ResultRenderer
     {
         if (result.Kind == ResultKind.Error)
         {
-            return ["ERROR " + result.Error];
+            // The reason may echo what a user typed or a replica sent (a key, a command word):
+            // control and escape characters in it are printed escaped, never passed to the terminal.
+            return ["ERROR " + ValueFormatter.EscapeUnprintable(result.Error ?? "")];
         }
         return oneLine && result.TextLines.Count > 1 ? [string.Join(" | ", result.TextLines)] : result.TextLines;
     }

@@ -29,16 +29,30 @@ internal static class HelpText
     public const string KeysAndValues = """
         Keys and values:
           A key is one word, or a double-quoted string (so it may contain blanks): 1 to 1024 bytes of UTF-8.
-          A value is the rest of the line after the key (inner blanks kept), or one
-          double-quoted string. Quoted strings understand these escapes:
+          A value is the rest of the line after the key, without the blanks at either
+          end (inner blanks kept), or one double-quoted string, which keeps every blank:
+          PUT k "  padded  ". Quoted strings understand these escapes:
             \n \r \t \\ \" \0   newline, carriage return, tab, backslash, quote, NUL byte
             \xNN                one raw byte, two hex digits (e.g. \xff)
             \u{HEX}             a Unicode character, stored as UTF-8 (e.g. \u{1F600})
           A value with a newline must be entered escaped. Values are printed as they are
           when they are printable UTF-8 text; otherwise (control characters, invalid
           UTF-8, a leading quote, leading or trailing blanks, empty, or text that looks
-          like OK, (not found) or ERROR) they are printed quoted with the same escapes.
+          like OK, (not found) or ERROR) they are printed quoted with the same escapes;
+          invisible characters at either end (no-break space, BOM, zero-width and bidi
+          marks) and bidi controls anywhere are printed as \u{HEX}.
         Results: OK, the value, (not found), or ERROR <reason>; <what to do next>.
+
+        Editing keys (at the interactive prompt):
+          Left/Right, Ctrl+B/F      one character      Ctrl+Left/Right, Alt+B/F  one word
+          Home/End, Ctrl+A/E        start/end of line  Backspace, Delete         one character
+          Ctrl+K / Ctrl+U / Ctrl+W  delete to the end / to the start / the word before
+          Up/Down, Ctrl+P/N         history            Ctrl+R  search the history (again: older)
+          Tab                       complete a command word (twice: list the choices)
+          Ctrl+C  drop the line     Ctrl+D  leave (on an empty line)
+          The history is kept in ~/.kvreplica_history (the last 1000 lines); lines that
+          start with a blank and USER ADD lines (they hold a password) are never kept.
+          Control characters are not typed into the line: write them as escapes.
         """;
 
     public const string Options = """

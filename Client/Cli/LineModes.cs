@@ -1,3 +1,5 @@
+using KvReplica.Client.Cli.LineEditing;
+
 namespace KvReplica.Client.Cli;
 
 /// <summary>The interactive prompt and batch mode: both read one command per line and run it through <see cref="CommandExecutor"/>.</summary>
@@ -39,20 +41,40 @@ internal static class LineModes
         return anyError ? ExitCodes.Error : anyDegraded ? ExitCodes.Degraded : ExitCodes.Ok;
     }
 
-    /// <summary>The interactive prompt: a banner, then <c>kv&gt; </c> before each command until EXIT or end of input. Returns 0.</summary>
+    /// <summary>
+    /// The interactive prompt: a banner, then <c>kv&gt; </c> before each command until EXIT or end
+    /// of input. Returns 0. When <paramref name="input"/> and <paramref name="output"/> are the
+    /// process's terminal, lines are read through the line editor (<see cref="LineEditor"/>: editing
+    /// keys, Tab completion, a history kept in <c>~/.kvreplica_history</c>); otherwise whole lines
+    /// are read as they come.
+    /// </summary>
     public static async Task<int> RunInteractiveAsync(CommandContext context, TextReader input, TextWriter output, bool json, CancellationToken ct)
     {
+        var editing = ConsoleTerminal.Serves(input, output) ? OpenLineEditor() : null;
         string where = context.ConnectedClient?.ConnectedReplica is { } replica ? $"connected to {replica}" : "connected";
         await output.WriteLineAsync($"KvReplica client, {where}. Type HELP for commands, EXIT to leave.".AsMemory(), ct).ConfigureAwait(false);
         while (true)
         {
-            await output.WriteAsync(Prompt.AsMemory(), ct).ConfigureAwait(false);
-            await output.FlushAsync(ct).ConfigureAwait(false);
-            string? line = await input.ReadLineAsync(ct).ConfigureAwait(false);
-            if (line is null)
+            string? line;
+            if (editing is not null)
             {
-                await output.WriteLineAsync().ConfigureAwait(false);
-                return ExitCodes.Ok;
+                // The editor writes its own line break on Ctrl+D.
+                line = editing.ReadLine(Prompt);
+                if (line is null)
+                {
+                    return ExitCodes.Ok;
+                }
+            }
+            else
+            {
+                await output.WriteAsync(Prompt.AsMemory(), ct).ConfigureAwait(false);
+                await output.FlushAsync(ct).ConfigureAwait(false);
+                line = await input.ReadLineAsync(ct).ConfigureAwait(false);
+                if (line is null)
+                {
+                    await output.WriteLineAsync().ConfigureAwait(false);
+                    return ExitCodes.Ok;
+                }
             }
             var result = await RunLineAsync(context, line, ct).ConfigureAwait(false);
             if (result is null)
@@ -90,5 +112,14 @@ internal static class LineModes
     {
         string word = line.Trim().Split([' ', '\t'], 2)[0];
         return CommandTable.Find(word)?.Word ?? word.ToLowerInvariant();
+    }
+
+    private static TerminalLineReader OpenLineEditor()
+    {
+        var file = HistoryFile.DefaultPath() is { } path
+            ? new HistoryFile(path, warning => Console.Error.WriteLine($"client: {warning}"))
+            : null;
+        var editor = new LineEditor(new History(History.DefaultCapacity, file), CommandLineParser.WordsAfter);
+        return new TerminalLineReader(new ConsoleTerminal(), editor);
     }
 }

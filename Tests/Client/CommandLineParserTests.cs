@@ -36,12 +36,33 @@ public sealed class CommandLineParserTests
     }
 
     [Test]
-    public void Unquoted_value_is_the_rest_of_the_line_with_inner_and_trailing_blanks_kept_and_cr_stripped()
+    public void Unquoted_value_is_the_rest_of_the_line_with_inner_blanks_kept_and_cr_stripped()
     {
-        var command = Parsed("PUT greeting hello   big  world \r");
+        var command = Parsed("PUT greeting hello   big  world\r");
 
         Assert.That(command.Key, Is.EqualTo("greeting"));
-        Assert.That(Encoding.UTF8.GetString(command.Value!), Is.EqualTo("hello   big  world "));
+        Assert.That(Encoding.UTF8.GetString(command.Value!), Is.EqualTo("hello   big  world"));
+    }
+
+    [TestCase("PUT k   v w", "v w")]
+    [TestCase("PUT k v w  ", "v w")]
+    [TestCase("PUT k \t v w \t", "v w")]
+    [TestCase("PUT k  \" v w \"  ", " v w ")]
+    [TestCase("PUT k \u00a0v\u00a0", "\u00a0v\u00a0")]
+    public void Blanks_at_both_ends_of_an_unquoted_value_are_dropped_and_a_quoted_value_keeps_them(string line, string value)
+    {
+        // One rule for both ends (an edge blank cannot be seen on the line); only spaces and tabs
+        // are blanks, so a no-break space is kept, and printed escaped (ValueFormatterTests).
+        Assert.That(Encoding.UTF8.GetString(Parsed(line).Value!), Is.EqualTo(value));
+    }
+
+    [Test]
+    public void Unknown_command_echoes_control_characters_escaped()
+    {
+        var result = CommandLineParser.ParseLine("c\u0001a\u001b[31m v");
+        string line = ResultRenderer.Lines(CommandResult.Failed("c\u0001a", null, result.Error!), json: false, oneLine: true).Single();
+
+        Assert.That(line, Is.EqualTo("ERROR unknown command 'c\\x01a\\x1b[31m'; type HELP for the list"));
     }
 
     [Test]
@@ -155,6 +176,36 @@ public sealed class ValueFormatterTests
     public void Unprintable_or_ambiguous_values_are_quoted_with_escapes(byte[] value, string expected)
     {
         Assert.That(ValueFormatter.Format(value), Is.EqualTo(expected));
+    }
+
+    [TestCase("\u00a0x", "\"\\u{a0}x\"")]
+    [TestCase("x\u3000", "\"x\\u{3000}\"")]
+    [TestCase("\ufeffx", "\"\\u{feff}x\"")]
+    [TestCase("x\u200b", "\"x\\u{200b}\"")]
+    [TestCase("\u200fx", "\"\\u{200f}x\"")]
+    [TestCase(" \u2003x \u00a0", "\" \\u{2003}x \\u{a0}\"")]
+    [TestCase("\u3164", "\"\\u{3164}\"")]
+    [TestCase("a\u202eb", "\"a\\u{202e}b\"")]
+    [TestCase("a\u2066b\u2069", "\"a\\u{2066}b\\u{2069}\"")]
+    [TestCase("\u00a0a\u00a0b\u00a0", "\"\\u{a0}a\u00a0b\\u{a0}\"")]
+    public void Invisible_characters_at_the_edges_and_bidi_controls_anywhere_are_printed_escaped(string text, string expected)
+    {
+        Assert.That(ValueFormatter.Format(Encoding.UTF8.GetBytes(text)), Is.EqualTo(expected));
+    }
+
+    [TestCase("10\u00a0\u20ac")]
+    [TestCase("\U0001F468\u200D\U0001F469")]
+    public void Invisible_characters_inside_a_value_are_printed_as_they_are(string text)
+    {
+        Assert.That(ValueFormatter.Format(Encoding.UTF8.GetBytes(text)), Is.EqualTo(text));
+    }
+
+    [Test]
+    public void Escaping_for_echoes_escapes_only_unprintable_characters()
+    {
+        Assert.That(ValueFormatter.EscapeUnprintable("plain \\u{e9} text"), Is.EqualTo("plain \\u{e9} text"));
+        Assert.That(ValueFormatter.EscapeUnprintable("a\u001b[2Jb\tc\u0000\u0085\u202e" + '\ud800'),
+            Is.EqualTo("a\\x1b[2Jb\\tc\\0\\u{85}\\u{202e}\\u{d800}"));
     }
 
     [TestCase("OK")]
