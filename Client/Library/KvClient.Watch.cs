@@ -14,7 +14,7 @@ public sealed partial class KvClient
     /// <summary>
     /// The changes to keys that begin with <paramref name="prefix"/> ("" for every key), in
     /// delivery order, each once: those after <paramref name="after"/> first
-    /// (<see cref="KvVersion.None"/>: from now on), then live ones, until <paramref name="ct"/>
+    /// (<see cref="KvVersion.None"/>: from now on, at the first replica that takes the watch), then live ones, until <paramref name="ct"/>
     /// fires or the enumeration is disposed. A lost connection or a replica that stops serving moves
     /// the watch to the next replica, resuming after the last revision delivered to the caller.
     /// </summary>
@@ -33,6 +33,8 @@ public sealed partial class KvClient
             throw KvExceptionFactory.InvalidRequest(invalid);
         }
         var resumeAfter = after;
+        // Until a replica confirmed where "now" was, a None start means "from now".
+        bool fromNow = after == KvVersion.None;
         int candidate = _nextCandidate;
         var lastGood = DateTime.UtcNow;
         string? lastProblem = null;
@@ -58,7 +60,7 @@ public sealed partial class KvClient
                 {
                     RequestId = 1,
                     Operation = Operation.Watch,
-                    Watch = new WatchRequest { Prefix = prefix, AfterTime = resumeAfter.Time, AfterReplica = resumeAfter.ReplicaId },
+                    Watch = new WatchRequest { Prefix = prefix, AfterTime = resumeAfter.Time, AfterReplica = resumeAfter.ReplicaId, FromNow = fromNow },
                 });
                 while (await replies.Reader.WaitToReadAsync(stop.Token).ConfigureAwait(false))
                 {
@@ -77,10 +79,11 @@ public sealed partial class KvClient
                     {
                         continue;
                     }
-                    if (events.Length == 0 && resumeAfter == KvVersion.None)
+                    if (events.Length == 0 && fromNow)
                     {
                         // The confirmation names where "now" was at that replica.
                         resumeAfter = new KvVersion(reply.RevisionTime, reply.RevisionReplica);
+                        fromNow = false;
                     }
                     foreach (var change in events)
                     {

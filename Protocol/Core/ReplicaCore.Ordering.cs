@@ -260,18 +260,22 @@ public sealed partial class ReplicaCore
         if (_waitingWriters.Remove(stamp, out var writer))
         {
             // The version the client sees: the write's own stamp when it wrote its key; the key's
-            // current version when a compare-and-set found another (nothing was written).
-            var version = result == ReplyStatus.Ok && entry.Operation != Operation.Txn ? stamp
-                : result == ReplyStatus.ConditionFailed && entry.Operation == Operation.CompareAndSet ? _stateMachine.Read(entry.Key).Version
+            // current version when a compare-and-set found another (nothing was written). A retry
+            // of a write already applied under another stamp reports none: the store keeps the
+            // earlier result, not the stamp it was applied at (docs/protocol.md).
+            var version = result == ReplyStatus.ConditionFailed && entry.Operation == Operation.CompareAndSet ? _stateMachine.Read(entry.Key).Version
+                : duplicate ? Stamp.Zero
+                : result == ReplyStatus.Ok && entry.Operation != Operation.Txn ? stamp
                 : Stamp.Zero;
+            var revision = duplicate ? Stamp.Zero : stamp;
             _ready.ReplyOutbox.Add(new ClientResponse(writer.ConnectionId, new ClientReply
             {
                 RequestId = writer.RequestId,
                 Status = result,
                 VersionTime = version.Time,
                 VersionReplica = version.ReplicaId,
-                RevisionTime = stamp.Time,
-                RevisionReplica = stamp.ReplicaId,
+                RevisionTime = revision.Time,
+                RevisionReplica = revision.ReplicaId,
             }));
         }
         if (!duplicate && _watches.Count > 0)

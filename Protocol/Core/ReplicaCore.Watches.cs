@@ -32,7 +32,7 @@ public sealed partial class ReplicaCore
     private void StartWatch(long connectionId, ClientRequest request)
     {
         var spec = request.Watch!;
-        var after = spec.AfterTime == 0 ? _holdBack.LastDelivered : new Stamp(spec.AfterTime, spec.AfterReplica);
+        var after = spec.FromNow ? _holdBack.LastDelivered : new Stamp(spec.AfterTime, spec.AfterReplica);
         var start = _stateMachine.HistoryStart;
         if (after < start)
         {

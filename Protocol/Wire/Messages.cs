@@ -283,12 +283,14 @@ public sealed class WatchRequest
     /// <summary>Empty for every key.</summary>
     [Key(0)] public string Prefix { get; set; } = "";
     /// <summary>
-    /// Stream every change with a revision after this one (time and replica of a stamp), then live
-    /// changes; 0 and 0 for "from now" (the contacted replica's delivered point). To resume, pass
-    /// the revision of the last event seen.
+    /// Stream every change with a revision after this one (time and replica of a stamp; 0 and 0:
+    /// every change since the cluster began), then live changes. To resume, pass the revision of
+    /// the last event seen, or the one the first reply confirmed if none came.
     /// </summary>
     [Key(1)] public long AfterTime { get; set; }
     [Key(2)] public int AfterReplica { get; set; }
+    /// <summary>Ignore the revision above and start after the contacted replica's delivered point ("from now"); the first reply names it.</summary>
+    [Key(3)] public bool FromNow { get; set; }
 }
 
 /// <summary>One key of a MultiGet or Scan reply.</summary>

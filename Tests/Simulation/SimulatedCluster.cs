@@ -96,6 +96,10 @@ public sealed record SimulationSettings
     public long ClientTimeoutMs { get; init; } = 8000;
     public DiskFault DiskFault { get; init; } = DiskFault.None;
     public TransportFault TransportFault { get; init; } = TransportFault.None;
+    /// <summary>Clients also issue UPDATE, CAS, put-if-absent, EXISTS, TXN, MGET and paged LIST (false: PUT, DELETE and GET only).</summary>
+    public bool ExtendedOperations { get; init; } = true;
+    /// <summary>Watchers per run: each streams the changes of every key from a random replica, moving on when that replica's process dies.</summary>
+    public int Watchers { get; init; } = 1;
 }
 
 /// <summary>What the fault injection did in one run, to prove the faults really happen.</summary>
@@ -312,6 +316,11 @@ public sealed partial class SimulatedCluster
                 Schedule(_random.Next(0, 20), new ClientStart(c));
             }
         }
+        for (int w = 0; w < settings.Watchers; w++)
+        {
+            _watchers.Add(new SimWatcher(w));
+            Schedule(_random.Next(0, 1500), new WatchOpen(w));
+        }
         _crashEventsLeft = settings.Crashes;
         if (_crashEventsLeft > 0)
         {
@@ -397,6 +406,7 @@ public sealed partial class SimulatedCluster
         CheckQuiescent();
         CheckEveryDiskRecoversTheLiveState();
         AppendFinalReads();
+        CheckWatchers();
         var verdict = LinearizabilityChecker.Check(HistoryForChecking(), TimeSpan.FromSeconds(30));
         if (!verdict.IsLinearizable)
         {
@@ -616,6 +626,15 @@ public sealed partial class SimulatedCluster
                 Drain(r);
                 break;
             }
+            case ClientReplyArrival reply when reply.Client >= WatcherConnectionBase:
+                OnWatchReply(reply.Client - WatcherConnectionBase, reply.Reply);
+                break;
+            case WatchOpen open:
+                OpenWatch(_watchers[open.Watcher]);
+                break;
+            case WatchCheck check:
+                CheckWatchConnection(_watchers[check.Watcher]);
+                break;
             case ClientReplyArrival reply when reply.Client >= ProbeConnectionBase:
                 OnProbeReply(reply.Client - ProbeConnectionBase, reply.Reply);
                 break;
@@ -768,7 +787,7 @@ public sealed partial class SimulatedCluster
             {
                 Console.WriteLine($"t={_now} r{r.Id}: reply to client {reply.ConnectionId} request {reply.Reply.RequestId}: {reply.Reply.Status} {(reply.Reply.Value is { } v ? System.Text.Encoding.UTF8.GetString(v) : "")} (view {r.LiveCore.ViewNumber}{(r.LiveCore.Removed ? " removed" : "")}, delivered {r.LiveCore.LastDelivered})");
             }
-            Schedule(_random.Next(0, 4), new ClientReplyArrival((int)reply.ConnectionId, reply.Reply));
+            Schedule(ReplyDelay(reply.ConnectionId), new ClientReplyArrival((int)reply.ConnectionId, reply.Reply));
         }
         if (r.Store is KvStore store)
         {
@@ -1066,13 +1085,15 @@ public sealed partial class SimulatedCluster
         client.Started++;
         string key = "k" + _random.Next(_settings.Keys);
         int roll = _random.Next(100);
-        var request = roll switch
+        byte[] value = Encoding.UTF8.GetBytes($"c{client.Id}-{client.Started}");
+        byte[]? casExpected = null;
+        var request = (_settings.ExtendedOperations ? ExtendedRequest(client, roll, key, value, out casExpected) : null) ?? (_random.Next(100) switch
         {
-            < 45 => new ClientRequest { Operation = Operation.Put, Key = key, Value = Encoding.UTF8.GetBytes($"c{client.Id}-{client.Started}") },
+            < 45 => new ClientRequest { Operation = Operation.Put, Key = key, Value = value },
             < 60 => new ClientRequest { Operation = Operation.Delete, Key = key },
             _ => new ClientRequest { Operation = Operation.Get, Key = key, ReadMode = _random.Next(4) == 0 ? ReadMode.Local : ReadMode.Majority },
-        };
-        if (request.Operation != Operation.Get)
+        });
+        if (RequestValidation.IsWrite(request.Operation))
         {
             request.ClientId = client.ClientId;
             request.Sequence = client.NextSequence++;
@@ -1080,11 +1101,15 @@ public sealed partial class SimulatedCluster
             request.AckedBelow = client.UnansweredWrites.Min;
         }
         request.RequestId = ++client.RequestId;
+        if (casExpected is not null)
+        {
+            _casExpected[(client.Id, request.RequestId)] = casExpected;
+        }
         client.Pending[request.RequestId] = (request, _now);
         MaxInFlight = Math.Max(MaxInFlight, client.Pending.Count);
         int replica = 1 + _random.Next(_settings.Replicas);
         SendRequest(replica, client, request, _random.Next(0, 4));
-        if (request.Operation != Operation.Get && _random.Next(100) < 15)
+        if (RequestValidation.IsWrite(request.Operation) && _random.Next(100) < 15)
         {
             // A client that timed out and retried elsewhere: same client id and sequence.
             int other = 1 + (replica % _settings.Replicas);
@@ -1106,7 +1131,7 @@ public sealed partial class SimulatedCluster
             return; // the second answer to a duplicated write, or an answer after the client gave up
         }
         var (request, invokedAt) = pending;
-        if (request.Operation != Operation.Get)
+        if (RequestValidation.IsWrite(request.Operation))
         {
             // Any reply is final for the client: after an error the outcome is unknown, and the
             // client will not retry this sequence again.
@@ -1116,9 +1141,10 @@ public sealed partial class SimulatedCluster
         {
             ReplyStatus.Ok => KvOutcomeKind.Ok,
             ReplyStatus.NotFound => KvOutcomeKind.NotFound,
+            ReplyStatus.ConditionFailed => KvOutcomeKind.ConditionFailed,
             _ => KvOutcomeKind.Unknown,
         };
-        Record(client, request, invokedAt, outcome, reply.Status == ReplyStatus.Ok && request.Operation == Operation.Get ? reply.Value : null);
+        Record(client, request, invokedAt, outcome, reply.Status == ReplyStatus.Ok && request.Operation == Operation.Get ? reply.Value : null, reply);
     }
 
     private void TimeOut(SimClient client, long requestId)
@@ -1131,24 +1157,31 @@ public sealed partial class SimulatedCluster
         // write may still be delivered (a copy may be held somewhere), so its outcome is unknown,
         // and its sequence stays unanswered (see SimClient.UnansweredWrites).
         _clientTimeouts++;
-        Record(client, pending.Request, pending.InvokedAt, KvOutcomeKind.Unknown, null);
+        Record(client, pending.Request, pending.InvokedAt, KvOutcomeKind.Unknown, null, null);
     }
 
-    private void Record(SimClient client, ClientRequest request, long invokedAt, KvOutcomeKind outcome, byte[]? output)
+    private void Record(SimClient client, ClientRequest request, long invokedAt, KvOutcomeKind outcome, byte[]? output, ClientReply? reply)
     {
-        client.Done++;
-        var kind = request.Operation switch
+        long returnedAt = outcome == KvOutcomeKind.Unknown ? long.MaxValue : _now;
+        var operation = request.Operation switch
         {
-            Operation.Put => KvOperationKind.Put,
-            Operation.Delete => KvOperationKind.Delete,
-            _ => KvOperationKind.Get,
+            Operation.Put => new KvOperation(client.Id, request.Key, KvOperationKind.Put, request.Value, outcome, output, invokedAt, returnedAt),
+            Operation.Delete => new KvOperation(client.Id, request.Key, KvOperationKind.Delete, request.Value, outcome, output, invokedAt, returnedAt),
+            Operation.Get => new KvOperation(client.Id, request.Key, KvOperationKind.Get, request.Value, outcome, output, invokedAt, returnedAt),
+            _ => null,
         };
-        if (kind != KvOperationKind.Get && outcome == KvOutcomeKind.Unknown)
+        var checkedOperation = ToCheckedOperation(client, request, invokedAt, outcome, reply, returnedAt);
+        operation ??= checkedOperation;
+        if (operation is null)
+        {
+            return; // a LIST whose next page is on its way
+        }
+        client.Done++;
+        if (RequestValidation.IsWrite(request.Operation) && operation.Outcome == KvOutcomeKind.Unknown)
         {
             _unknownWrites.Add((_history.Count, client.ClientId, request.Sequence));
         }
-        _history.Add(new KvOperation(client.Id, request.Key, kind, request.Value, outcome, output,
-            invokedAt, outcome == KvOutcomeKind.Unknown ? long.MaxValue : _now));
+        _history.Add(operation);
         Schedule(_random.Next(0, 10), new ClientStart(client.Id));
     }
 

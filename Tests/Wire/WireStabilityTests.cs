@@ -14,7 +14,7 @@ public sealed class WireStabilityTests
 {
     private const string FrozenTxn = "00000027920a9e0108a0c0090200000000939195a161020502c0919302a161c40101919303a162c0c0c0c0";
     private const string FrozenScan = "00000019920a9e020ea0c0000000000000c0c096a170a1710a0301c3c0";
-    private const string FrozenWatch = "00000015920a9e030fa0c0000000000000c0c0c093a1700402";
+    private const string FrozenWatch = "00000016920a9e030fa0c0000000000000c0c0c094a1700402c2";
     private const string FrozenReply = "00000022920b9d0300c000c00000c004029195a16bc3c401070402c39195a16bc2c401070402";
     private const string FrozenIndexQuery = "0000000d92149301019209930591a16ba0";
     private const string FrozenIndexAnswer = "0000000b9214930101920a93050602";
