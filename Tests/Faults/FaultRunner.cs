@@ -219,7 +219,7 @@ internal static class FaultRunner
     public static FaultMeasures Measure(Fault fault, IReadOnlyList<RecordedOperation> operations, IReadOnlyList<ViewInstall> views, long viewsUntilUs)
     {
         long[] writes = [.. operations
-            .Where(o => o.Operation.Kind != KvOperationKind.Get && o.Operation.Outcome != KvOutcomeKind.Unknown)
+            .Where(o => Workload.IsWrite(o.Operation.Kind) && o.Operation.Outcome != KvOutcomeKind.Unknown)
             .Select(o => o.Operation.ReturnedAt)
             .Order()];
         var newView = views.FirstOrDefault(v => v.AtUs >= fault.StartUs && v.AtUs <= viewsUntilUs && v.Replica != fault.Victim
@@ -252,12 +252,7 @@ internal static class FaultRunner
                  $"client {o.Operation.Client} {o.Operation.InvokedAt / 1000.0:0.0} {o.GaveUpAtUs / 1000.0:0.0} {Describe(o.Operation)}: {o.Error}")]);
     }
 
-    private static string Describe(KvOperation op) => op.Kind switch
-    {
-        KvOperationKind.Put => $"put({op.Key}, {Encoding.UTF8.GetString(op.Input ?? [])})",
-        KvOperationKind.Get => $"get({op.Key})",
-        _ => $"delete({op.Key})",
-    };
+    private static string Describe(KvOperation op) => op.ToString();
 
     private static string Summarise(Nemesis nemesis, int seed, IReadOnlyList<RecordedOperation> operations, CheckResult verdict, TimeSpan checkTime,
         IReadOnlyList<(Fault Fault, FaultMeasures Measures)> measured, long workloadStart, long workloadEnd, IReadOnlyList<string> failures, string artefacts)
@@ -270,17 +265,17 @@ internal static class FaultRunner
         s.AppendLine();
         s.AppendLine("| operations | attempted | succeeded | failed (definite) | unknown |");
         s.AppendLine("|---|---:|---:|---:|---:|");
-        var writes = operations.Where(o => o.Operation.Kind != KvOperationKind.Get).ToList();
-        var reads = operations.Where(o => o.Operation.Kind == KvOperationKind.Get).ToList();
+        var writes = operations.Where(o => Workload.IsWrite(o.Operation.Kind)).ToList();
+        var reads = operations.Where(o => !Workload.IsWrite(o.Operation.Kind)).ToList();
         int Ok(List<RecordedOperation> ops) => ops.Count(o => o.Operation.Outcome != KvOutcomeKind.Unknown);
         // A failed GET has a known outcome (it changed nothing and returned nothing); a failed write's
         // outcome is never known through KvClient (see Workload's remarks).
-        s.AppendLine($"| writes (PUT, DELETE) | {writes.Count} | {Ok(writes)} | 0 | {writes.Count - Ok(writes)} |");
-        s.AppendLine($"| reads (GET, majority) | {reads.Count} | {Ok(reads)} | {reads.Count - Ok(reads)} | 0 |");
+        s.AppendLine($"| writes (PUT, DELETE, UPDATE, CAS, TXN) | {writes.Count} | {Ok(writes)} | 0 | {writes.Count - Ok(writes)} |");
+        s.AppendLine($"| reads (GET and LIST, majority) | {reads.Count} | {Ok(reads)} | {reads.Count - Ok(reads)} | 0 |");
         s.AppendLine($"| all | {operations.Count} | {Ok(writes) + Ok(reads)} | {reads.Count - Ok(reads)} | {writes.Count - Ok(writes)} |");
         s.AppendLine();
         var reasons = operations.Where(o => o.ErrorKind is not null)
-            .GroupBy(o => (Kind: o.Operation.Kind == KvOperationKind.Get ? "read" : "write", o.ErrorKind))
+            .GroupBy(o => (Kind: Workload.IsWrite(o.Operation.Kind) ? "write" : "read", o.ErrorKind))
             .OrderBy(g => g.Key.Kind, StringComparer.Ordinal).ThenByDescending(g => g.Count())
             .Select(g => $"{g.Key.Kind}s {g.Key.ErrorKind}: {g.Count()}").ToList();
         s.AppendLine("A failed write is unknown, never failed: through KvClient no error proves that a write did not take effect (Tests/Faults/Workload.cs). A failed read is failed: it changed nothing.");

@@ -103,6 +103,7 @@ internal sealed class Workload
         var options = new KvClientOptions { PreferredReplicaId = _config.Replicas[(client - 1) % _config.Replicas.Count].Id, Credentials = _credentials };
         KvClient? kv = null;
         long sequence = 0;
+        var seen = new Dictionary<string, (KvVersion Version, byte[] Value)>(StringComparer.Ordinal);
         try
         {
             while (!_stop.IsCancellationRequested)
@@ -124,29 +125,26 @@ internal sealed class Workload
                 long epoch = _clock.NowUs / (long)_shape.KeyEpoch.TotalMicroseconds;
                 string key = $"e{epoch}-k{random.Next(_shape.KeysPerEpoch)}";
                 double pick = random.NextDouble();
-                var kind = pick < 0.45 ? KvOperationKind.Get : pick < 0.8 ? KvOperationKind.Put : KvOperationKind.Delete;
-                byte[]? input = kind == KvOperationKind.Put ? Encoding.UTF8.GetBytes($"c{client}-{++sequence}") : null;
+                var kind = pick < 0.35 ? KvOperationKind.Get : pick < 0.6 ? KvOperationKind.Put : pick < 0.7 ? KvOperationKind.Delete
+                    : pick < 0.8 ? KvOperationKind.Cas : pick < 0.88 ? KvOperationKind.Txn : pick < 0.95 ? KvOperationKind.List : KvOperationKind.Update;
+                byte[] value = Encoding.UTF8.GetBytes($"c{client}-{++sequence}");
                 long invoked = _clock.NowUs;
+                var operation = new PlannedOperation(client, key, kind, value, $"e{epoch}-k{random.Next(_shape.KeysPerEpoch)}", $"e{epoch}-", random.Next(3));
                 try
                 {
-                    (KvOutcomeKind outcome, byte[]? output) = kind switch
-                    {
-                        KvOperationKind.Get => await GetAsync(kv, key),
-                        KvOperationKind.Put => await PutAsync(kv, key, input!),
-                        _ => await DeleteAsync(kv, key),
-                    };
-                    long returned = _clock.NowUs;
-                    if (kind != KvOperationKind.Get)
+                    var done = await RunAsync(kv, operation, seen, invoked);
+                    long returned = done.ReturnedAt;
+                    if (IsWrite(kind))
                     {
                         Interlocked.Increment(ref _writesSucceeded);
                     }
-                    _operations.Enqueue(new RecordedOperation(new KvOperation(client, key, kind, input, outcome, output, invoked, returned), returned, null, null));
+                    _operations.Enqueue(new RecordedOperation(done, returned, null, null));
                 }
                 catch (KvException e)
                 {
                     // Unknown, never failed: see the remarks.
                     long gaveUp = _clock.NowUs;
-                    _operations.Enqueue(new RecordedOperation(new KvOperation(client, key, kind, input, KvOutcomeKind.Unknown, null, invoked, long.MaxValue), gaveUp, e.Message, Classify(e)));
+                    _operations.Enqueue(new RecordedOperation(operation.Unknown(invoked), gaveUp, e.Message, Classify(e)));
                 }
             }
         }
@@ -159,22 +157,130 @@ internal sealed class Workload
         }
     }
 
-    private static async Task<(KvOutcomeKind, byte[]?)> GetAsync(KvClient kv, string key)
+    /// <summary>Operations that change state (what counts as a write in the figures).</summary>
+    public static bool IsWrite(KvOperationKind kind) =>
+        kind is KvOperationKind.Put or KvOperationKind.Delete or KvOperationKind.Update or KvOperationKind.Cas or KvOperationKind.Txn;
+
+    // One operation as planned before it runs: a key, a unique value, a second key and the epoch's
+    // prefix for TXN and LIST, and a choice of compare for TXN.
+    private sealed record PlannedOperation(int Client, string Key, KvOperationKind Kind, byte[] Value, string OtherKey, string Prefix, int Choice)
     {
-        var got = await kv.GetAsync(key);
-        return got.Found ? (KvOutcomeKind.Ok, got.Value.ToArray()) : (KvOutcomeKind.NotFound, null);
+        public byte[]? Expected { get; set; }
+        public Linearizability.KvTxn? Txn { get; set; }
+
+        // What the checker is told when no definite answer came (reads with it constrain nothing).
+        public KvOperation Unknown(long invoked) => Kind switch
+        {
+            KvOperationKind.Get => new KvOperation(Client, Key, Kind, null, KvOutcomeKind.Unknown, null, invoked, long.MaxValue),
+            KvOperationKind.Put => new KvOperation(Client, Key, Kind, Value, KvOutcomeKind.Unknown, null, invoked, long.MaxValue),
+            KvOperationKind.Delete => new KvOperation(Client, Key, Kind, null, KvOutcomeKind.Unknown, null, invoked, long.MaxValue),
+            KvOperationKind.Update => KvOperation.Update(Client, Key, Value, KvOutcomeKind.Unknown, invoked, long.MaxValue),
+            KvOperationKind.Cas => KvOperation.CompareAndSet(Client, Key, Expected, Value, KvOutcomeKind.Unknown, invoked, long.MaxValue),
+            KvOperationKind.Txn => KvOperation.Transaction(Client, Txn!, KvOutcomeKind.Unknown, invoked, long.MaxValue),
+            _ => KvOperation.ListPrefix(Client, Prefix, [], KvOutcomeKind.Unknown, invoked, long.MaxValue),
+        };
     }
 
-    private static async Task<(KvOutcomeKind, byte[]?)> PutAsync(KvClient kv, string key, byte[] value)
+    // Runs one operation and returns it as the checker records it. What a client last saw of each
+    // key (version and value) feeds its compare-and-set and transaction compares; values are unique
+    // per write, so the checker models a compare on a version as a compare on the value it carried.
+    private async Task<KvOperation> RunAsync(KvClient kv, PlannedOperation op, Dictionary<string, (KvVersion Version, byte[] Value)> seen, long invoked)
     {
-        await kv.PutAsync(key, value);
-        return (KvOutcomeKind.Ok, null);
+        switch (op.Kind)
+        {
+            case KvOperationKind.Get:
+            {
+                var got = await kv.GetAsync(op.Key);
+                if (got.Found)
+                {
+                    seen[op.Key] = (got.Version, got.Value.ToArray());
+                }
+                return new KvOperation(op.Client, op.Key, op.Kind, null, got.Found ? KvOutcomeKind.Ok : KvOutcomeKind.NotFound, got.Found ? got.Value.ToArray() : null, invoked, _clock.NowUs);
+            }
+            case KvOperationKind.Put:
+            {
+                var version = await kv.PutAsync(op.Key, op.Value);
+                Saw(seen, op.Key, version, op.Value);
+                return new KvOperation(op.Client, op.Key, op.Kind, op.Value, KvOutcomeKind.Ok, null, invoked, _clock.NowUs);
+            }
+            case KvOperationKind.Delete:
+            {
+                bool existed = await kv.DeleteAsync(op.Key);
+                return new KvOperation(op.Client, op.Key, op.Kind, null, existed ? KvOutcomeKind.Ok : KvOutcomeKind.NotFound, null, invoked, _clock.NowUs);
+            }
+            case KvOperationKind.Update:
+            {
+                var updated = await kv.UpdateAsync(op.Key, op.Value);
+                if (updated.Written)
+                {
+                    Saw(seen, op.Key, updated.Version, op.Value);
+                }
+                return KvOperation.Update(op.Client, op.Key, op.Value, updated.Written ? KvOutcomeKind.Ok : KvOutcomeKind.NotFound, invoked, _clock.NowUs);
+            }
+            case KvOperationKind.Cas:
+            {
+                var expected = seen.TryGetValue(op.Key, out var last) ? last : (KvVersion.None, (byte[]?)null);
+                op.Expected = expected.Item2;
+                var swapped = await kv.CompareAndSetAsync(op.Key, expected.Item1, op.Value);
+                if (swapped.Written)
+                {
+                    Saw(seen, op.Key, swapped.Version, op.Value);
+                }
+                return KvOperation.CompareAndSet(op.Client, op.Key, op.Expected, op.Value, swapped.Written ? KvOutcomeKind.Ok : KvOutcomeKind.ConditionFailed, invoked, _clock.NowUs);
+            }
+            case KvOperationKind.Txn:
+            {
+                var txn = new KvReplica.Client.KvTxn();
+                KvCompare compare;
+                if (op.Choice == 0 && seen.TryGetValue(op.Key, out var last))
+                {
+                    txn.IfValue(op.Key, last.Value);
+                    compare = new KvCompare(op.Key, KvCompareKind.ValueEquals, last.Value);
+                }
+                else if (op.Choice == 1)
+                {
+                    txn.IfAbsent(op.Key);
+                    compare = new KvCompare(op.Key, KvCompareKind.Absent);
+                }
+                else
+                {
+                    txn.IfExists(op.Key);
+                    compare = new KvCompare(op.Key, KvCompareKind.Exists);
+                }
+                txn.ThenPut(op.Key, op.Value);
+                var then = new List<KvWrite> { new(op.Key, op.Value) };
+                if (op.OtherKey != op.Key)
+                {
+                    txn.ThenPut(op.OtherKey, op.Value);
+                    then.Add(new KvWrite(op.OtherKey, op.Value));
+                }
+                txn.ElsePut(op.OtherKey, op.Value);
+                op.Txn = new Linearizability.KvTxn([compare], then, [new KvWrite(op.OtherKey, op.Value)]);
+                var result = await kv.TxnAsync(txn);
+                return KvOperation.Transaction(op.Client, op.Txn, result.Succeeded ? KvOutcomeKind.Then : KvOutcomeKind.Else, invoked, _clock.NowUs);
+            }
+            default:
+            {
+                // Every key of the epoch, two to a page, all pages at the first page's revision.
+                var entries = new List<KvRead>();
+                await foreach (var entry in kv.ScanAsync(op.Prefix, pageSize: 2))
+                {
+                    entries.Add(new KvRead(entry.Key, entry.Value.ToArray()));
+                }
+                return KvOperation.ListPrefix(op.Client, op.Prefix, entries, KvOutcomeKind.Ok, invoked, _clock.NowUs);
+            }
+        }
     }
 
-    private static async Task<(KvOutcomeKind, byte[]?)> DeleteAsync(KvClient kv, string key) =>
-        (await kv.DeleteAsync(key) ? KvOutcomeKind.Ok : KvOutcomeKind.NotFound, null);
+    // (A write the cluster recognised as a retry reports no version: nothing learnt.)
+    private static void Saw(Dictionary<string, (KvVersion Version, byte[] Value)> seen, string key, KvVersion version, byte[] value)
+    {
+        if (version != KvVersion.None)
+        {
+            seen[key] = (version, value);
+        }
+    }
 
-    /// <summary>A short name for why an operation failed, from the last error the client saw.</summary>
     public static string Classify(KvException e) => e switch
     {
         KvTimeoutException => "client timeout (no reply)",
