@@ -7,8 +7,8 @@ namespace KvReplica.Client.Cli.Bench;
 
 /// <summary>
 /// Closed-loop load generator: N clients (one connection each, spread round-robin over the replicas
-/// by id), each running one operation at a time, PUT or GET by the write ratio, on a uniformly
-/// random key. Progress goes to stderr once a second; the report goes to stdout as
+/// by id), each running one operation of the workload at a time (<see cref="BenchWorkloadOp"/>:
+/// by default a PUT or GET by the write ratio, on a uniformly random key). Progress goes to stderr once a second; the report goes to stdout as
 /// <c>name: value</c> lines.
 /// </summary>
 internal static class BenchRunner
@@ -47,7 +47,7 @@ internal static class BenchRunner
             }
 
             var run = new BenchRun(bench);
-            var workers = clients.Select((client, i) => Task.Run(() => run.WorkerAsync(client, i))).ToArray();
+            var workers = clients.Select((client, i) => Task.Run(() => run.WorkerAsync(new KvClientTarget(client), i))).ToArray();
             await ReportProgressAsync(run, stderr, ct).ConfigureAwait(false);
             await Task.WhenAll(workers).ConfigureAwait(false);
             await WriteReportAsync(run, bench, stdout).ConfigureAwait(false);
@@ -87,26 +87,40 @@ internal static class BenchRunner
 
     private static async Task WriteReportAsync(BenchRun run, BenchOptions bench, TextWriter stdout)
     {
-        var writes = new LatencyHistogram();
-        var reads = new LatencyHistogram();
-        foreach (var worker in run.Workers)
+        foreach (string line in ReportLines(bench, run.Workload, run.Workers, run.MeasuredSeconds, run.FirstError))
         {
-            writes.Add(worker.Writes);
-            reads.Add(worker.Reads);
+            await stdout.WriteLineAsync(line).ConfigureAwait(false);
         }
-        var all = new LatencyHistogram();
-        all.Add(writes);
-        all.Add(reads);
-        double seconds = run.MeasuredSeconds;
+    }
+
+    /// <summary>
+    /// The report: <c>config</c>, a line per step of the workload (rw: <c>writes</c>, <c>reads</c>;
+    /// cas: <c>reads</c>, <c>cas</c>; txn: <c>reads</c>, <c>txn</c>), <c>all</c> (whole operations),
+    /// <c>outcomes</c> (not for rw), <c>errors</c>.
+    /// </summary>
+    internal static IEnumerable<string> ReportLines(BenchOptions bench, BenchWorkloadOp workload, IEnumerable<BenchStats> workers, double seconds, string? firstError)
+    {
+        var total = new BenchStats(workload);
+        foreach (var worker in workers)
+        {
+            total.Add(worker);
+        }
         var inv = CultureInfo.InvariantCulture;
-        await stdout.WriteLineAsync(string.Create(inv,
-            $"config: connections={bench.Connections} duration={bench.Duration.TotalSeconds:0.###}s warmup={bench.Warmup.TotalSeconds:0.###}s write-ratio={bench.WriteRatio:0.###} value-size={bench.ValueSize} keys={bench.Keys}{(bench.Fill ? " fill" : "")}")).ConfigureAwait(false);
-        await stdout.WriteLineAsync(Line("writes", writes, seconds)).ConfigureAwait(false);
-        await stdout.WriteLineAsync(Line("reads", reads, seconds)).ConfigureAwait(false);
-        await stdout.WriteLineAsync(Line("all", all, seconds)).ConfigureAwait(false);
-        long measuredErrors = run.Workers.Sum(w => w.MeasuredErrors);
-        string firstError = run.FirstError is { } message ? $" first=\"{message.Replace("\"", "'", StringComparison.Ordinal)}\"" : "";
-        await stdout.WriteLineAsync(string.Create(inv, $"errors: {measuredErrors} ({measuredErrors / seconds:0.0}/s){firstError}")).ConfigureAwait(false);
+        yield return string.Create(inv,
+            $"config: connections={bench.Connections} duration={bench.Duration.TotalSeconds:0.###}s warmup={bench.Warmup.TotalSeconds:0.###}s write-ratio={bench.WriteRatio:0.###} value-size={bench.ValueSize} keys={bench.Keys}{(bench.Fill ? " fill" : "")} {workload.Config}");
+        for (int i = 0; i < workload.Steps.Count; i++)
+        {
+            yield return Line(workload.Steps[i], total.Steps[i], seconds);
+        }
+        yield return Line("all", total.All, seconds);
+        if (workload.Outcomes.Count > 0)
+        {
+            string counts = string.Join(" ", workload.Outcomes.Select((name, i) => string.Create(inv, $"{name}={total.Outcomes[i]}")));
+            string derived = workload.Derived(total.Outcomes);
+            yield return $"outcomes: {counts}{(derived.Length > 0 ? " " + derived : "")}";
+        }
+        string first = firstError is { } message ? $" first=\"{message.Replace("\"", "'", StringComparison.Ordinal)}\"" : "";
+        yield return string.Create(inv, $"errors: {total.MeasuredErrors} ({total.MeasuredErrors / seconds:0.0}/s){first}");
     }
 
     /// <summary>One report line, e.g. <c>writes: 12345.6 ops/s p50=1.230ms p99=4.560ms p999=7.890ms max=9.100ms n=123456</c>.</summary>
@@ -117,11 +131,21 @@ internal static class BenchRunner
             $"{name}: {histogram.Count / seconds:0.0} ops/s p50={Ms(histogram.ValueAtQuantile(0.50))}ms p99={Ms(histogram.ValueAtQuantile(0.99))}ms p999={Ms(histogram.ValueAtQuantile(0.999))}ms max={Ms(histogram.MaxNanoseconds)}ms n={histogram.Count}");
     }
 
-    private sealed class WorkerStats
+    /// <summary>
+    /// Runs one operation; null when it succeeded, else the error to report (a
+    /// <see cref="KvException"/>, or an <see cref="ArgumentException"/> the client raised before sending).
+    /// </summary>
+    internal static async Task<string?> TryRunAsync(BenchWorkloadOp workload, IBenchTarget target, BenchOp op)
     {
-        public readonly LatencyHistogram Writes = new();
-        public readonly LatencyHistogram Reads = new();
-        public long MeasuredErrors;
+        try
+        {
+            await workload.RunAsync(target, op).ConfigureAwait(false);
+            return null;
+        }
+        catch (Exception e) when (e is KvException or ArgumentException)
+        {
+            return e is KvInvalidRequestException invalid ? invalid.Reason : e.Message;
+        }
     }
 
     private sealed class BenchRun
@@ -133,13 +157,15 @@ internal static class BenchRunner
         public BenchRun(BenchOptions options)
         {
             _options = options;
+            Workload = BenchWorkloadOp.For(options);
             long start = Stopwatch.GetTimestamp();
             _measureStart = start + (long)(options.Warmup.TotalSeconds * Stopwatch.Frequency);
             _measureEnd = _measureStart + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
-            Workers = [.. Enumerable.Range(0, options.Connections).Select(_ => new WorkerStats())];
+            Workers = [.. Enumerable.Range(0, options.Connections).Select(_ => new BenchStats(Workload))];
         }
 
-        public WorkerStats[] Workers { get; }
+        public BenchWorkloadOp Workload { get; }
+        public BenchStats[] Workers { get; }
         public long CompletedOps;
         private long _nextFillKey;
         public long Errors;
@@ -149,13 +175,16 @@ internal static class BenchRunner
         public bool IsWarmingUp => Stopwatch.GetTimestamp() < _measureStart;
         public double MeasuredSeconds => (double)(_measureEnd - _measureStart) / Stopwatch.Frequency;
 
-        public async Task WorkerAsync(KvClient client, int index)
+        private long NextKeyIndex(Random random) =>
+            _options.Fill ? (Interlocked.Increment(ref _nextFillKey) - 1) % _options.Keys : random.Next(_options.Keys);
+
+        public async Task WorkerAsync(IBenchTarget target, int index)
         {
             var stats = Workers[index];
             var random = new Random(unchecked(Environment.TickCount * 31 + index));
             var value = new byte[_options.ValueSize];
             random.NextBytes(value);
-            double nanosPerTick = 1e9 / Stopwatch.Frequency;
+            var op = new BenchOp(Workload, random, value, NextKeyIndex);
             while (true)
             {
                 long started = Stopwatch.GetTimestamp();
@@ -164,40 +193,19 @@ internal static class BenchRunner
                 {
                     return;
                 }
-                bool isWrite = random.NextDouble() < _options.WriteRatio;
-                long keyIndex = _options.Fill ? (Interlocked.Increment(ref _nextFillKey) - 1) % _options.Keys : random.Next(_options.Keys);
-                string key = "bench-" + keyIndex.ToString(CultureInfo.InvariantCulture);
-                bool ok = true;
-                try
+                op.Begin(started);
+                string? error = await TryRunAsync(Workload, target, op).ConfigureAwait(false);
+                long finished = Stopwatch.GetTimestamp();
+                if (error is not null)
                 {
-                    if (isWrite)
-                    {
-                        await client.PutAsync(key, value).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await client.GetAsync(key).ConfigureAwait(false);
-                    }
-                }
-                catch (Exception e) when (e is KvException or ArgumentException)
-                {
-                    ok = false;
-                    Interlocked.CompareExchange(ref FirstError, e is KvInvalidRequestException invalid ? invalid.Reason : e.Message, null);
+                    Interlocked.CompareExchange(ref FirstError, error, null);
                     Interlocked.Increment(ref Errors);
                 }
-                long finished = Stopwatch.GetTimestamp();
                 Interlocked.Increment(ref CompletedOps);
-                if (started < _measureStart)
+                if (started >= _measureStart)
                 {
-                    continue;
+                    stats.Commit(op, error is null, finished);
                 }
-                if (!ok)
-                {
-                    stats.MeasuredErrors++;
-                    continue;
-                }
-                long nanos = (long)((finished - started) * nanosPerTick);
-                (isWrite ? stats.Writes : stats.Reads).Record(nanos);
             }
         }
     }
