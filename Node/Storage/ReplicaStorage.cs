@@ -101,7 +101,7 @@ internal sealed class ReplicaStorage : IDisposable
             {
                 throw new NodeStartupException($"the storage engine in {LmdbEngine.PathIn(directory)} cannot be opened: {e.Message}", DiskFull.IsCause(e) ? ExitCodes.DiskFull : ExitCodes.DamagedLog);
             }
-            store = new KvStore(engine);
+            store = new KvStore(engine, historyChanges: config.HistoryChanges, historyBytes: config.HistoryBytes);
             WalFile wal;
             WalRecovery log;
             try

@@ -78,6 +78,15 @@ public sealed record ClusterConfig
     /// </summary>
     public long EngineMaxBytes { get; init; } = 256L << 30;
 
+    /// <summary>
+    /// Changes each replica keeps in memory for watches and the later pages of scans (docs/design.md,
+    /// "Every page of a scan at one revision"); older revisions answer <c>compacted</c>. 0 keeps none.
+    /// </summary>
+    public int HistoryChanges { get; init; } = 100_000;
+
+    /// <summary>...and at most this many bytes of keys and values (64 MiB).</summary>
+    public long HistoryBytes { get; init; } = 64L << 20;
+
     /// <summary>Size at which a write-ahead log segment is closed and a new one started.</summary>
     public long WalSegmentBytes { get; init; } = 64L << 20;
 

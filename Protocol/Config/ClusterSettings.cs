@@ -60,6 +60,8 @@ public static class ClusterSettings
         C.WholeNumber("engineCommitEveryWrites", 1, 10_000_000, (c, v) => c with { EngineCommitEveryWrites = v }),
         C.WholeNumber("engineCommitIntervalMs", 1, 600_000, (c, v) => c with { EngineCommitInterval = Milliseconds(v) }),
         C.WholeNumber("engineMaxGiB", 1, 1 << 16, (c, v) => c with { EngineMaxBytes = v * Gibibyte }),
+        C.WholeNumber("historyChanges", 0, 100_000_000, (c, v) => c with { HistoryChanges = v }),
+        C.WholeNumber("historyMiB", 0, 1 << 20, (c, v) => c with { HistoryBytes = v * Mebibyte }),
         // The snapshot files these tuned are gone (the storage engine holds the state); still
         // accepted so that a cluster.json written before keeps working, and without effect.
         C.WholeNumber("snapshotEveryWrites", 1, int.MaxValue, (c, _) => c),

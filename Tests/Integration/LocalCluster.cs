@@ -70,7 +70,7 @@ internal sealed class LocalCluster : IAsyncDisposable
     /// <paramref name="restoreFrom"/>: a backup file each replica's data directory is seeded from (<c>node --restore</c>) before it starts.
     /// <paramref name="beforeStart"/>: runs once cluster.json is written and before any replica starts (to mount a data directory, say).
     /// </remarks>
-    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int engineCommitEveryWrites = 10_000, string? restoreFrom = null, int maxPendingWrites = 100_000, int recentDeliveredWrites = 50_000, Func<LocalCluster, Task>? beforeStart = null, bool secure = false)
+    public static async Task<LocalCluster> StartAsync(int count = 3, int writeTimeoutMs = 3000, int readTimeoutMs = 2000, string fsync = "always", int engineCommitEveryWrites = 10_000, string? restoreFrom = null, int maxPendingWrites = 100_000, int recentDeliveredWrites = 50_000, Func<LocalCluster, Task>? beforeStart = null, bool secure = false, int historyChanges = 100_000)
     {
         string directory = Path.Combine(Path.GetTempPath(), "kvreplica-it-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(directory);
@@ -85,6 +85,7 @@ internal sealed class LocalCluster : IAsyncDisposable
               "clientRequestTimeoutMs": {{Math.Max(writeTimeoutMs, readTimeoutMs) + 2000}},
               "fsync": "{{fsync}}",
               "engineCommitEveryWrites": {{engineCommitEveryWrites}},
+              "historyChanges": {{historyChanges}},
               "maxPendingWrites": {{maxPendingWrites}},
               "recentDeliveredWrites": {{recentDeliveredWrites}}
             }

@@ -185,17 +185,30 @@ public sealed class OperationsTests
     [Test]
     public async Task A_watch_from_before_the_history_is_refused_with_the_oldest_revision()
     {
-        await using var cluster = await LocalCluster.StartAsync();
+        await using var cluster = await LocalCluster.StartAsync(historyChanges: 5);
         await using var client = await KvClient.ConnectAsync(ClusterConfigFile.Load(cluster.ConfigPath));
-        await client.PutAsync("h/a", "1");
-        // Revision 1@1 is older than any replica's history (each starts at its recovered state).
+        var first = await client.PutAsync("h/a", "1");
+        for (int i = 0; i < 10; i++)
+        {
+            await client.PutAsync($"h/{i}", "x");
+        }
+        // Ten changes later, a history of five no longer reaches back to the first write.
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var compacted = Assert.ThrowsAsync<KvException>(async () =>
         {
-            await foreach (var _ in client.WatchAsync("h/", new KvVersion(1, 1)))
+            await foreach (var _ in client.WatchAsync("h/", first, deadline.Token))
             {
             }
         });
         Assert.That(compacted!.Error, Is.EqualTo(ErrorCode.Compacted));
         Assert.That(compacted.Message, Does.Contain("compacted: oldest revision is "));
+        // A scan's later page at a revision the history no longer reaches is refused the same way.
+        var page = await client.ScanPageAsync("h/", limit: 2);
+        for (int i = 0; i < 10; i++)
+        {
+            await client.PutAsync($"h/{i}", "y");
+        }
+        var stale = Assert.ThrowsAsync<KvException>(() => client.ScanPageAsync("h/", page.Next, limit: 2, ct: deadline.Token));
+        Assert.That(stale!.Error, Is.EqualTo(ErrorCode.Compacted));
     }
 }

@@ -24,8 +24,8 @@ public sealed class WireStabilityTests
     [Test]
     public void The_client_hello_matches_the_example_in_protocol_md()
     {
-        var hello = new Hello { ProtocolVersion = 1, ClusterName = "kvreplica-local", Kind = PeerKind.Client };
-        Assert.That(Hex(hello), Is.EqualTo("00000017" + "92" + "00" + "95" + "01" + "af" + "6b767265706c6963612d6c6f63616c" + "000000"));
+        var hello = new Hello { ProtocolVersion = ProtocolVersion.Current, ClusterName = "kvreplica-local", Kind = PeerKind.Client };
+        Assert.That(Hex(hello), Is.EqualTo("00000017" + "92" + "00" + "95" + "02" + "af" + "6b767265706c6963612d6c6f63616c" + "000000"));
     }
 
     [Test]
