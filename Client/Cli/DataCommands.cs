@@ -60,7 +60,7 @@ internal static class DataCommands
         {
             error = tokens.Count == 0
                 ? "MSET needs at least one <key> <value> pair"
-                : $"MSET takes <key> <value> pairs, and {tokens.Count} words do not pair up (a value with blanks must be quoted)";
+                : $"MSET takes <key> <value> pairs, but got an odd number of words ({tokens.Count}); quote a value that contains blanks";
             return null;
         }
         var pairs = new List<KeyValuePair<string, byte[]>>();
