@@ -58,7 +58,7 @@ public sealed class ClientDataCommandTests
             "CAS b/none 0 again",
             "CAS b/x 5@1 v",
             "MSET b/m1 one b/m2 \"two words\" b/m3 \"(not found)\"",
-            "MGET b/m1 b/none b/m2 b/m3",
+            "MGET b/m1 b/gone b/m2 b/m3",
             "TXN IF EXISTS b/m1 AND VALUE b/m2 = \"two words\" THEN PUT b/t then-ran; DELETE b/m1 ELSE PUT b/t else-ran",
             "GET b/t",
             "TXN IF EXISTS b/m1 THEN PUT b/t then-ran ELSE PUT b/t else-ran",
