@@ -63,7 +63,7 @@ internal static class CliApplication
             oneShot = spec.ParseArguments(arguments.CommandArguments, out string? commandError);
             if (oneShot is null)
             {
-                return UsageError(stderr, $"{commandError}; usage: client <cluster.json> {spec.Synopsis.ToLowerInvariant()}");
+                return UsageError(stderr, $"{commandError}; usage: client <cluster.json> {spec.Word}{spec.Synopsis[spec.Name.Length..]}");
             }
         }
         ClusterConfig config;
@@ -110,6 +110,7 @@ internal static class CliApplication
                 Bench = arguments.Bench,
                 Stdout = stdout,
                 Stderr = stderr,
+                Json = arguments.Json,
             };
             var result = await CommandExecutor.ExecuteAsync(context, oneShot, ct).ConfigureAwait(false);
             foreach (string line in ResultRenderer.Lines(result, arguments.Json, oneLine: false))
@@ -120,7 +121,12 @@ internal static class CliApplication
         }
 
         bool prompt = stdinIsTerminal || arguments.Interactive;
-        await using (var context = new CommandContext(config, arguments.ConfigPath, options, dial, prompt ? CommandModes.Prompt : CommandModes.Batch))
+        await using (var context = new CommandContext(config, arguments.ConfigPath, options, dial, prompt ? CommandModes.Prompt : CommandModes.Batch)
+        {
+            Stdout = stdout,
+            Stderr = stderr,
+            Json = arguments.Json,
+        })
         {
             try
             {

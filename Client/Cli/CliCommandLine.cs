@@ -73,7 +73,7 @@ internal static class CliCommandLine
         // Without an action System.CommandLine would demand a subcommand; no subcommand means a line mode.
         root.SetAction(_ => ExitCodes.Ok);
 
-        var subcommands = new Dictionary<Command, (CommandSpec Spec, IReadOnlyList<Argument> Arguments)>();
+        var subcommands = new Dictionary<Command, (CommandSpec Spec, IReadOnlyList<Argument> Arguments, IReadOnlyList<(CommandOption Spec, Option Option)> Options)>();
         var bench = new BenchOptions.CommandLine();
         foreach (var spec in CommandTable.All.Where(c => (c.Modes & CommandModes.OneShot) != 0))
         {
@@ -84,18 +84,25 @@ internal static class CliCommandLine
                 command.Aliases.Add(alias);
             }
             var arguments = spec.Arguments.Select(a => a.Many
-                ? (Argument)new Argument<string[]>(a.Name) { Description = a.Description, Arity = ArgumentArity.OneOrMore }
-                : new Argument<string>(a.Name) { Description = a.Description }).ToList();
+                ? (Argument)new Argument<string[]>(a.Name) { Description = a.Description, Arity = a.Optional ? ArgumentArity.ZeroOrMore : ArgumentArity.OneOrMore }
+                : new Argument<string>(a.Name) { Description = a.Description, Arity = a.Optional ? ArgumentArity.ZeroOrOne : ArgumentArity.ExactlyOne }).ToList();
             foreach (var argument in arguments)
             {
                 command.Arguments.Add(argument);
+            }
+            var options = spec.Options.Select(o => (o, o.ValueName is null
+                ? (Option)new Option<bool>(o.Name) { Description = o.Description }
+                : new Option<string>(o.Name) { Description = o.Description, HelpName = o.ValueName })).ToList();
+            foreach (var (_, option) in options)
+            {
+                command.Options.Add(option);
             }
             if (spec.Kinds.Contains(CommandKind.Bench))
             {
                 bench.AddTo(command);
             }
             root.Subcommands.Add(command);
-            subcommands[command] = (spec, arguments);
+            subcommands[command] = (spec, arguments, options);
         }
 
         var result = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
@@ -131,6 +138,28 @@ internal static class CliCommandLine
         if (subcommands.TryGetValue(result.CommandResult.Command, out var chosen))
         {
             var words = chosen.Arguments.SelectMany(a => result.GetResult(a)?.Tokens.Select(t => t.Value) ?? []).ToList();
+            if (chosen.Options.Count > 0)
+            {
+                // The command's parser reads its options from the words, as on a line, and refuses
+                // a misspelt one. After --, a word that only looks like an option is passed quoted,
+                // so it stays a word (a prefix or a key).
+                if (result.Tokens.Any(t => t.Type == TokenType.DoubleDash))
+                {
+                    words = [.. words.Select(w => w.StartsWith('-') ? ValueFormatter.Quote(System.Text.Encoding.UTF8.GetBytes(w)) : w)];
+                }
+                foreach (var (option, parsedOption) in chosen.Options)
+                {
+                    if (result.GetResult(parsedOption) is not { Implicit: false } given)
+                    {
+                        continue;
+                    }
+                    words.Add(option.Name);
+                    if (option.ValueName is not null)
+                    {
+                        words.Add(given.Tokens.Count > 0 ? given.Tokens[0].Value : "");
+                    }
+                }
+            }
             parsed = parsed with
             {
                 Command = chosen.Spec,

@@ -42,6 +42,9 @@ internal sealed class CommandContext(ClusterConfig config, string configPath, Kv
 
     public TextWriter Stderr { get; init; } = TextWriter.Null;
 
+    /// <summary>--json: a streaming command (WATCH) prints one JSON object per event.</summary>
+    public bool Json { get; init; }
+
     /// <summary>How long STATUS waits for each replica: --timeout, else 2 s.</summary>
     public TimeSpan StatusTimeout => options.RequestTimeout ?? TimeSpan.FromSeconds(2);
 

@@ -19,14 +19,52 @@ internal enum CommandKind
     Ping,
     Backup,
     Bench,
+    Update,
+    CompareAndSet,
+    PutIfAbsent,
+    Exists,
+    MultiSet,
+    MultiGet,
+    Txn,
+    List,
+    Watch,
 }
 
 /// <summary>
-/// One parsed command. <see cref="Key"/> is set for GET, PUT and DELETE (and is the user or role
-/// name for USER and ROLE, the file for BACKUP); <see cref="Value"/> for PUT only; <see cref="Words"/> holds USER ADD's
-/// password and roles and ROLE ADD's grants.
+/// One parsed command. <see cref="Key"/> is set for the commands of one key (and is the user or
+/// role name for USER and ROLE, the file for BACKUP, the prefix for LIST and WATCH);
+/// <see cref="Value"/> for PUT, UPDATE, CAS and PUTNX; <see cref="Words"/> holds USER ADD's
+/// password and roles and ROLE ADD's grants. The properties hold the other commands' arguments.
 /// </summary>
-internal sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null, IReadOnlyList<string>? Words = null);
+internal sealed record ParsedCommand(CommandKind Kind, string Key = "", byte[]? Value = null, IReadOnlyList<string>? Words = null)
+{
+    /// <summary>CAS: the version the key must have (<see cref="KvVersion.None"/>: absent). WATCH: <c>--after</c>.</summary>
+    public KvVersion Version { get; init; }
+
+    /// <summary>GET <c>--version</c>: print the value's version too.</summary>
+    public bool WithVersion { get; init; }
+
+    /// <summary>LIST <c>--values</c>: print each key's value too.</summary>
+    public bool WithValues { get; init; }
+
+    /// <summary>LIST <c>--limit</c>: one page of at most this many keys; null lists every key.</summary>
+    public int? Limit { get; init; }
+
+    /// <summary>LIST <c>--cursor</c>: where the page starts, as a previous page printed it.</summary>
+    public KvScanCursor? Cursor { get; init; }
+
+    /// <summary>WATCH <c>--count</c>: stop after this many events; null runs until interrupted.</summary>
+    public int? Count { get; init; }
+
+    /// <summary>MGET's keys, in order.</summary>
+    public IReadOnlyList<string>? Keys { get; init; }
+
+    /// <summary>MSET's pairs, in order.</summary>
+    public IReadOnlyList<KeyValuePair<string, byte[]>>? Pairs { get; init; }
+
+    /// <summary>TXN's compares and operations.</summary>
+    public TxnPlan? Txn { get; init; }
+}
 
 /// <summary>
 /// The outcome of parsing one input line: a command, a one-line error, or neither (a blank line
@@ -61,7 +99,7 @@ internal readonly record struct LineParseResult(ParsedCommand? Command, string? 
 /// digits) and <c>\u{HEX}</c> (a Unicode code point, 1 to 6 hex digits, stored as UTF-8); every other
 /// character stands for its own UTF-8 encoding.</para>
 /// </remarks>
-internal static class CommandLineParser
+internal static partial class CommandLineParser
 {
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -281,7 +319,7 @@ internal static class CommandLineParser
         return LineParseResult.Of(new ParsedCommand(CommandKind.Put, key, value));
     }
 
-    private static bool TryReadKey(string line, ref int pos, string command, out string key, out string? error)
+    internal static bool TryReadKey(string line, ref int pos, string command, out string key, out string? error)
     {
         key = "";
         pos = SkipBlanks(line, pos);
@@ -313,7 +351,7 @@ internal static class CommandLineParser
         return TryDecodeKey(bytes, out key, out error);
     }
 
-    private static bool TryDecodeKey(byte[] bytes, out string key, out string? error)
+    internal static bool TryDecodeKey(byte[] bytes, out string key, out string? error)
     {
         try
         {
@@ -409,9 +447,9 @@ internal static class CommandLineParser
         output.Advance(written);
     }
 
-    private static bool IsBlank(char c) => c is ' ' or '\t';
+    internal static bool IsBlank(char c) => c is ' ' or '\t';
 
-    private static int SkipBlanks(string text, int pos)
+    internal static int SkipBlanks(string text, int pos)
     {
         while (pos < text.Length && IsBlank(text[pos]))
         {

@@ -16,6 +16,10 @@ internal enum ResultKind
     Degraded,
     /// <summary>EXIT: the line modes stop; nothing is printed.</summary>
     Exit,
+    /// <summary>CAS or PUTNX found another version, or TXN ran its ELSE branch: the condition did not hold.</summary>
+    Conflict,
+    /// <summary>WATCH printed its events as they came; nothing is left to print and the line modes go on.</summary>
+    Streamed,
 }
 
 /// <summary>
@@ -42,6 +46,12 @@ internal sealed record CommandResult
     /// <summary>The reason, with what to do next, when <see cref="Kind"/> is <see cref="ResultKind.Error"/>.</summary>
     public string? Error { get; init; }
 
+    /// <summary>
+    /// The one line batch mode prints instead of joining <see cref="TextLines"/> with <c> | </c>,
+    /// for results whose lines are made of words (LIST); null to join.
+    /// </summary>
+    public string? BatchLine { get; init; }
+
     /// <summary>Fields of the command's own, written after the common ones in JSON.</summary>
     public Action<Utf8JsonWriter>? JsonFields { get; init; }
 
@@ -60,18 +70,20 @@ internal sealed record CommandResult
     /// <summary>Exit code of a one-shot command (<see cref="ExitCodes"/>).</summary>
     public int ExitCode => Kind switch
     {
-        ResultKind.Ok or ResultKind.Value or ResultKind.Exit => ExitCodes.Ok,
+        ResultKind.Ok or ResultKind.Value or ResultKind.Exit or ResultKind.Streamed => ExitCodes.Ok,
         ResultKind.NotFound => ExitCodes.NotFound,
         ResultKind.Degraded => ExitCodes.Degraded,
+        ResultKind.Conflict => ExitCodes.ConditionFailed,
         _ => ExitCodes.Error,
     };
 
-    /// <summary>JSON <c>status</c>: ok, not_found, error, or degraded (STATUS only).</summary>
+    /// <summary>JSON <c>status</c>: ok, not_found, conflict (CAS, PUTNX, TXN), error, or degraded (STATUS only).</summary>
     public string Status => Kind switch
     {
-        ResultKind.Ok or ResultKind.Value or ResultKind.Exit => "ok",
+        ResultKind.Ok or ResultKind.Value or ResultKind.Exit or ResultKind.Streamed => "ok",
         ResultKind.NotFound => "not_found",
         ResultKind.Degraded => "degraded",
+        ResultKind.Conflict => "conflict",
         _ => "error",
     };
 }
@@ -86,7 +98,7 @@ internal static class ResultRenderer
     /// <summary>
     /// The text lines: <c>ERROR reason</c> for an error, else the result's lines. With
     /// <paramref name="oneLine"/> (batch mode) several lines are joined by <c> | </c>, so every
-    /// command gives exactly one line.
+    /// command gives exactly one line; a result with a <see cref="CommandResult.BatchLine"/> gives that.
     /// </summary>
     public static IReadOnlyList<string> Text(CommandResult result, bool oneLine)
     {
@@ -96,12 +108,16 @@ internal static class ResultRenderer
             // control and escape characters in it are printed escaped, never passed to the terminal.
             return ["ERROR " + ValueFormatter.EscapeUnprintable(result.Error ?? "")];
         }
+        if (oneLine && result.BatchLine is { } line)
+        {
+            return [line];
+        }
         return oneLine && result.TextLines.Count > 1 ? [string.Join(" | ", result.TextLines)] : result.TextLines;
     }
 
     /// <summary>
     /// The result as one line of JSON: <c>command</c>, <c>key</c> (commands with a key),
-    /// <c>status</c> (ok, not_found, error, degraded), <c>value</c> (a value that is valid UTF-8)
+    /// <c>status</c> (ok, not_found, conflict, error, degraded), <c>value</c> (a value that is valid UTF-8)
     /// or <c>valueBase64</c> (any other value), <c>error</c> (when status is error), then the
     /// command's own fields. README, "JSON output", is the schema.
     /// </summary>
@@ -119,14 +135,7 @@ internal static class ResultRenderer
             json.WriteString("status", result.Status);
             if (result.Value is { } value)
             {
-                if (Utf8.IsValid(value))
-                {
-                    json.WriteString("value", System.Text.Encoding.UTF8.GetString(value));
-                }
-                else
-                {
-                    json.WriteBase64String("valueBase64", value);
-                }
+                WriteValue(json, value);
             }
             if (result.Error is not null)
             {
@@ -138,7 +147,20 @@ internal static class ResultRenderer
         return System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 
-    /// <summary>What a mode prints for <paramref name="result"/>: one JSON line, or the text lines.</summary>
+    /// <summary><c>value</c> when <paramref name="value"/> is valid UTF-8, else <c>valueBase64</c>.</summary>
+    public static void WriteValue(Utf8JsonWriter json, ReadOnlySpan<byte> value)
+    {
+        if (Utf8.IsValid(value))
+        {
+            json.WriteString("value", value);
+        }
+        else
+        {
+            json.WriteBase64String("valueBase64", value);
+        }
+    }
+
+        /// <summary>What a mode prints for <paramref name="result"/>: one JSON line, or the text lines.</summary>
     public static IReadOnlyList<string> Lines(CommandResult result, bool json, bool oneLine) =>
-        result.Kind == ResultKind.Exit ? [] : json ? [Json(result)] : Text(result, oneLine);
+        result.Kind is ResultKind.Exit or ResultKind.Streamed ? [] : json ? [Json(result)] : Text(result, oneLine);
 }

@@ -15,8 +15,8 @@ internal delegate ParsedCommand? ProcessArgumentsParser(IReadOnlyList<string> ar
 /// <summary>Runs a parsed command. Library failures may escape as <see cref="KvException"/>: <see cref="CommandExecutor"/> turns them into results.</summary>
 internal delegate Task<CommandResult> CommandRunner(CommandContext context, ParsedCommand command, CancellationToken ct);
 
-/// <summary>One argument of a command, for the one-shot command line and its help: <c>Many</c> takes the rest of the words.</summary>
-internal sealed record CommandArgument(string Name, string Description, bool Many = false);
+/// <summary>One argument of a command, for the one-shot command line and its help: <c>Many</c> takes the rest of the words; <c>Optional</c> may be left out.</summary>
+internal sealed record CommandArgument(string Name, string Description, bool Many = false, bool Optional = false);
 
 /// <summary>
 /// Everything about one command, declared once: its word and aliases, its arguments and help
@@ -35,6 +35,8 @@ internal sealed record CommandSpec
     public required string Help { get; init; }
     public CommandModes Modes { get; init; } = CommandModes.All;
     public IReadOnlyList<CommandArgument> Arguments { get; init; } = [];
+    /// <summary>The <c>--name</c> options it takes, on a line and as process arguments alike.</summary>
+    public IReadOnlyList<CommandOption> Options { get; init; } = [];
     public required LineArgumentsParser ParseLine { get; init; }
     public required ProcessArgumentsParser ParseArguments { get; init; }
     public required CommandRunner RunAsync { get; init; }
@@ -67,25 +69,16 @@ internal static class CommandTable
             Arguments = [Key, new("value", "the value: the rest of the words joined by blanks, or one quoted string", Many: true)],
             ParseLine = CommandLineParser.ParsePut,
             ParseArguments = ParsePutArguments,
-            RunAsync = async (context, command, ct) =>
-            {
-                var client = await context.ClientAsync(ct).ConfigureAwait(false);
-                await client.PutAsync(command.Key, command.Value ?? [], ct).ConfigureAwait(false);
-                return CommandResult.Ok("put", command.Key);
-            },
+            RunAsync = DataCommands.PutAsync,
         },
         new()
         {
-            Name = "GET", Kinds = [CommandKind.Get], Synopsis = "GET <key>", Help = "prints the value, or (not found)",
-            Arguments = [Key],
-            ParseLine = (line, pos) => CommandLineParser.ParseKeyOnly(CommandKind.Get, "GET", line, pos),
-            ParseArguments = (IReadOnlyList<string> args, out string? error) => ParseKeyArgument(CommandKind.Get, "get", args, out error),
-            RunAsync = async (context, command, ct) =>
-            {
-                var client = await context.ClientAsync(ct).ConfigureAwait(false);
-                var found = await client.GetAsync(command.Key, ct).ConfigureAwait(false);
-                return found.Found ? CommandResult.Found("get", command.Key, found.Value.ToArray()) : CommandResult.NotFound("get", command.Key);
-            },
+            Name = "GET", Kinds = [CommandKind.Get], Synopsis = "GET <key> [--version]",
+            Help = "prints the value, or (not found); --version: <value> (version T@R)",
+            Arguments = [Key], Options = [DataCommands.VersionOption],
+            ParseLine = DataCommands.Line(DataCommands.ParseGet),
+            ParseArguments = DataCommands.Arguments(DataCommands.ParseGet),
+            RunAsync = DataCommands.GetAsync,
         },
         new()
         {
@@ -99,6 +92,89 @@ internal static class CommandTable
                 bool existed = await client.DeleteAsync(command.Key, ct).ConfigureAwait(false);
                 return existed ? CommandResult.Ok("delete", command.Key) : CommandResult.NotFound("delete", command.Key);
             },
+        },
+        new()
+        {
+            Name = "UPDATE", Kinds = [CommandKind.Update], Synopsis = "UPDATE <key> <value>",
+            Help = "store a value only if the key exists; prints OK, or (not found) and stores nothing",
+            Arguments = [Key, Value],
+            ParseLine = (line, pos) => CommandLineParser.ParseConditionalWrite(CommandKind.Update, "UPDATE", withVersion: false, line, pos),
+            ParseArguments = (IReadOnlyList<string> args, out string? error) => CommandLineParser.ParseConditionalWrite(CommandKind.Update, "update", withVersion: false, args, out error),
+            RunAsync = DataCommands.UpdateAsync,
+        },
+        new()
+        {
+            Name = "CAS", Kinds = [CommandKind.CompareAndSet], Synopsis = "CAS <key> <version> <value>",
+            Help = "store a value only if the key's version is <version> (T@R as printed; 0: only if absent); prints OK <new version>, or CONFLICT <current version> / CONFLICT (absent) (exit code 5)",
+            Arguments = [Key, new("version", "the version the key must have (time@replica as GET --version prints it), or 0: the key must be absent"), Value],
+            ParseLine = (line, pos) => CommandLineParser.ParseConditionalWrite(CommandKind.CompareAndSet, "CAS", withVersion: true, line, pos),
+            ParseArguments = (IReadOnlyList<string> args, out string? error) => CommandLineParser.ParseConditionalWrite(CommandKind.CompareAndSet, "cas", withVersion: true, args, out error),
+            RunAsync = DataCommands.CompareAndSetAsync,
+        },
+        new()
+        {
+            Name = "PUTNX", Aliases = ["PUT-IF-ABSENT"], Kinds = [CommandKind.PutIfAbsent], Synopsis = "PUTNX <key> <value>",
+            Help = "(also PUT-IF-ABSENT) store a value only if the key is absent; prints OK <version>, or CONFLICT <current version> (exit code 5)",
+            Arguments = [Key, Value],
+            ParseLine = (line, pos) => CommandLineParser.ParseConditionalWrite(CommandKind.PutIfAbsent, "PUTNX", withVersion: false, line, pos),
+            ParseArguments = (IReadOnlyList<string> args, out string? error) => CommandLineParser.ParseConditionalWrite(CommandKind.PutIfAbsent, "putnx", withVersion: false, args, out error),
+            RunAsync = DataCommands.CompareAndSetAsync,
+        },
+        new()
+        {
+            Name = "EXISTS", Kinds = [CommandKind.Exists], Synopsis = "EXISTS <key>",
+            Help = "prints 1 <version> if the key exists, else 0 (exit code 1)",
+            Arguments = [Key],
+            ParseLine = (line, pos) => CommandLineParser.ParseKeyOnly(CommandKind.Exists, "EXISTS", line, pos),
+            ParseArguments = (IReadOnlyList<string> args, out string? error) => ParseKeyArgument(CommandKind.Exists, "exists", args, out error),
+            RunAsync = DataCommands.ExistsAsync,
+        },
+        new()
+        {
+            Name = "MSET", Kinds = [CommandKind.MultiSet], Synopsis = "MSET <key> <value> [<key> <value>]...",
+            Help = "store every pair at once (one version for all); each value one word or a quoted string; prints OK <revision>",
+            Arguments = [new("pairs", "key value key value ...: each a word, or a quoted string", Many: true)],
+            ParseLine = DataCommands.Line(DataCommands.ParseMultiSet),
+            ParseArguments = DataCommands.Arguments(DataCommands.ParseMultiSet),
+            RunAsync = DataCommands.MultiSetAsync,
+        },
+        new()
+        {
+            Name = "MGET", Kinds = [CommandKind.MultiGet], Synopsis = "MGET <key>...",
+            Help = "read the keys at one point of the order; prints their values on one line, in order, separated by a blank: each a word (quoted if it has a blank) or (not found)",
+            Arguments = [new("keys", "the keys to read", Many: true)],
+            ParseLine = DataCommands.Line(DataCommands.ParseMultiGet),
+            ParseArguments = DataCommands.Arguments(DataCommands.ParseMultiGet),
+            RunAsync = DataCommands.MultiGetAsync,
+        },
+        new()
+        {
+            Name = "TXN", Kinds = [CommandKind.Txn], Synopsis = TxnLineParser.Grammar,
+            Help = "atomically: if every compare holds, the THEN operations, else the ELSE ones; prints THEN <revision> or ELSE <revision> (exit code 5); see \"Transactions\" below",
+            Arguments = [new("words", "[IF <cmp> [AND <cmp>]...] THEN <op> [; <op>]... [ELSE <op> [; <op>]...] (quote ; for the shell)", Many: true)],
+            ParseLine = DataCommands.Line(DataCommands.ParseTxn, semicolons: true),
+            ParseArguments = DataCommands.Arguments(DataCommands.ParseTxn, semicolons: true),
+            RunAsync = DataCommands.TxnAsync,
+        },
+        new()
+        {
+            Name = "LIST", Aliases = ["SCAN"], Kinds = [CommandKind.List], Synopsis = "LIST [prefix] [--limit N] [--values] [--cursor C]",
+            Help = "(also SCAN) the keys that begin with prefix, in key order, at one revision: one per line (batch: one line), with --values key value; --limit ends a page with (more=C), continue with --cursor C; (none) if no key matches",
+            Arguments = [new("prefix", "only keys that begin with this (default: every key)", Optional: true)],
+            Options = [DataCommands.LimitOption, DataCommands.ValuesOption, DataCommands.CursorOption],
+            ParseLine = DataCommands.Line(DataCommands.ParseList),
+            ParseArguments = DataCommands.Arguments(DataCommands.ParseList),
+            RunAsync = DataCommands.ListAsync,
+        },
+        new()
+        {
+            Name = "WATCH", Kinds = [CommandKind.Watch], Synopsis = "WATCH [prefix] [--after R] [--count N]",
+            Help = "print each change to keys that begin with prefix as it comes, PUT <key> <value> <revision> or DELETE <key> <revision>, until N events or Ctrl+C (batch: needs --count, prints one line)",
+            Arguments = [new("prefix", "only keys that begin with this (default: every key)", Optional: true)],
+            Options = [WatchCommand.AfterOption, WatchCommand.CountOption],
+            ParseLine = DataCommands.Line(WatchCommand.Parse),
+            ParseArguments = DataCommands.Arguments(WatchCommand.Parse),
+            RunAsync = WatchCommand.RunAsync,
         },
         new()
         {
@@ -217,6 +293,8 @@ internal static class CommandTable
     ];
 
     private static CommandArgument Key => new("key", $"1 to {Limits.MaxKeyBytes} bytes of UTF-8 text; a leading \" makes it a quoted string with escapes");
+
+    private static CommandArgument Value => new("value", "the value: the rest of the words joined by blanks, or one quoted string", Many: true);
 
     /// <summary>The command that <paramref name="word"/> names (any case, aliases too), or null.</summary>
     public static CommandSpec? Find(string word)

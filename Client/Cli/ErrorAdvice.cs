@@ -42,6 +42,8 @@ internal static class ErrorAdvice
             ErrorCode.PermissionDenied => "ask an admin for a role that grants it (ROLE ADD, USER ADD)",
             ErrorCode.AuthenticationRequired => "log in with --user and --password-file",
             ErrorCode.InvalidRequest => "fix the request (HELP lists each command's arguments)",
+            ErrorCode.Compacted =>
+                "the replicas no longer keep changes that old: read the current state again (LIST or GET), then WATCH with a newer --after (or none: from now), or start LIST again without --cursor",
             _ => $"`client {config} status` shows the state of each replica",
         },
     };

@@ -6,7 +6,7 @@ internal static class ExitCodes
     /// <summary>Success: OK or a value (one-shot); every line ran without ERROR (batch); normal exit (prompt, bench); --help, --version.</summary>
     public const int Ok = 0;
 
-    /// <summary>One-shot GET or DELETE (or USER/ROLE DELETE): the key or name does not exist.</summary>
+    /// <summary>One-shot GET, DELETE, UPDATE or EXISTS (or USER/ROLE DELETE): the key or name does not exist.</summary>
     public const int NotFound = 1;
 
     /// <summary>Bad command line or unusable cluster.json; nothing was sent.</summary>
@@ -21,4 +21,10 @@ internal static class ExitCodes
     /// line said so and no line printed ERROR.
     /// </summary>
     public const int Degraded = 4;
+
+    /// <summary>
+    /// One-shot CAS or PUTNX: the key's version was not the one required (the write was not made);
+    /// TXN: a compare failed, so the ELSE branch ran. Batch mode does not count it as an error.
+    /// </summary>
+    public const int ConditionFailed = 5;
 }

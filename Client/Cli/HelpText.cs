@@ -17,13 +17,15 @@ internal static class HelpText
         Modes:
           prompt    a `kv>` prompt before each command, results as they come; on a terminal, or with --interactive
           batch     stdin a file or pipe: no prompt, exactly one result line per command, in input order;
-                    blank lines and lines starting with # are skipped; a multi-line result (STATUS) is
-                    joined into one line with ` | `; HELP prints one line; EXIT or end of input stops
+                    blank lines and lines starting with # are skipped; a multi-line result (STATUS,
+                    WATCH --count) is joined into one line with ` | `, LIST prints its words on one
+                    line; WATCH needs --count; HELP prints one line; EXIT or end of input stops
           one-shot  the command and its arguments after <cluster.json>, as process arguments (command
                     words in lower or upper case; `--` before a key or value that starts with -)
-        Exit codes: 0 OK or a value, 1 (not found), 2 usage or config error, 3 ERROR, 4 STATUS found the
-          cluster not whole (a replica unreachable, removed, or in a minority). Batch: 3 if any line
-          printed ERROR, else 4 if a STATUS was not whole, else 0.
+        Exit codes: 0 OK or a value, 1 (not found) or EXISTS printed 0, 2 usage or config error,
+          3 ERROR, 4 STATUS found the cluster not whole (a replica unreachable, removed, or in a
+          minority), 5 a condition failed (CAS or PUTNX printed CONFLICT, TXN ran ELSE). Batch: 3 if
+          any line printed ERROR, else 4 if a STATUS was not whole, else 0.
         """;
 
     public const string KeysAndValues = """
@@ -41,7 +43,28 @@ internal static class HelpText
           like OK, (not found) or ERROR) they are printed quoted with the same escapes;
           invisible characters at either end (no-break space, BOM, zero-width and bidi
           marks) and bidi controls anywhere are printed as \u{HEX}.
-        Results: OK, the value, (not found), or ERROR <reason>; <what to do next>.
+        Results: OK, the value, (not found), or ERROR <reason>; <what to do next>; and:
+          versions and revisions print as time@replica (12@2); 0 stands for none (CAS k 0 v).
+          GET --version   <value> (version 12@2)
+          CAS, PUTNX      OK <new version> | CONFLICT <current version> | CONFLICT (absent)
+          EXISTS          1 <version> | 0
+          MSET            OK <revision>
+          TXN             THEN <revision> | ELSE <revision>
+          MGET, LIST and WATCH print several values or keys as words: as GET prints a value, but
+          quoted also when they contain a blank or start with ( or |, so a word starting with ( is
+          a marker: (not found), (more=<cursor>), (none).
+          MGET a b c      one line: the values in order, each a word or (not found)
+          LIST            one key per line (key value with --values), then (more=C) if --limit
+                          stopped early; continue with --cursor C; (none) if no key matches
+          WATCH           PUT <key> <value> <revision> | DELETE <key> <revision>, one line per change
+
+        Transactions:
+          TXN [IF <cmp> [AND <cmp>]...] THEN <op> [; <op>]... [ELSE <op> [; <op>]...]
+          cmp: EXISTS <key> | ABSENT <key> | VERSION <key> = <version> | VALUE <key> = <value>
+               (!= instead of =: absent or different; VERSION k = 0: absent)
+          op:  PUT <key> <value> | DELETE <key>       a key or value: one word or a quoted string
+          e.g. TXN IF VERSION cfg = 12@2 AND ABSENT lock THEN PUT cfg "new value"; PUT lock me ELSE DELETE lock
+          Keywords (any case) count only where expected; =, != and AND stand apart with blanks.
 
         Editing keys (at the interactive prompt):
           Left/Right, Ctrl+B/F      one character      Ctrl+Left/Right, Alt+B/F  one word

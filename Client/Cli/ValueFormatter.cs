@@ -28,6 +28,20 @@ internal static class ValueFormatter
     /// <summary>The value as one line of output (no line terminator).</summary>
     public static string Format(ReadOnlySpan<byte> value) => NeedsQuoting(value) ? Quote(value) : Encoding.UTF8.GetString(value);
 
+    /// <summary>
+    /// The value (or key) as one word of a result that holds several (MGET, LIST, WATCH): as
+    /// <see cref="Format"/> prints it, but quoted also when it contains a blank or starts with
+    /// <c>(</c> or <c>|</c>. So the words of such a line are separated by single blanks, and a
+    /// word that starts with <c>(</c> is always a marker such as <c>(not found)</c>, never data.
+    /// </summary>
+    public static string FormatToken(ReadOnlySpan<byte> value) =>
+        NeedsQuoting(value) || value.IndexOfAny((byte)' ', (byte)'\t') >= 0 || value[0] is (byte)'(' or (byte)'|'
+            ? Quote(value)
+            : Encoding.UTF8.GetString(value);
+
+    /// <summary>A key as one word of a result: <see cref="FormatToken(ReadOnlySpan{byte})"/> of its UTF-8.</summary>
+    public static string FormatToken(string key) => FormatToken(Encoding.UTF8.GetBytes(key));
+
     /// <summary>True when <see cref="Format"/> would quote <paramref name="value"/>.</summary>
     public static bool NeedsQuoting(ReadOnlySpan<byte> value)
     {

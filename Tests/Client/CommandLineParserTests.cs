@@ -125,7 +125,7 @@ public sealed class CommandLineParserTests
     [TestCase("PUT k \"\\u{d800}\"", "not a Unicode scalar value")]
     [TestCase("PUT k \"\\u41\"", "\\u needs 1 to 6 hex digits")]
     [TestCase("PUT k \"a\" trailing", "unexpected text after the closing quote of the value")]
-    [TestCase("GET \"a\"b", "unexpected text after the closing quote of the key")]
+    [TestCase("GET \"a\"b", "unexpected text after a closing quote (put a blank between words)")]
     [TestCase("GET \"\\xff\"", "key is not valid UTF-8")]
     [TestCase("PUT k \"ends with backslash\\", "unterminated escape")]
     public void Bad_lines_give_a_one_line_reason(string line, string reason)

@@ -250,7 +250,8 @@ public sealed class LineEditorTests
         Feed(editor, "ge", Keys.Tab);
         Assert.That(Shown(editor), Is.EqualTo("get |"));
         editor.Begin();
-        Feed(editor, "Pu", Keys.Tab, "k v");
+        // PUT is also the start of PUTNX and PUT-IF-ABSENT: Tab extends to it, without the blank.
+        Feed(editor, "Pu", Keys.Tab, " k v");
         Assert.That(Shown(editor), Is.EqualTo("PUT k v|"));
         editor.Begin();
         Feed(editor, "USER A", Keys.Tab);

@@ -67,7 +67,7 @@ public sealed class ClientCommandTests
             @"^replica 1: view \d+ members 1,2,3 .* \| replica 2: view \d+ members 1,2,3 .* \| replica 3: view \d+ members 1,2,3 ",
             @"^PONG replica [123] \d+(\.\d+)? ms$",
             $"^backup: [1-9][0-9]* bytes through write .* written to {backup}$",
-            "^commands: PUT GET DELETE STATUS PING BACKUP USER ROLE HELP EXIT; `client --help` prints what each does$",
+            "^commands: PUT GET DELETE UPDATE CAS PUTNX EXISTS MSET MGET TXN LIST WATCH STATUS PING BACKUP USER ROLE HELP EXIT; `client --help` prints what each does$",
             "^ERROR unknown command 'FROB'; type HELP for the list$",
         ];
         Assert.That(result.Lines, Has.Count.EqualTo(expected.Length), string.Join("\n", result.Lines) + result.Stderr);
@@ -130,9 +130,9 @@ public sealed class ClientCommandTests
             (["ping"], 0, @"^PONG replica [123] \d+(\.\d+)? ms$"),
             (["backup", backup], 0, $"^backup: [1-9][0-9]* bytes .* written to {backup}$"),
             (["help"], 0, "^usage: client <cluster.json> "),
-            (["--json", "get", "ok"], 1, "^{\"command\":\"get\",\"key\":\"ok\",\"status\":\"not_found\"}$"),
-            (["--json", "put", "ok", "v"], 0, "^{\"command\":\"put\",\"key\":\"ok\",\"status\":\"ok\"}$"),
-            (["--json", "get", "ok"], 0, "^{\"command\":\"get\",\"key\":\"ok\",\"status\":\"ok\",\"value\":\"v\"}$"),
+            (["--json", "get", "ok"], 1, "^{\"command\":\"get\",\"key\":\"ok\",\"status\":\"not_found\",\"version\":\"0\"}$"),
+            (["--json", "put", "ok", "v"], 0, "^{\"command\":\"put\",\"key\":\"ok\",\"status\":\"ok\",\"version\":\"[1-9][0-9]*@[123]\"}$"),
+            (["--json", "get", "ok"], 0, "^{\"command\":\"get\",\"key\":\"ok\",\"status\":\"ok\",\"value\":\"v\",\"version\":\"[1-9][0-9]*@[123]\"}$"),
             (["--json", "status"], 0, "^{\"command\":\"status\",\"status\":\"ok\",\"replicas\":\\[{\"id\":1,\"reachable\":true,"),
             (["--json", "ping"], 0, "^{\"command\":\"ping\",\"status\":\"ok\",\"replica\":[123],\"ms\":"),
             (["--json", "backup", backup], 0, "^{\"command\":\"backup\",\"status\":\"ok\",\"file\":"),
