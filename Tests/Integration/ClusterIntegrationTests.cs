@@ -112,7 +112,8 @@ public sealed class ClusterIntegrationTests
             Assert.That(session.Lines, Is.EqualTo(new[] { "OK", "stays", "value", "(not found)", "yes" }), $"writes and majority reads through replica {via}");
         }
         var status = await ClientProcess.RunAsync(cluster.ConfigPath, [], ClientDeadline, "status");
-        Assert.That(status.Lines, Has.Count.EqualTo(3));
+        Assert.That(status.Lines, Has.Count.EqualTo(4), "a line per replica, then what is wrong");
+        Assert.That(status.Lines[3], Does.StartWith("not whole: replica 3 unreachable"));
         Assert.That(status.Lines[0], Does.StartWith("replica 1: view 1 members 1,2 suspects - delivered "));
         Assert.That(status.Lines[1], Does.StartWith("replica 2: view 1 members 1,2 suspects - delivered "));
         Assert.That(status.Lines[2], Does.StartWith("replica 3: unreachable"));

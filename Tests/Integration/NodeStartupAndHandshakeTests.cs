@@ -107,7 +107,7 @@ public sealed class NodeStartupAndHandshakeTests
     }
 
     [TestCase(2, "wrong-cluster", "cluster name 'wrong-cluster' does not match")]
-    [TestCase(99, null, "protocol version 99 is not supported; this replica speaks version 1")]
+    [TestCase(99, null, "protocol version 99 is not supported; this replica speaks version 2")]
     public async Task A_mismatched_handshake_is_rejected_with_its_reason(int version, string? clusterName, string expected)
     {
         await using var cluster = await LocalCluster.StartAsync(count: 1);

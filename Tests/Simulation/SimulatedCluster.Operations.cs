@@ -189,6 +189,9 @@ public sealed partial class SimulatedCluster
         public List<WatchEvent> Events { get; } = [];
         // Replicas that answered "compacted" for the current resume point.
         public HashSet<int> CompactedAt { get; } = [];
+        // Every replica's history starts after where the stream is (each restarted since): it
+        // can only keep asking, and what it saw so far is all that can be checked.
+        public bool CompactedEverywhere;
         public int Moves;
     }
 
@@ -217,6 +220,7 @@ public sealed partial class SimulatedCluster
         {
             // Every replica is down, or has no history back to where the stream is: try later
             // (a restarted replica's history starts at its recovered state, so this can last).
+            watcher.CompactedEverywhere |= watcher.CompactedAt.Count == _replicas.Count;
             watcher.CompactedAt.Clear();
             Schedule(200, new WatchOpen(watcher.Index));
             return;
@@ -280,6 +284,7 @@ public sealed partial class SimulatedCluster
             return;
         }
         watcher.CompactedAt.Clear();
+        watcher.CompactedEverywhere = false;
         if (watcher.Start is null)
         {
             watcher.Start = new Stamp(reply.RevisionTime, reply.RevisionReplica);
@@ -321,7 +326,7 @@ public sealed partial class SimulatedCluster
             }
             var expected = model.ChangesAfter(start).Where(c => c.Key.StartsWith('k'))
                 .Select(c => $"{c.Key}={(c.Value is null ? "(deleted)" : Encoding.UTF8.GetString(c.Value))}@{c.Revision}").ToList();
-            if (watcher.CompactedAt.Count > 0)
+            if (watcher.CompactedAt.Count > 0 || watcher.CompactedEverywhere)
             {
                 // Still looking for a replica whose history reaches back to where it is: what
                 // it saw so far must still be exactly the start of the order.
