@@ -79,13 +79,26 @@ public sealed partial class ReplicaCore
         _holdBack.Add(stamp, entry);
         _holdBack.RecordAck(SelfId, stamp.ReplicaId, stamp.Time);
         _progress[stamp.ReplicaId].HeldThrough = stamp.Time;
-        foreach (string key in WrittenKeys(entry))
+        if (entry.Txn is null)
         {
-            _heldPerKey[key] = _heldPerKey.TryGetValue(key, out var held)
-                ? (held.Max > stamp ? held.Max : stamp, held.Count + 1)
-                : (stamp, 1);
+            // The common case without an enumerator: this runs for every write.
+            HoldKey(entry.Key, stamp);
+        }
+        else
+        {
+            foreach (string key in WriteCommand.WrittenKeys(entry.Txn))
+            {
+                HoldKey(key, stamp);
+            }
         }
         _acksChanged = true;
+    }
+
+    private void HoldKey(string key, Stamp stamp)
+    {
+        _heldPerKey[key] = _heldPerKey.TryGetValue(key, out var held)
+            ? (held.Max > stamp ? held.Max : stamp, held.Count + 1)
+            : (stamp, 1);
     }
 
     private static WriteCommand ToCommand(Stamp stamp, WriteEntry entry) =>
@@ -94,9 +107,6 @@ public sealed partial class ReplicaCore
             Expected = new Stamp(entry.ExpectedTime, entry.ExpectedReplica),
             Txn = entry.Txn,
         };
-
-    // The keys a held write may change: a read of any of them waits for it.
-    private static IEnumerable<string> WrittenKeys(WriteEntry entry) => entry.Txn is { } txn ? WriteCommand.WrittenKeys(txn) : [entry.Key];
 
     private static WriteEntry ToEntry(WriteCommand command) => new()
     {
@@ -373,7 +383,12 @@ public sealed partial class ReplicaCore
     // A held write is gone (delivered, or trimmed by a view change).
     private void ForgetHeld(WriteEntry entry)
     {
-        foreach (string key in WrittenKeys(entry))
+        if (entry.Txn is null)
+        {
+            ForgetHeld(entry.Key);
+            return;
+        }
+        foreach (string key in WriteCommand.WrittenKeys(entry.Txn))
         {
             ForgetHeld(key);
         }

@@ -168,8 +168,9 @@ public sealed class SimulationFailure(string message, Exception? inner = null) :
 /// transmission randomly, keeps each connection FIFO and interleaves connections at random. Link
 /// faults break connections (losing what was in flight from a random point) and the resume
 /// handshake makes up for it, with duplicates the link must drop; see SimulatedCluster.Links.cs.
-/// Clients run closed loops of PUT, DELETE and GET on a few keys, through random replicas, and
-/// sometimes send the same write to a second replica as a timed-out client would.</para>
+/// Clients run closed loops of PUT, DELETE, GET, UPDATE, CAS, EXISTS, TXN, MGET and paged LIST on
+/// a few keys (SimulatedCluster.Operations.cs), through random replicas, and sometimes send the
+/// same write to a second replica as a timed-out client would; a watcher streams every change.</para>
 /// <para>Each replica has a simulated disk: a write-ahead log (the real record format, as bytes)
 /// and an optional snapshot (the real snapshot format). Every Ready is driven as the Node drives
 /// it: log the newly held writes and the delivered-through marker, then send, then reply. Replicas
