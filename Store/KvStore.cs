@@ -88,9 +88,6 @@ public sealed class KvStore : IReplicatedStateMachine
         _history = new ChangeHistory(LastApplied, historyChanges, historyBytes);
     }
 
-    /// <summary>The recent changes, for watches and scans at a past revision.</summary>
-    public ChangeHistory History => _history;
-
     public Stamp HistoryStart => _history.Start;
 
     public IEnumerable<KeyChange> ChangesAfter(Stamp after) => _history.After(after);

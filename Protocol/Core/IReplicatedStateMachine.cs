@@ -19,9 +19,6 @@ public sealed record WriteCommand(Stamp Stamp, Operation Operation, string Key, 
     /// <summary>Txn: the transaction (its <see cref="Key"/> is empty).</summary>
     public TxnBody? Txn { get; init; }
 
-    /// <summary>The keys this write may change: the key, or every key a transaction's branches write.</summary>
-    public IEnumerable<string> WrittenKeys() => Txn is null ? [Key] : WrittenKeys(Txn);
-
     /// <summary>The distinct keys a transaction's branches write.</summary>
     public static IEnumerable<string> WrittenKeys(TxnBody txn) => txn.Then.Concat(txn.Else).Select(op => op.Key).Distinct(StringComparer.Ordinal);
 }

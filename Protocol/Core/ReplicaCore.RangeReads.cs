@@ -153,7 +153,7 @@ public sealed partial class ReplicaCore
         var reply = new ClientReply { RequestId = request.RequestId, Status = ReplyStatus.Ok, RevisionTime = at.Time, RevisionReplica = at.ReplicaId };
         if (request.Keys is { } keys)
         {
-            reply.Entries = [.. keys.Select(key => ToKeyValue(key, _stateMachine.Read(key), withValue: true))];
+            reply.Entries = [.. keys.Select(key => ToKeyValue(key, _stateMachine.Read(key)))];
         }
         else if (request.Scan is { } scan)
         {
@@ -203,11 +203,11 @@ public sealed partial class ReplicaCore
         return new KeyRange(start, null, scan.Prefix);
     }
 
-    private static KeyValue ToKeyValue(string key, StoredValue value, bool withValue) => new()
+    private static KeyValue ToKeyValue(string key, StoredValue value) => new()
     {
         Key = key,
         Found = value.Found,
-        Value = value.Found && withValue ? value.Value : null,
+        Value = value.Found ? value.Value : null,
         VersionTime = value.Found ? value.Version.Time : 0,
         VersionReplica = value.Found ? value.Version.ReplicaId : 0,
     };

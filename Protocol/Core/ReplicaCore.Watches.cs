@@ -26,9 +26,6 @@ public sealed partial class ReplicaCore
 
     private readonly Dictionary<(long ConnectionId, long RequestId), ClientWatch> _watches = new();
 
-    /// <summary>Watches open now.</summary>
-    public int WatchCount => _watches.Count;
-
     private void StartWatch(long connectionId, ClientRequest request)
     {
         var spec = request.Watch!;
